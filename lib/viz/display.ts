@@ -1,0 +1,187 @@
+/**
+ * Show things in a Jupyter notebook run by the Deno kernel, or as plain text
+ * in a terminal: PNG pictures, HTML fragments, tables and Keras-style model
+ * summaries.
+ *
+ * @example
+ * ```ts
+ * import { showTable } from "./display.ts";
+ * await showTable([{ epoch: 1, acc: 0.97 }]);
+ * ```
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { Buffer } from "node:buffer";
+
+/** A Jupyter MIME bundle: MIME type → data (base64 text for images). */
+export type MimeBundle = Record<string, string | object | undefined>;
+
+type Jupyter = {
+  display(obj: unknown, options?: { raw?: boolean; update?: boolean; display_id?: string }): Promise<void>;
+};
+
+/** The Deno kernel's `Deno.jupyter`, or `undefined` outside `deno jupyter`. */
+export function jupyter(): Jupyter | undefined {
+  try {
+    // The getter throws outside the kernel.
+    return (Deno as unknown as { jupyter?: Jupyter }).jupyter;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether this code runs inside a Jupyter kernel. */
+export function inJupyter(): boolean {
+  return jupyter() !== undefined;
+}
+
+/**
+ * Display a MIME bundle. Outside Jupyter its `text/plain` part is printed.
+ *
+ * @param bundle the representations to send; give `text/plain` for terminals.
+ * @param options.displayId name the output so that {@link updateDisplay} can replace it.
+ */
+export async function display(bundle: MimeBundle, options: { displayId?: string } = {}): Promise<void> {
+  const kernel = jupyter();
+  if (kernel) {
+    await kernel.display(bundle, { raw: true, display_id: options.displayId });
+  } else if (typeof bundle["text/plain"] === "string") {
+    console.log(bundle["text/plain"]);
+  }
+}
+
+/**
+ * Replace an output shown earlier with `display(bundle, {displayId})`
+ * (Jupyter's `update_display_data`). Outside Jupyter it does nothing: the
+ * caller prints its own terminal form.
+ */
+export async function updateDisplay(bundle: MimeBundle, displayId: string): Promise<void> {
+  await jupyter()?.display(bundle, { raw: true, update: true, display_id: displayId });
+}
+
+/**
+ * Show a PNG picture.
+ *
+ * @param png the PNG file's bytes.
+ * @param caption plain-text stand-in for terminals (and alt text).
+ */
+export async function showPng(png: Uint8Array, caption = "[PNG image]"): Promise<void> {
+  await display({ "image/png": Buffer.from(png).toString("base64"), "text/plain": caption });
+}
+
+/** Show an HTML fragment; `text` is what a terminal prints instead. */
+export async function showHtml(html: string, text = "[HTML output]"): Promise<void> {
+  await display({ "text/html": html, "text/plain": text });
+}
+
+/** One table row: column name → cell value. */
+export type Row = Record<string, string | number | boolean | null | undefined>;
+
+function cell(value: Row[string]): string {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number" && !Number.isInteger(value)) return value.toFixed(4);
+  return String(value);
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+}
+
+/**
+ * Format rows as an aligned plain-text table (the `text/plain` of
+ * {@link showTable}).
+ */
+export function formatTable(rows: Row[], columns = columnsOf(rows)): string {
+  const cells = rows.map((row) => columns.map((c) => cell(row[c])));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
+  return [line(columns), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n");
+}
+
+function columnsOf(rows: Row[]): string[] {
+  return [...new Set(rows.flatMap((row) => Object.keys(row)))];
+}
+
+/** Format rows as an HTML table (the `text/html` of {@link showTable}). */
+export function tableHtml(rows: Row[], columns = columnsOf(rows)): string {
+  const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
+  const body = rows.map((row) =>
+    `<tr>${columns.map((c) => `<td>${escapeHtml(cell(row[c]))}</td>`).join("")}</tr>`
+  ).join("");
+  return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
+/** Show rows as a table: HTML in Jupyter, aligned text elsewhere. */
+export async function showTable(rows: Row[], columns?: string[]): Promise<void> {
+  await display({ "text/html": tableHtml(rows, columns), "text/plain": formatTable(rows, columns) });
+}
+
+function shapeText(shape: unknown): string {
+  const one = (s: (number | null)[]) => `(${s.map((d) => d === null ? "None" : String(d)).join(", ")})`;
+  if (Array.isArray(shape) && Array.isArray(shape[0])) return (shape as (number | null)[][]).map(one).join(", ");
+  return one(shape as (number | null)[]);
+}
+
+/** The numbers of a Keras summary: one row a layer, and the totals. */
+export interface SummaryTable {
+  rows: { layer: string; outputShape: string; params: number }[];
+  totalParams: number;
+  trainableParams: number;
+  nonTrainableParams: number;
+}
+
+/** Count the rows and totals Keras' `model.summary()` prints. */
+export function summaryTable(model: tf.LayersModel): SummaryTable {
+  const count = (ws: tf.LayerVariable[]) => ws.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+  const rows = model.layers.map((layer) => ({
+    layer: `${layer.name} (${layer.getClassName()})`,
+    outputShape: shapeText(layer.outputShape),
+    params: layer.countParams(),
+  }));
+  const trainableParams = count(model.trainableWeights);
+  const nonTrainableParams = count(model.nonTrainableWeights);
+  return { rows, totalParams: trainableParams + nonTrainableParams, trainableParams, nonTrainableParams };
+}
+
+/** Group digits as Keras does: 93322 → "93,322". */
+export function thousands(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+/**
+ * Format the Keras-style summary of a model: layer (type), output shape,
+ * parameter count, then the totals.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { formatModelSummary } from "./display.ts";
+ * const m = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] });
+ * formatModelSummary(m).includes("Total params: 8"); // true
+ * ```
+ */
+export function formatModelSummary(model: tf.LayersModel): string {
+  const table = summaryTable(model);
+  const header = ["Layer (type)", "Output Shape", "Param #"];
+  const cells = table.rows.map((r) => [r.layer, r.outputShape, thousands(r.params)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)) + 4);
+  const total = widths.reduce((a, b) => a + b, 0);
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i])).join("").trimEnd();
+  return [
+    `Model: "${model.name}"`,
+    "_".repeat(total),
+    line(header),
+    "=".repeat(total),
+    ...cells.flatMap((c, i) => [line(c), (i === cells.length - 1 ? "=" : "_").repeat(total)]),
+    `Total params: ${thousands(table.totalParams)}`,
+    `Trainable params: ${thousands(table.trainableParams)}`,
+    `Non-trainable params: ${thousands(table.nonTrainableParams)}`,
+    "_".repeat(total),
+  ].join("\n");
+}
+
+/** Print a model's Keras-style summary (like Keras' `model.summary()`). */
+export async function modelSummary(model: tf.LayersModel): Promise<void> {
+  const text = formatModelSummary(model);
+  await display({ "text/plain": text, "text/html": `<pre>${escapeHtml(text)}</pre>` });
+}
