@@ -105,9 +105,8 @@ function columnsOf(rows: Row[]): string[] {
 /** Format rows as an HTML table (the `text/html` of {@link showTable}). */
 export function tableHtml(rows: Row[], columns = columnsOf(rows)): string {
   const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
-  const body = rows.map((row) =>
-    `<tr>${columns.map((c) => `<td>${escapeHtml(cell(row[c]))}</td>`).join("")}</tr>`
-  ).join("");
+  const body = rows.map((row) => `<tr>${columns.map((c) => `<td>${escapeHtml(cell(row[c]))}</td>`).join("")}</tr>`)
+    .join("");
   return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
