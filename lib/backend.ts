@@ -64,10 +64,22 @@ function message(err: unknown): string {
   return text.split("\n")[0].slice(0, 160);
 }
 
+/** Run `load` with tfjs' "kernel … is already registered" warnings muted: both native packages register the same kernels. */
+async function quietly<T>(load: () => Promise<T>): Promise<T> {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!/is already registered/.test(String(args[0]))) warn(...args);
+  };
+  try {
+    return await load();
+  } finally {
+    console.warn = warn;
+  }
+}
+
 async function tryNative(pkg: "node-gpu" | "node"): Promise<Attempt> {
   try {
-    if (pkg === "node-gpu") await import("@tensorflow/tfjs-node-gpu");
-    else await import("@tensorflow/tfjs-node");
+    await quietly(() => pkg === "node-gpu" ? import("@tensorflow/tfjs-node-gpu") : import("@tensorflow/tfjs-node"));
   } catch (err) {
     const text = message(err);
     const hint = /Cannot find module|tfjs_binding|\.node|libtensorflow/i.test(text)
@@ -119,6 +131,8 @@ async function tryWasm(): Promise<Attempt> {
 async function tryCpu(): Promise<Attempt> {
   await import("@tensorflow/tfjs-backend-cpu");
   if (!(await tf.setBackend("cpu"))) throw new Error("the cpu backend did not initialise");
+  // The backend line already says why native TensorFlow is not used: mute tfjs' "install tfjs-node" banner.
+  (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   return { tfBackend: "cpu", detail: "pure JavaScript", threads: 1 };
 }
 

@@ -131,7 +131,8 @@ export interface SummaryTable {
 
 /** Count the rows and totals Keras' `model.summary()` prints. */
 export function summaryTable(model: tf.LayersModel): SummaryTable {
-  const count = (ws: tf.LayerVariable[]) => ws.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
+  const count = (ws: tf.LayerVariable[]) =>
+    ws.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
   const rows = model.layers.map((layer) => ({
     layer: `${layer.name} (${layer.getClassName()})`,
     outputShape: shapeText(layer.outputShape),

@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { evaluate, fit } from "../lib/training/fit.ts";
+import { initBackend } from "../lib/backend.ts";
+
+await initBackend({ backend: "cpu" });
+
+function model() {
+  const m = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2], activation: "sigmoid" })] });
+  m.compile({ optimizer: tf.train.sgd(0.5), loss: "binaryCrossentropy", metrics: ["accuracy"] });
+  return m;
+}
+
+function data(n: number) {
+  const x = tf.randomUniform([n, 2], -1, 1, "float32", 1);
+  const y = x.sum(1, true).greater(0).toFloat();
+  return { x, y };
+}
+
+Deno.test("fit on tensors returns a Keras-shaped History and learns", async () => {
+  const m = model();
+  const { x, y } = data(256);
+  const history = await fit(m, { x, y }, { epochs: 5, batchSize: 32, validationSplit: 0.25, verbose: 0 });
+  assert.deepEqual(history.epoch, [0, 1, 2, 3, 4]);
+  assert.deepEqual(Object.keys(history.history).sort(), ["acc", "loss", "val_acc", "val_loss"]);
+  assert.equal(history.seconds.length, 5);
+  assert.ok(history.history.loss[4] < history.history.loss[0]);
+  const scores = await evaluate(m, { x, y });
+  assert.deepEqual(Object.keys(scores), ["loss", "acc"]);
+  assert.ok(scores.acc > 0.85, `accuracy ${scores.acc}`);
+  tf.dispose([x, y]);
+});
+
+Deno.test("fit on an endless dataset needs stepsPerEpoch, and validates with validationSteps", async () => {
+  const m = model();
+  const { x, y } = data(64);
+  const batches = tf.data.zip({ xs: tf.data.array(x.unstack()), ys: tf.data.array(y.unstack()) }).batch(16).repeat();
+  await assert.rejects(fit(m, batches, { epochs: 1 }), /stepsPerEpoch/);
+  await assert.rejects(fit(m, batches, { epochs: 1, stepsPerEpoch: 4, validationData: batches }), /validationSteps/);
+  const before = tf.memory().numTensors;
+  const history = await fit(m, batches, {
+    epochs: 2,
+    stepsPerEpoch: 4,
+    validationData: batches,
+    validationSteps: 2,
+    verbose: 0,
+  });
+  assert.deepEqual(Object.keys(history.history).sort(), ["acc", "loss", "val_acc", "val_loss"]);
+  const scores = await evaluate(m, batches, { steps: 4 });
+  assert.ok(Number.isFinite(scores.loss));
+  await assert.rejects(evaluate(m, batches), /steps/);
+  // Tensor count does not grow with the epochs (beyond the optimizer's slots made in epoch 1).
+  const after = tf.memory().numTensors;
+  await fit(m, batches, { epochs: 2, stepsPerEpoch: 4, verbose: 0 });
+  assert.equal(tf.memory().numTensors, after);
+  assert.ok(after - before < 20);
+  tf.dispose([x, y]);
+});
