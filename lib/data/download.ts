@@ -1,0 +1,275 @@
+/**
+ * Download a file once into a cache, resuming an interrupted download with an
+ * HTTP `Range` request and checking its size (and SHA-256, when known).
+ *
+ * The file grows as `<dest>.part` and is renamed to `<dest>` only when it is
+ * complete and checked, so `<dest>` is never a half-written file. A sidecar
+ * `<dest>.json` records the URL, size and SHA-256, so a later call reuses the
+ * file without downloading or hashing it again.
+ *
+ * @example
+ * ```ts
+ * import { downloadFile } from "./download.ts";
+ * const got = await downloadFile("https://example.com/big.zip", "data/downloads/big.zip");
+ * console.log(got.cached ? "already there" : `downloaded ${got.size} bytes`, got.sha256);
+ * ```
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { dirname } from "node:path";
+
+/** Raised when a download cannot start, breaks off, or gives a file that fails its checks. */
+export class DownloadError extends Error {
+  override name = "DownloadError";
+}
+
+/** Options of {@link downloadFile}. */
+export interface DownloadFileOptions {
+  /** The size the file must have, in bytes (default: what the server announces). */
+  expectedSize?: number;
+  /** The SHA-256 (hex) the file must have; checked after the download. */
+  sha256?: string;
+  /** Where progress lines go (default `console.log`); `() => {}` silences them. */
+  log?: (line: string) => void;
+  /** A sentence added to network errors, e.g. what to do offline. */
+  hint?: string;
+  /** Cancels the download; the `.part` file stays, to be resumed later. */
+  signal?: AbortSignal;
+  /** Give up when no byte arrives for this long, in ms (default 60 000); the `.part` file stays. */
+  stallTimeoutMs?: number;
+}
+
+/** The result of {@link downloadFile}. */
+export interface DownloadFileResult {
+  /** The complete file. */
+  path: string;
+  /** Its size in bytes. */
+  size: number;
+  /** Its SHA-256, hex. */
+  sha256: string;
+  /** True when the file was already there and nothing was downloaded. */
+  cached: boolean;
+  /** True when an earlier partial download was continued. */
+  resumed: boolean;
+}
+
+interface Sidecar {
+  url: string;
+  size: number;
+  sha256: string;
+  savedAt: string;
+}
+
+async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.stat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+}
+
+/**
+ * SHA-256 of a file, streamed (constant memory).
+ *
+ * @example
+ * ```ts
+ * import { sha256File } from "./download.ts";
+ * console.log(await sha256File("deno.json"));
+ * ```
+ */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  for await (const chunk of file.readable) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+function megabytes(n: number): string {
+  return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+function parseContentRange(value: string | null): { start: number; total?: number } | null {
+  const m = value?.match(/^bytes\s+(?:(\d+)-\d+|\*)\/(\d+|\*)$/i);
+  if (!m) return null;
+  return { start: m[1] === undefined ? -1 : Number(m[1]), total: m[2] === "*" ? undefined : Number(m[2]) };
+}
+
+/**
+ * Download `url` to `dest` unless it is already there; resume a `.part` file
+ * left by an interrupted run.
+ *
+ * @example
+ * ```ts
+ * import { downloadFile } from "./download.ts";
+ * await downloadFile("https://example.com/a.zip", "data/downloads/a.zip", { expectedSize: 1234 });
+ * ```
+ * @throws {DownloadError} when the server cannot be reached, answers with an
+ * error, the connection breaks (run again to resume), or the finished file has
+ * the wrong size or SHA-256 (it is then deleted).
+ */
+export async function downloadFile(
+  url: string,
+  dest: string,
+  options: DownloadFileOptions = {},
+): Promise<DownloadFileResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const sidecarPath = `${dest}.json`;
+  const partPath = `${dest}.part`;
+  const hint = options.hint ? ` ${options.hint}` : "";
+
+  const done = await statOrNull(dest);
+  if (done) {
+    let sidecar: Sidecar | undefined;
+    try {
+      sidecar = JSON.parse(await Deno.readTextFile(sidecarPath));
+    } catch {
+      sidecar = undefined;
+    }
+    const sizeOk = options.expectedSize === undefined || options.expectedSize === done.size;
+    if (sidecar && sidecar.size === done.size && sizeOk && (!options.sha256 || options.sha256 === sidecar.sha256)) {
+      return { path: dest, size: done.size, sha256: sidecar.sha256, cached: true, resumed: false };
+    }
+    if (!sidecar && sizeOk) {
+      // A file put there by hand: check it once and remember.
+      const sha256 = await sha256File(dest);
+      if (!options.sha256 || options.sha256 === sha256) {
+        await Deno.writeTextFile(
+          sidecarPath,
+          JSON.stringify({ url, size: done.size, sha256, savedAt: new Date().toISOString() }, null, 2),
+        );
+        return { path: dest, size: done.size, sha256, cached: true, resumed: false };
+      }
+    }
+    throw new DownloadError(
+      `${dest} is there but does not match what was expected (size ${done.size}` +
+        `${options.expectedSize !== undefined ? `, expected ${options.expectedSize}` : ""}); ` +
+        `delete it (and ${sidecarPath}) to download it again`,
+    );
+  }
+
+  await Deno.mkdir(dirname(dest), { recursive: true });
+  let have = (await statOrNull(partPath))?.size ?? 0;
+  const headers: Record<string, string> = have > 0 ? { Range: `bytes=${have}-` } : {};
+  // Abort on the caller's signal, or when the connection stalls.
+  const stall = new AbortController();
+  const stallMs = options.stallTimeoutMs ?? 60_000;
+  let timer = setTimeout(() => stall.abort(), stallMs);
+  const poke = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stall.abort(), stallMs);
+  };
+  const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal;
+  const why = (err: unknown) => {
+    if (stall.signal.aborted) return `no data for ${stallMs / 1000} s`;
+    const e = err as Error & { cause?: Error };
+    return e.cause?.message ? `${e.message} (${e.cause.message})` : e.message;
+  };
+  try {
+    return await fetchToPart();
+  } finally {
+    clearTimeout(timer);
+  }
+
+  async function fetchToPart(): Promise<DownloadFileResult> {
+    let response: Response;
+    try {
+      response = await fetch(url, { headers, signal });
+    } catch (err) {
+      throw new DownloadError(`cannot download ${url}: ${why(err)}.${hint}`);
+    }
+
+    let total: number | undefined;
+    let resumed = false;
+    if (response.status === 206) {
+      const range = parseContentRange(response.headers.get("content-range"));
+      if (!range || range.start !== have) {
+        await response.body?.cancel();
+        throw new DownloadError(
+          `${url} answered a resume request with an unexpected range (${response.headers.get("content-range")}); ` +
+            `delete ${partPath} to start over`,
+        );
+      }
+      total = range.total;
+      resumed = true;
+      log(`download: resuming ${url} at ${megabytes(have)}`);
+    } else if (response.status === 416 && have > 0) {
+      await response.body?.cancel();
+      const range = parseContentRange(response.headers.get("content-range"));
+      if (range?.total !== undefined && range.total === have) {
+        total = have;
+        resumed = true;
+      } else {
+        await Deno.remove(partPath);
+        throw new DownloadError(`${partPath} did not match the file on the server and was deleted; run again`);
+      }
+    } else if (response.ok) {
+      if (have > 0) log(`download: ${url} cannot be resumed (the server ignores Range); starting over`);
+      have = 0;
+      const length = response.headers.get("content-length");
+      total = length === null ? undefined : Number(length);
+      log(`download: ${url}${total ? ` (${megabytes(total)})` : ""} -> ${dest}`);
+    } else {
+      await response.body?.cancel();
+      throw new DownloadError(`cannot download ${url}: HTTP ${response.status} ${response.statusText}.${hint}`);
+    }
+
+    if (options.expectedSize !== undefined && total !== undefined && total !== options.expectedSize) {
+      await response.body?.cancel();
+      throw new DownloadError(
+        `${url} announces ${total} bytes but ${options.expectedSize} were expected; the file on the server changed`,
+      );
+    }
+
+    if (response.status !== 416 && response.body) {
+      const file = await Deno.open(partPath, { write: true, create: true, append: have > 0, truncate: have === 0 });
+      let got = have;
+      let nextReport = got + Math.max(1, Math.floor((total ?? 50e6) / 20));
+      let lastTime = performance.now();
+      try {
+        for await (const chunk of response.body) {
+          poke();
+          let written = 0;
+          while (written < chunk.length) written += await file.write(chunk.subarray(written));
+          got += chunk.length;
+          if (got >= nextReport || performance.now() - lastTime > 10_000) {
+            log(
+              `download: ${megabytes(got)}${
+                total ? ` of ${megabytes(total)} (${Math.round(100 * got / total)} %)` : ""
+              }`,
+            );
+            nextReport = got + Math.max(1, Math.floor((total ?? 50e6) / 20));
+            lastTime = performance.now();
+          }
+        }
+      } catch (err) {
+        throw new DownloadError(
+          `the download of ${url} broke off after ${megabytes(got)}: ${why(err)}. ` +
+            `Run again to resume from ${partPath}.${hint}`,
+        );
+      } finally {
+        file.close();
+      }
+    }
+
+    const size = (await Deno.stat(partPath)).size;
+    const wanted = options.expectedSize ?? total;
+    if (wanted !== undefined && size !== wanted) {
+      throw new DownloadError(
+        `the download of ${url} stopped at ${size} of ${wanted} bytes; run again to resume from ${partPath}`,
+      );
+    }
+    const sha256 = await sha256File(partPath);
+    if (options.sha256 && options.sha256.toLowerCase() !== sha256) {
+      await Deno.remove(partPath);
+      throw new DownloadError(
+        `${url} downloaded with SHA-256 ${sha256}, expected ${options.sha256}; the damaged file was deleted, run again`,
+      );
+    }
+    await Deno.rename(partPath, dest);
+    const sidecar: Sidecar = { url, size, sha256, savedAt: new Date().toISOString() };
+    await Deno.writeTextFile(sidecarPath, JSON.stringify(sidecar, null, 2));
+    log(`download: done, ${megabytes(size)}, sha256 ${sha256}`);
+    return { path: dest, size, sha256, cached: false, resumed };
+  }
+}

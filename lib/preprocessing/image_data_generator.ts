@@ -1,0 +1,536 @@
+/**
+ * Random augmentation of pictures with the meaning of Keras 2.0.8's
+ * `ImageDataGenerator` (the version of the book), as a tight JavaScript loop
+ * over HWC pixels.
+ *
+ * For each picture, {@link ImageDataGenerator.randomTransform} draws (in this
+ * order, like Keras):
+ *
+ * - a rotation `theta`, uniform in [-rotationRange, rotationRange] degrees;
+ * - a vertical shift `tx`, uniform in [-h·heightShiftRange, h·heightShiftRange] pixels;
+ * - a horizontal shift `ty`, uniform in [-w·widthShiftRange, w·widthShiftRange] pixels;
+ * - a shear angle, uniform in [-shearRange, shearRange] **radians** (Keras
+ *   2.0.8 reads `shear_range` in radians; Keras 2.1.x and later read degrees,
+ *   so the book's `shear_range=0.2` is a shear of about 11.5°);
+ * - zoom factors `zx` (rows) and `zy` (columns), drawn independently from
+ *   [1 - zoomRange, 1 + zoomRange] (or the given [lo, hi]); a factor above 1
+ *   shows more of the picture, i.e. zooms out, as in Keras;
+ * - a horizontal (then vertical) flip with probability 0.5 each.
+ *
+ * {@link applyTransform} then maps every output pixel (row `i`, column `j`)
+ * back to the source with `rotation · shift · shear · zoom` taken about the
+ * centre (`h/2 + 0.5`, `w/2 + 0.5`, as Keras' `transform_matrix_offset_center`
+ * does), samples the nearest source pixel (`scipy.ndimage.affine_transform`
+ * with `order=0`, which Keras 2.0.8 uses), fills points outside the picture
+ * by `fillMode`, flips, and only then multiplies by `rescale` (Keras'
+ * `standardize` runs after `random_transform`).
+ *
+ * The fill modes follow scipy's: `nearest` repeats the edge pixel (aaaa|abcd|dddd),
+ * `reflect` mirrors about the edge (dcba|abcd|dcba), `constant` uses `cval`,
+ * and `wrap` tiles with scipy's historical period of (size - 1) pixels.
+ * Rounding of points exactly half a pixel outside the picture may differ from
+ * scipy by one pixel.
+ *
+ * A seed makes the draws reproducible (a small mulberry32 generator, so the
+ * numbers differ from NumPy's for the same seed).
+ *
+ * Left out from Keras' generator: featurewise/samplewise centring and
+ * normalisation, ZCA whitening and channel shifts (the chapter uses none).
+ *
+ * @example
+ * ```ts
+ * import { imageDataGenerator } from "./image_data_generator.ts";
+ * const datagen = imageDataGenerator({
+ *   rescale: 1 / 255,
+ *   rotationRange: 40,
+ *   widthShiftRange: 0.2,
+ *   heightShiftRange: 0.2,
+ *   shearRange: 0.2,
+ *   zoomRange: 0.2,
+ *   horizontalFlip: true,
+ *   fillMode: "nearest",
+ * });
+ * const train = await datagen.flowFromDirectory("data/cats_and_dogs_small/train", {
+ *   targetSize: [150, 150],
+ *   batchSize: 32,
+ *   classMode: "binary",
+ * });
+ * const { xs, ys } = await train.next();
+ * console.log(xs.shape, ys!.shape); // [32, 150, 150, 3] [32, 1]
+ * ```
+ * @module
+ */
+import { type DirectoryIterator, flowFromDirectory, type FlowFromDirectoryOptions } from "./directory_iterator.ts";
+import { Random, randomSeed } from "./random.ts";
+
+/** How points outside the picture are filled (scipy/Keras `fill_mode`). */
+export type FillMode = "nearest" | "constant" | "reflect" | "wrap";
+
+const FILL_MODES: readonly FillMode[] = ["nearest", "constant", "reflect", "wrap"];
+
+/** Options of {@link imageDataGenerator}, named like Keras' arguments in camelCase. */
+export interface ImageDataGeneratorOptions {
+  /** Multiply every value by this after augmenting (e.g. `1 / 255`); default none. */
+  rescale?: number | null;
+  /** Degrees; rotations are uniform in [-rotationRange, rotationRange]. */
+  rotationRange?: number;
+  /** Fraction of the width; horizontal shifts are uniform in ±width·widthShiftRange pixels. */
+  widthShiftRange?: number;
+  /** Fraction of the height; vertical shifts are uniform in ±height·heightShiftRange pixels. */
+  heightShiftRange?: number;
+  /** Radians (Keras 2.0.8; later Keras reads degrees); shear angles are uniform in ±shearRange. */
+  shearRange?: number;
+  /** `z` for [1 - z, 1 + z], or `[lo, hi]`; zx and zy are drawn independently. */
+  zoomRange?: number | readonly [number, number];
+  /** Flip left-right with probability 0.5. */
+  horizontalFlip?: boolean;
+  /** Flip upside down with probability 0.5. */
+  verticalFlip?: boolean;
+  /** Default `nearest`. */
+  fillMode?: FillMode;
+  /** The value for `fillMode: "constant"` (before rescaling, 0..255); default 0. */
+  cval?: number;
+  /** Seed of the draws (default: random). */
+  seed?: number;
+}
+
+/** One draw of {@link ImageDataGenerator.randomTransform}. Identity: all zero, zooms 1, no flips. */
+export interface TransformParams {
+  /** Rotation in degrees (counter-clockwise on screen for positive values). */
+  theta: number;
+  /** Shift along rows (vertical), pixels. */
+  tx: number;
+  /** Shift along columns (horizontal), pixels. */
+  ty: number;
+  /** Shear angle in radians. */
+  shear: number;
+  /** Zoom factor along rows. */
+  zx: number;
+  /** Zoom factor along columns. */
+  zy: number;
+  /** Mirror left-right (after the affine transform). */
+  flipHorizontal: boolean;
+  /** Mirror upside down (after the affine transform). */
+  flipVertical: boolean;
+}
+
+/** A picture with 8-bit or float pixels in HWC order. */
+export interface PixelImage<T extends Uint8Array | Float32Array = Uint8Array | Float32Array> {
+  data: T;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+/** The parameters that change nothing. */
+export const IDENTITY_TRANSFORM: Readonly<TransformParams> = Object.freeze({
+  theta: 0,
+  tx: 0,
+  ty: 0,
+  shear: 0,
+  zx: 1,
+  zy: 1,
+  flipHorizontal: false,
+  flipVertical: false,
+});
+
+/**
+ * What a directory iterator needs from a generator: write one decoded picture,
+ * augmented and rescaled, into a batch buffer. {@link ImageDataGenerator}
+ * implements it; `flowFromDirectory` takes one as its `generator` option.
+ */
+export interface ImageTransformer {
+  /** The factor applied after augmenting, or null. */
+  readonly rescale: number | null;
+  /** Augment (with fresh random draws) and rescale `image` into `out` from `offset`; returns the draw. */
+  transformInto(image: PixelImage, out: Float32Array, offset: number): TransformParams;
+}
+
+/**
+ * The 2×3 matrix `[a, b, c, d, e, f]` that maps an output pixel (row `i`,
+ * column `j`) to its source point (`a·i + b·j + c`, `d·i + e·j + f`), as Keras
+ * 2.0.8 composes it (rotation · shift · shear · zoom, about the centre). Flips
+ * are not part of it.
+ *
+ * @example
+ * ```ts
+ * import { IDENTITY_TRANSFORM, transformMatrix } from "./image_data_generator.ts";
+ * console.log(transformMatrix({ ...IDENTITY_TRANSFORM, tx: 5 }, 150, 150)); // [1, 0, 5, 0, 1, 0]
+ * ```
+ */
+export function transformMatrix(params: TransformParams, height: number, width: number): Float64Array {
+  // 3×3 row-major products, starting from the identity; only the non-identity parts multiply in.
+  let m = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+  const mul = (a: number[], b: number[]) => {
+    const r = new Array<number>(9);
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 3; j++) r[i * 3 + j] = a[i * 3] * b[j] + a[i * 3 + 1] * b[3 + j] + a[i * 3 + 2] * b[6 + j];
+    }
+    return r;
+  };
+  if (params.theta !== 0) {
+    const t = Math.PI / 180 * params.theta;
+    m = mul(m, [Math.cos(t), -Math.sin(t), 0, Math.sin(t), Math.cos(t), 0, 0, 0, 1]);
+  }
+  if (params.tx !== 0 || params.ty !== 0) m = mul(m, [1, 0, params.tx, 0, 1, params.ty, 0, 0, 1]);
+  if (params.shear !== 0) m = mul(m, [1, -Math.sin(params.shear), 0, 0, Math.cos(params.shear), 0, 0, 0, 1]);
+  if (params.zx !== 1 || params.zy !== 1) m = mul(m, [params.zx, 0, 0, 0, params.zy, 0, 0, 0, 1]);
+  const ox = height / 2 + 0.5;
+  const oy = width / 2 + 0.5;
+  // offset · m · reset
+  return new Float64Array([
+    m[0],
+    m[1],
+    m[2] + ox - m[0] * ox - m[1] * oy,
+    m[3],
+    m[4],
+    m[5] + oy - m[3] * ox - m[4] * oy,
+  ]);
+}
+
+/** scipy.ndimage's (pre-1.6) `map_coordinate`: bring a coordinate outside [0, len-1] back in, or -1 for constant. */
+function mapCoordinate(x: number, len: number, mode: FillMode): number {
+  if (x < 0) {
+    switch (mode) {
+      case "nearest":
+        return 0;
+      case "constant":
+        return -1;
+      case "reflect": {
+        if (len <= 1) return 0;
+        const sz2 = 2 * len;
+        if (x < -sz2) x = sz2 * Math.trunc(-x / sz2) + x;
+        return x < -len ? x + sz2 : -x - 1;
+      }
+      case "wrap": {
+        if (len <= 1) return 0;
+        const sz = len - 1;
+        return x + sz * (Math.trunc(-x / sz) + 1);
+      }
+    }
+  } else if (x > len - 1) {
+    switch (mode) {
+      case "nearest":
+        return len - 1;
+      case "constant":
+        return -1;
+      case "reflect": {
+        if (len <= 1) return 0;
+        const sz2 = 2 * len;
+        x -= sz2 * Math.trunc(x / sz2);
+        return x >= len ? sz2 - x - 1 : x;
+      }
+      case "wrap": {
+        if (len <= 1) return 0;
+        const sz = len - 1;
+        return x - sz * Math.trunc(x / sz);
+      }
+    }
+  }
+  return x;
+}
+
+/** Round a mapped coordinate to a pixel index (scipy order 0: floor(x + 0.5)), kept inside [0, len-1]. */
+function toIndex(x: number, len: number): number {
+  const i = Math.floor(x + 0.5);
+  return i < 0 ? 0 : i >= len ? len - 1 : i;
+}
+
+function isIdentity(p: TransformParams): boolean {
+  return p.theta === 0 && p.tx === 0 && p.ty === 0 && p.shear === 0 && p.zx === 1 && p.zy === 1;
+}
+
+/** Options of {@link transformInto} and {@link applyTransform}. */
+export interface ApplyOptions {
+  /** Default `nearest`. */
+  fillMode?: FillMode;
+  /** Fill value for `constant`, before `scale`; default 0. */
+  cval?: number;
+  /** Multiply every written value by this; default 1. */
+  scale?: number;
+}
+
+/**
+ * Write `image` transformed by `params` (then flipped, then multiplied by
+ * `scale`) into `out` starting at `offset`, in HWC order: the fast path that
+ * batches use.
+ *
+ * @example
+ * ```ts
+ * import { IDENTITY_TRANSFORM, transformInto } from "./image_data_generator.ts";
+ * const image = { data: new Uint8Array(2 * 2 * 3).fill(255), height: 2, width: 2, channels: 3 };
+ * const batch = new Float32Array(2 * image.data.length);
+ * transformInto(image, { ...IDENTITY_TRANSFORM, flipHorizontal: true }, batch, 12, { scale: 1 / 255 });
+ * console.log(batch[12]); // 1
+ * ```
+ */
+export function transformInto(
+  image: PixelImage,
+  params: TransformParams,
+  out: Float32Array,
+  offset = 0,
+  options: ApplyOptions = {},
+): void {
+  const { height: h, width: w, channels: c, data: src } = image;
+  const mode = options.fillMode ?? "nearest";
+  const scale = options.scale ?? 1;
+  const fill = (options.cval ?? 0) * scale;
+  if (src.length !== h * w * c) {
+    throw new RangeError(`image data has ${src.length} values, but ${h}×${w}×${c} = ${h * w * c} were expected`);
+  }
+  if (offset + h * w * c > out.length) {
+    throw new RangeError(`out has room for ${out.length - offset} values from ${offset}, the image needs ${h * w * c}`);
+  }
+  const rowStride = w * c;
+  const hMax = h - 1;
+  const wMax = w - 1;
+  // Flips: write each output row backwards and/or the rows bottom-up.
+  const step = params.flipHorizontal ? -c : c;
+  const rowStart = params.flipHorizontal ? wMax * c : 0;
+  if (isIdentity(params)) {
+    for (let i = 0; i < h; i++) {
+      let o = offset + (params.flipVertical ? hMax - i : i) * rowStride + rowStart;
+      const base = i * rowStride;
+      for (let s = base; s < base + rowStride; s += c, o += step) {
+        for (let k = 0; k < c; k++) out[o + k] = src[s + k] * scale;
+      }
+    }
+    return;
+  }
+  const [a, b, cc, d, e, f] = transformMatrix(params, h, w);
+  for (let i = 0; i < h; i++) {
+    let o = offset + (params.flipVertical ? hMax - i : i) * rowStride + rowStart;
+    const r0 = a * i + cc;
+    const q0 = d * i + f;
+    for (let j = 0; j < w; j++, o += step) {
+      const r = r0 + b * j;
+      const q = q0 + e * j;
+      let s: number;
+      if (r >= 0 && r <= hMax && q >= 0 && q <= wMax) {
+        s = ((r + 0.5) | 0) * rowStride + ((q + 0.5) | 0) * c;
+      } else {
+        const mr = mapCoordinate(r, h, mode);
+        const mq = mapCoordinate(q, w, mode);
+        if (mr === -1 || mq === -1) {
+          for (let k = 0; k < c; k++) out[o + k] = fill;
+          continue;
+        }
+        s = toIndex(mr, h) * rowStride + toIndex(mq, w) * c;
+      }
+      for (let k = 0; k < c; k++) out[o + k] = src[s + k] * scale;
+    }
+  }
+}
+
+/**
+ * `image` transformed by `params` as a new float picture (values as in the
+ * input, 0..255 for 8-bit pictures; `scale` multiplies them).
+ *
+ * @example
+ * ```ts
+ * import { applyTransform, IDENTITY_TRANSFORM } from "./image_data_generator.ts";
+ * import { loadImg } from "./image.ts";
+ * const img = await loadImg("cat.0.jpg", { targetSize: [150, 150] });
+ * const turned = applyTransform(img, { ...IDENTITY_TRANSFORM, theta: 30 });
+ * console.log(turned.data.length); // 67500
+ * ```
+ */
+export function applyTransform(
+  image: PixelImage,
+  params: TransformParams,
+  options: ApplyOptions = {},
+): PixelImage<Float32Array> {
+  const out = new Float32Array(image.height * image.width * image.channels);
+  transformInto(image, params, out, 0, options);
+  return { data: out, height: image.height, width: image.width, channels: image.channels };
+}
+
+function checkRange(name: string, value: number | undefined): number {
+  const v = value ?? 0;
+  if (!Number.isFinite(v) || v < 0) {
+    throw new RangeError(`${name} must be a number >= 0, got ${value}`);
+  }
+  return v;
+}
+
+/**
+ * A configured generator; create it with {@link imageDataGenerator}.
+ */
+export class ImageDataGenerator implements ImageTransformer {
+  /** Factor applied after augmenting, or null. */
+  readonly rescale: number | null;
+  /** Degrees. */
+  readonly rotationRange: number;
+  /** Fraction of the width. */
+  readonly widthShiftRange: number;
+  /** Fraction of the height. */
+  readonly heightShiftRange: number;
+  /** Radians. */
+  readonly shearRange: number;
+  /** [lo, hi] of the zoom factors. */
+  readonly zoomRange: readonly [number, number];
+  /** Flip left-right with probability 0.5. */
+  readonly horizontalFlip: boolean;
+  /** Flip upside down with probability 0.5. */
+  readonly verticalFlip: boolean;
+  /** How points outside the picture are filled. */
+  readonly fillMode: FillMode;
+  /** Fill value of `constant` mode. */
+  readonly cval: number;
+  /** The seed the draws started from. */
+  readonly seed: number;
+  #rng: Random;
+
+  /** Prefer {@link imageDataGenerator}. */
+  constructor(options: ImageDataGeneratorOptions = {}) {
+    const rescale = options.rescale ?? null;
+    if (rescale !== null && !Number.isFinite(rescale)) throw new RangeError(`rescale must be a number, got ${rescale}`);
+    this.rescale = rescale === 0 ? null : rescale; // Keras: rescale=0 means none
+    this.rotationRange = checkRange("rotationRange", options.rotationRange);
+    this.widthShiftRange = checkRange("widthShiftRange", options.widthShiftRange);
+    this.heightShiftRange = checkRange("heightShiftRange", options.heightShiftRange);
+    this.shearRange = checkRange("shearRange", options.shearRange);
+    const z = options.zoomRange ?? 0;
+    if (typeof z === "number") {
+      checkRange("zoomRange", z);
+      this.zoomRange = [1 - z, 1 + z];
+    } else if (Array.isArray(z) && z.length === 2 && z.every((v) => Number.isFinite(v) && v > 0) && z[0] <= z[1]) {
+      this.zoomRange = [z[0], z[1]];
+    } else {
+      throw new RangeError(
+        `zoomRange must be a number z (for [1 - z, 1 + z]) or [lo, hi] with 0 < lo <= hi, got ${JSON.stringify(z)}`,
+      );
+    }
+    this.horizontalFlip = options.horizontalFlip ?? false;
+    this.verticalFlip = options.verticalFlip ?? false;
+    this.fillMode = options.fillMode ?? "nearest";
+    if (!FILL_MODES.includes(this.fillMode)) {
+      throw new RangeError(`fillMode must be one of ${FILL_MODES.join(", ")}, got ${JSON.stringify(options.fillMode)}`);
+    }
+    this.cval = options.cval ?? 0;
+    this.seed = options.seed ?? randomSeed();
+    this.#rng = new Random(this.seed);
+  }
+
+  /** Whether any random transformation is configured (rescaling aside). */
+  get augments(): boolean {
+    return this.rotationRange > 0 || this.widthShiftRange > 0 || this.heightShiftRange > 0 ||
+      this.shearRange > 0 || this.zoomRange[0] !== 1 || this.zoomRange[1] !== 1 || this.horizontalFlip ||
+      this.verticalFlip;
+  }
+
+  /**
+   * Draw the parameters for one picture of `height × width` pixels (the
+   * draws advance the generator's seeded sequence).
+   *
+   * @example
+   * ```ts
+   * import { imageDataGenerator } from "./image_data_generator.ts";
+   * const p = imageDataGenerator({ rotationRange: 40, seed: 1 }).randomTransform(150, 150);
+   * console.log(p.theta); // some angle in [-40, 40]
+   * ```
+   */
+  randomTransform(height: number, width: number): TransformParams {
+    const rng = this.#rng;
+    const theta = this.rotationRange ? rng.uniform(-this.rotationRange, this.rotationRange) : 0;
+    const tx = this.heightShiftRange ? rng.uniform(-this.heightShiftRange, this.heightShiftRange) * height : 0;
+    const ty = this.widthShiftRange ? rng.uniform(-this.widthShiftRange, this.widthShiftRange) * width : 0;
+    const shear = this.shearRange ? rng.uniform(-this.shearRange, this.shearRange) : 0;
+    let zx = 1, zy = 1;
+    if (this.zoomRange[0] !== 1 || this.zoomRange[1] !== 1) {
+      zx = rng.uniform(this.zoomRange[0], this.zoomRange[1]);
+      zy = rng.uniform(this.zoomRange[0], this.zoomRange[1]);
+    }
+    const flipHorizontal = this.horizontalFlip ? rng.next() < 0.5 : false;
+    const flipVertical = this.verticalFlip ? rng.next() < 0.5 : false;
+    return { theta, tx, ty, shear, zx, zy, flipHorizontal, flipVertical };
+  }
+
+  /**
+   * Apply given parameters with this generator's fill mode (no rescaling):
+   * values stay 0..255 for 8-bit pictures.
+   *
+   * @example
+   * ```ts
+   * import { imageDataGenerator } from "./image_data_generator.ts";
+   * import { loadImg } from "./image.ts";
+   * const datagen = imageDataGenerator({ rotationRange: 40, seed: 1 });
+   * const img = await loadImg("cat.0.jpg", { targetSize: [150, 150] });
+   * const variant = datagen.applyTransform(img, datagen.randomTransform(150, 150));
+   * ```
+   */
+  applyTransform(image: PixelImage, params: TransformParams): PixelImage<Float32Array> {
+    return applyTransform(image, params, { fillMode: this.fillMode, cval: this.cval });
+  }
+
+  /**
+   * Draw, apply and rescale in one go (Keras `random_transform` then
+   * `standardize`), as a new float picture.
+   *
+   * @example
+   * ```ts
+   * import { imageDataGenerator } from "./image_data_generator.ts";
+   * import { loadImg } from "./image.ts";
+   * const datagen = imageDataGenerator({ rescale: 1 / 255, zoomRange: 0.2 });
+   * const x = datagen.randomAugment(await loadImg("cat.0.jpg", { targetSize: [150, 150] }));
+   * ```
+   */
+  randomAugment(image: PixelImage): PixelImage<Float32Array> {
+    const out = new Float32Array(image.height * image.width * image.channels);
+    this.transformInto(image, out, 0);
+    return { data: out, height: image.height, width: image.width, channels: image.channels };
+  }
+
+  /**
+   * The batch hook: draw parameters for `image`, then write it augmented and
+   * rescaled into `out` from `offset`.
+   *
+   * @example
+   * ```ts
+   * import { imageDataGenerator } from "./image_data_generator.ts";
+   * const datagen = imageDataGenerator({ horizontalFlip: true, rescale: 1 / 255, seed: 3 });
+   * const image = { data: new Uint8Array(4 * 4 * 3), height: 4, width: 4, channels: 3 };
+   * const batch = new Float32Array(2 * 48);
+   * datagen.transformInto(image, batch, 48);
+   * ```
+   */
+  transformInto(image: PixelImage, out: Float32Array, offset: number): TransformParams {
+    const params = this.randomTransform(image.height, image.width);
+    transformInto(image, params, out, offset, { fillMode: this.fillMode, cval: this.cval, scale: this.rescale ?? 1 });
+    return params;
+  }
+
+  /**
+   * Batches of augmented pictures from class subfolders of `directory` (Keras
+   * `flow_from_directory`); see `flowFromDirectory` for the options.
+   *
+   * @example
+   * ```ts
+   * import { imageDataGenerator } from "./image_data_generator.ts";
+   * const train = await imageDataGenerator({ rescale: 1 / 255 })
+   *   .flowFromDirectory("data/cats_and_dogs_small/train", { targetSize: [150, 150], batchSize: 20, classMode: "binary" });
+   * ```
+   */
+  flowFromDirectory(
+    directory: string,
+    options: Omit<FlowFromDirectoryOptions, "generator" | "rescale"> = {},
+  ): Promise<DirectoryIterator> {
+    return flowFromDirectory(directory, { ...options, generator: this });
+  }
+}
+
+/**
+ * Configure random augmentation like Keras 2.0.8's `ImageDataGenerator(...)`;
+ * see the module doc for the exact meaning of each option.
+ *
+ * @example
+ * ```ts
+ * import { imageDataGenerator } from "./image_data_generator.ts";
+ * const testDatagen = imageDataGenerator({ rescale: 1 / 255 });
+ * const trainDatagen = imageDataGenerator({ rescale: 1 / 255, rotationRange: 40, horizontalFlip: true });
+ * ```
+ * @throws {RangeError} for negative ranges, a bad zoom range or an unknown fill mode.
+ */
+export function imageDataGenerator(options: ImageDataGeneratorOptions = {}): ImageDataGenerator {
+  return new ImageDataGenerator(options);
+}

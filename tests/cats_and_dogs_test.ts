@@ -1,0 +1,309 @@
+import assert from "node:assert/strict";
+import { join, resolve } from "node:path";
+import sharp from "sharp";
+import {
+  CatsAndDogsError,
+  countSplit,
+  ensureCatsAndDogs,
+  expectedCounts,
+  resolveSource,
+} from "../lib/data/cats_and_dogs.ts";
+import { zipFiles } from "../lib/data/zip.ts";
+import { ROOT } from "../lib/profile.ts";
+
+const SHARED = resolve(ROOT, "../shared/datasets/cats_and_dogs_small");
+const hasShared = await Deno.stat(join(SHARED, "train/cats")).then(() => true, () => false);
+const quiet = () => {};
+/** A scaled-down split (10/5/5 per class) keeps the synthetic sources small and the tests fast. */
+const SMALL = { train: [0, 10], validation: [10, 15], test: [15, 20] } as const;
+
+/** A tiny real JPEG, a truncated one, and a file that is no picture at all. */
+const JPEG = await sharp({ create: { width: 8, height: 6, channels: 3, background: { r: 90, g: 140, b: 60 } } })
+  .jpeg()
+  .toBuffer()
+  .then((b) => new Uint8Array(b));
+const TRUNCATED = JPEG.slice(0, Math.floor(JPEG.length / 2));
+const NOT_A_PICTURE = new TextEncoder().encode("<html>this is not a picture</html>");
+
+async function withTempDir(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "ch5_cats_dogs_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A Kaggle-style train folder with `n` cats and dogs; `broken` maps file names to contents. */
+async function kaggleFolder(dir: string, n: number, broken: Record<string, Uint8Array> = {}) {
+  await Deno.mkdir(dir, { recursive: true });
+  const writes: Promise<void>[] = [];
+  for (const animal of ["cat", "dog"]) {
+    for (let i = 0; i < n; i++) {
+      const name = `${animal}.${i}.jpg`;
+      writes.push(Deno.writeFile(join(dir, name), broken[name] ?? JPEG));
+    }
+  }
+  await Promise.all(writes);
+}
+
+Deno.test({
+  name: "cats_and_dogs: builds the book's split from the shared copy (hard links), then does nothing the second time",
+  ignore: !hasShared,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const dest = join(dir, "cats_and_dogs_small");
+      const sample = join(SHARED, "validation/dogs/dog.1000.jpg");
+      const before = await Deno.stat(sample);
+      const lines: string[] = [];
+      const result = await ensureCatsAndDogs({
+        source: "../shared/datasets/cats_and_dogs_small",
+        dest,
+        log: (l) => lines.push(l),
+      });
+      assert.equal(result.built, true);
+      assert.equal(result.kind, "split");
+      assert.equal(result.dir, dest);
+      assert.deepEqual(result.counts, expectedCounts());
+      assert.deepEqual(result.skipped, []);
+      assert.deepEqual(await countSplit(dest), expectedCounts());
+      for (
+        const name of [
+          "train/cats/cat.0.jpg",
+          "train/dogs/dog.999.jpg",
+          "validation/cats/cat.1000.jpg",
+          "test/dogs/dog.1999.jpg",
+        ]
+      ) {
+        assert.ok((await Deno.stat(join(dest, name))).isFile, name);
+      }
+      assert.ok(lines.some((l) => /4000\/4000 pictures placed/.test(l)), "progress lines");
+      // Hard-linked when on the same file system (else copied), and the source untouched.
+      const linked = await Deno.stat(join(dest, "validation/dogs/dog.1000.jpg"));
+      if (linked.dev === before.dev) assert.equal(linked.ino, before.ino);
+      assert.equal(linked.size, before.size);
+      const after = await Deno.stat(sample);
+      assert.equal(after.mtime?.getTime(), before.mtime?.getTime());
+      assert.equal(after.size, before.size);
+      // No temporary folder left next to it.
+      const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+      assert.deepEqual(names, ["cats_and_dogs_small"]);
+
+      const again: string[] = [];
+      const second = await ensureCatsAndDogs({ source: SHARED, dest, log: (l) => again.push(l) });
+      assert.equal(second.built, false);
+      assert.equal(second.source, SHARED);
+      assert.match(again.join("\n"), /already there/);
+    });
+  },
+});
+
+Deno.test({
+  name: "cats_and_dogs: a relative source is found from the repository root",
+  ignore: !hasShared,
+  fn: async () => {
+    const cwd = Deno.cwd();
+    try {
+      Deno.chdir(join(ROOT, "lib"));
+      assert.equal(await resolveSource("../shared/datasets/cats_and_dogs_small"), SHARED);
+    } finally {
+      Deno.chdir(cwd);
+    }
+    await assert.rejects(resolveSource("no/such/source"), CatsAndDogsError);
+  },
+});
+
+Deno.test("cats_and_dogs: a Kaggle train folder (from CH5_DATA_SOURCE) skips a truncated and an empty file", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "kaggle/train");
+    await kaggleFolder(src, 23, { "cat.5.jpg": TRUNCATED, "dog.7.jpg": new Uint8Array(0) });
+    await Deno.writeTextFile(join(src, "notes.txt"), "not a picture name");
+    const dest = join(dir, "split");
+    const previous = Deno.env.get("CH5_DATA_SOURCE");
+    Deno.env.set("CH5_DATA_SOURCE", join(dir, "kaggle")); // the parent of train/ works too
+    let result;
+    try {
+      result = await ensureCatsAndDogs({ dest, log: quiet, split: SMALL });
+    } finally {
+      if (previous === undefined) Deno.env.delete("CH5_DATA_SOURCE");
+      else Deno.env.set("CH5_DATA_SOURCE", previous);
+    }
+    assert.equal(result.kind, "kaggle");
+    assert.deepEqual(result.counts, expectedCounts(SMALL));
+    assert.deepEqual(result.skipped.map((s) => s.file), [join(src, "cat.5.jpg"), join(src, "dog.7.jpg")]);
+    assert.match(result.skipped[0].reason, /not an image \/ corrupt/);
+    assert.match(result.skipped[1].reason, /empty file \(0 bytes\)/);
+    // Pictures keep their numbers up to the broken one, then shift by one.
+    const record = JSON.parse(await Deno.readTextFile(join(dest, "source.json")));
+    assert.equal(record.renamed["train/cats/cat.4.jpg"], undefined);
+    assert.equal(record.renamed["train/cats/cat.5.jpg"], join(src, "cat.6.jpg"));
+    assert.equal(record.renamed["test/dogs/dog.19.jpg"], join(src, "dog.20.jpg"));
+    assert.deepEqual((await countSplit(dest)).validation, { cats: 5, dogs: 5 });
+    assert.equal(record.skipped.length, 2);
+  });
+});
+
+Deno.test("cats_and_dogs: a PetImages zip with corrupt, empty and non-picture files", async () => {
+  await withTempDir(async (dir) => {
+    const files: { name: string; data: Uint8Array; compress?: boolean }[] = [];
+    for (const [folder, count] of [["Cat", 22], ["Dog", 21]] as const) {
+      for (let i = 0; i < count; i++) {
+        let data = JPEG;
+        if (folder === "Cat" && i === 3) data = new Uint8Array(0);
+        if (folder === "Dog" && i === 10) data = NOT_A_PICTURE;
+        files.push({ name: `PetImages/${folder}/${i}.jpg`, data, compress: i % 2 === 0 });
+      }
+      files.push({ name: `PetImages/${folder}/Thumbs.db`, data: NOT_A_PICTURE });
+    }
+    files.push({ name: "readme[1].txt", data: NOT_A_PICTURE });
+    const zipPath = join(dir, "kagglecatsanddogs_5340.zip");
+    await Deno.writeFile(zipPath, zipFiles(files));
+    const dest = join(dir, "split");
+    const result = await ensureCatsAndDogs({ source: zipPath, dest, log: quiet, split: SMALL });
+    assert.equal(result.kind, "petimages");
+    assert.deepEqual(await countSplit(dest), expectedCounts(SMALL));
+    assert.deepEqual(result.skipped.map((s) => s.file), [
+      `${zipPath}:PetImages/Cat/3.jpg`,
+      `${zipPath}:PetImages/Dog/10.jpg`,
+    ]);
+    assert.match(result.skipped[1].reason, /not an image \/ corrupt/);
+    const record = JSON.parse(await Deno.readTextFile(join(dest, "source.json")));
+    assert.equal(record.renamed["train/cats/cat.3.jpg"], `${zipPath}:PetImages/Cat/4.jpg`);
+    assert.equal(record.renamed["train/dogs/dog.0.jpg"], `${zipPath}:PetImages/Dog/0.jpg`);
+    assert.equal(record.ignoredNonPictureFiles, 3);
+    assert.deepEqual(await Deno.readFile(join(dest, "test/cats/cat.19.jpg")), JPEG);
+  });
+});
+
+Deno.test("cats_and_dogs: the competition's dogs-vs-cats.zip holding train.zip", async () => {
+  await withTempDir(async (dir) => {
+    const inner: { name: string; data: Uint8Array }[] = [];
+    for (const animal of ["cat", "dog"]) {
+      for (let i = 0; i < 20; i++) inner.push({ name: `train/${animal}.${i}.jpg`, data: JPEG });
+    }
+    const outer = zipFiles([
+      { name: "sampleSubmission.csv", data: new TextEncoder().encode("id,label\n") },
+      { name: "train.zip", data: zipFiles(inner) },
+    ]);
+    const zipPath = join(dir, "dogs-vs-cats.zip");
+    await Deno.writeFile(zipPath, outer);
+    const dest = join(dir, "split");
+    const result = await ensureCatsAndDogs({ source: zipPath, dest, log: quiet, split: SMALL });
+    assert.equal(result.kind, "kaggle");
+    assert.deepEqual(result.counts, expectedCounts(SMALL));
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["dogs-vs-cats.zip", "split"]);
+  });
+});
+
+Deno.test("cats_and_dogs: too few pictures, an unknown source and an incomplete split are clear errors", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "few");
+    await kaggleFolder(src, 12);
+    const dest = join(dir, "split");
+    await assert.rejects(
+      ensureCatsAndDogs({ source: src, dest, log: quiet }),
+      (err: Error) =>
+        err instanceof CatsAndDogsError && /too few readable cat pictures: found 12 of the 2000/.test(err.message),
+    );
+    await assert.rejects(Deno.stat(dest), Deno.errors.NotFound);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["few"], "no temporary folder left");
+
+    const odd = join(dir, "odd");
+    await Deno.mkdir(odd);
+    await Deno.writeTextFile(join(odd, "hello.txt"), "hi");
+    await assert.rejects(
+      ensureCatsAndDogs({ source: odd, dest, log: quiet }),
+      (err: Error) => err instanceof CatsAndDogsError && /cannot tell what/.test(err.message),
+    );
+
+    await Deno.mkdir(join(dest, "train/cats"), { recursive: true });
+    await Deno.writeFile(join(dest, "train/cats/cat.0.jpg"), JPEG);
+    await assert.rejects(
+      ensureCatsAndDogs({ source: src, dest, log: quiet }),
+      (err: Error) => err instanceof CatsAndDogsError && /not a complete split/.test(err.message),
+    );
+    assert.ok((await Deno.stat(join(dest, "train/cats/cat.0.jpg"))).isFile, "an existing folder is never deleted");
+  });
+});
+
+Deno.test("cats_and_dogs: an interrupted build leaves nothing behind; stale temporary folders are cleaned", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "train");
+    await kaggleFolder(src, 20);
+    const dest = join(dir, "split");
+    const stale = join(dir, ".split.tmp-999999999-deadbeef");
+    await Deno.mkdir(join(stale, "train"), { recursive: true });
+    const controller = new AbortController();
+    const lines: string[] = [];
+    await assert.rejects(
+      ensureCatsAndDogs({
+        source: src,
+        dest,
+        signal: controller.signal,
+        split: SMALL,
+        log: (line) => {
+          lines.push(line);
+          if (/ 5\/40 pictures placed/.test(line)) controller.abort(new Error("stop"));
+        },
+      }),
+      /stop/,
+    );
+    assert.ok(lines.some((l) => /removed .*deadbeef/.test(l)));
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["train"]);
+  });
+});
+
+Deno.test("cats_and_dogs: offline without a source says to pass --from or CH5_DATA_SOURCE", async () => {
+  await withTempDir(async (dir) => {
+    const previous = Deno.env.get("CH5_DATA_SOURCE");
+    Deno.env.delete("CH5_DATA_SOURCE");
+    try {
+      await assert.rejects(
+        ensureCatsAndDogs({
+          dest: join(dir, "split"),
+          downloadDir: dir,
+          url: "http://127.0.0.1:9/pets.zip",
+          log: quiet,
+        }),
+        (err: Error) =>
+          /cannot download/.test(err.message) && /--from PATH/.test(err.message) && /CH5_DATA_SOURCE/.test(err.message),
+      );
+    } finally {
+      if (previous !== undefined) Deno.env.set("CH5_DATA_SOURCE", previous);
+    }
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  });
+});
+
+Deno.test("cats_and_dogs: without a source it downloads the archive (a local server here) and builds from it", async () => {
+  await withTempDir(async (dir) => {
+    const files: { name: string; data: Uint8Array }[] = [];
+    for (const folder of ["Cat", "Dog"]) {
+      for (let i = 0; i < 20; i++) files.push({ name: `PetImages/${folder}/${i}.jpg`, data: JPEG });
+    }
+    const archive = zipFiles(files);
+    let requests = 0;
+    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, () => {
+      requests++;
+      return new Response(archive, { headers: { "content-length": String(archive.length) } });
+    });
+    try {
+      const lines: string[] = [];
+      const result = await ensureCatsAndDogs({
+        source: "",
+        dest: join(dir, "split"),
+        downloadDir: join(dir, "downloads"),
+        url: `http://127.0.0.1:${server.addr.port}/pets.zip`,
+        log: (l) => lines.push(l),
+        split: SMALL,
+      });
+      assert.equal(result.built, true);
+      assert.equal(result.kind, "petimages");
+      assert.equal(requests, 1);
+      assert.match(lines[0], /no source given/);
+      assert.ok((await Deno.stat(join(dir, "downloads/pets.zip.json"))).isFile);
+    } finally {
+      await server.shutdown();
+    }
+  });
+});

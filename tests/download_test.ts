@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { DownloadError, downloadFile } from "../lib/data/download.ts";
+
+const BODY = (() => {
+  const b = new Uint8Array(300_000);
+  for (let i = 0; i < b.length; i++) b[i] = (i * 31 + (i >> 8)) & 255;
+  return b;
+})();
+const SHA = createHash("sha256").update(BODY).digest("hex");
+
+/** A local server with Range support; `breakAfter` makes the next full response stop half-way. */
+function serve() {
+  const state = { requests: [] as (string | null)[], breakNext: false, ignoreRange: false };
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
+    const range = req.headers.get("range");
+    state.requests.push(range);
+    const m = range?.match(/^bytes=(\d+)-$/);
+    if (m && !state.ignoreRange) {
+      const start = Number(m[1]);
+      if (start >= BODY.length) {
+        return new Response(null, { status: 416, headers: { "content-range": `bytes */${BODY.length}` } });
+      }
+      return new Response(BODY.slice(start), {
+        status: 206,
+        headers: { "content-range": `bytes ${start}-${BODY.length - 1}/${BODY.length}` },
+      });
+    }
+    if (state.breakNext) {
+      state.breakNext = false;
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(BODY.slice(0, 100_000));
+          controller.close(); // shorter than its Content-Length: the client sees a cut download
+        },
+      });
+      return new Response(stream, { headers: { "content-length": String(BODY.length) } });
+    }
+    return new Response(BODY, { headers: { "content-length": String(BODY.length) } });
+  });
+  const url = `http://127.0.0.1:${server.addr.port}/files/archive.zip`;
+  return { server, state, url };
+}
+
+const quiet = () => {};
+
+Deno.test("download: a broken download resumes with Range, then the file is cached", async () => {
+  const dir = await Deno.makeTempDir();
+  const { server, state, url } = serve();
+  try {
+    const dest = join(dir, "archive.zip");
+    state.breakNext = true;
+    await assert.rejects(
+      downloadFile(url, dest, { log: quiet }),
+      (err: Error) => err instanceof DownloadError && /run again to resume/i.test(err.message),
+    );
+    const partial = (await Deno.stat(`${dest}.part`)).size;
+    assert.ok(partial > 0 && partial < BODY.length, `partial file of ${partial} bytes`);
+    await assert.rejects(Deno.stat(dest), Deno.errors.NotFound);
+
+    const lines: string[] = [];
+    const got = await downloadFile(url, dest, { log: (l) => lines.push(l), sha256: SHA, expectedSize: BODY.length });
+    assert.equal(got.resumed, true);
+    assert.equal(got.cached, false);
+    assert.equal(got.sha256, SHA);
+    assert.equal(state.requests.at(-1), `bytes=${partial}-`);
+    assert.deepEqual(await Deno.readFile(dest), BODY);
+    assert.ok(lines.some((l) => /resuming/.test(l)));
+    await assert.rejects(Deno.stat(`${dest}.part`), Deno.errors.NotFound);
+
+    const before = state.requests.length;
+    const again = await downloadFile(url, dest, { log: quiet, sha256: SHA });
+    assert.equal(again.cached, true);
+    assert.equal(state.requests.length, before, "a cached file makes no request");
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("download: a server that ignores Range starts over; a wrong SHA-256 deletes the file", async () => {
+  const dir = await Deno.makeTempDir();
+  const { server, state, url } = serve();
+  try {
+    const dest = join(dir, "a.zip");
+    await Deno.writeFile(`${dest}.part`, BODY.slice(0, 1000));
+    state.ignoreRange = true;
+    const got = await downloadFile(url, dest, { log: quiet });
+    assert.equal(got.resumed, false);
+    assert.deepEqual(await Deno.readFile(dest), BODY);
+
+    const other = join(dir, "b.zip");
+    await assert.rejects(
+      downloadFile(url, other, { log: quiet, sha256: "00".repeat(32) }),
+      (err: Error) => err instanceof DownloadError && /SHA-256/.test(err.message),
+    );
+    await assert.rejects(Deno.stat(`${other}.part`), Deno.errors.NotFound);
+    await assert.rejects(Deno.stat(other), Deno.errors.NotFound);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("download: no network is a clear error carrying the hint", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await assert.rejects(
+      downloadFile("http://127.0.0.1:9/none.zip", join(dir, "none.zip"), { log: quiet, hint: "Pass --from PATH." }),
+      (err: Error) =>
+        err instanceof DownloadError && /cannot download/.test(err.message) && /--from PATH/.test(err.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("download: a stalled connection is given up after stallTimeoutMs, keeping the part to resume", async () => {
+  const dir = await Deno.makeTempDir();
+  let hang: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        hang = controller;
+        controller.enqueue(BODY.slice(0, 1000));
+      },
+    });
+    return new Response(body, { headers: { "content-length": String(BODY.length) } });
+  });
+  try {
+    const dest = join(dir, "slow.zip");
+    await assert.rejects(
+      downloadFile(`http://127.0.0.1:${server.addr.port}/slow.zip`, dest, { log: quiet, stallTimeoutMs: 300 }),
+      (err: Error) => err instanceof DownloadError && /no data for 0.3 s/.test(err.message),
+    );
+    assert.equal((await Deno.stat(`${dest}.part`)).size, 1000);
+  } finally {
+    try {
+      hang?.close();
+    } catch {
+      // already cancelled by the client
+    }
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
