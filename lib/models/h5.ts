@@ -1,0 +1,227 @@
+/**
+ * HDF5 files through h5wasm (HDF5 compiled to WebAssembly): open a file with
+ * a clear error when it is missing or not HDF5, and list what it holds.
+ *
+ * h5wasm's Node build reads and writes the real file system (Emscripten's
+ * NODERAWFS), so a file is never copied whole into WebAssembly memory; only
+ * the dataset being read is.
+ *
+ * @example
+ * ```ts
+ * import { readH5 } from "./h5.ts";
+ * const tree = await readH5("../shared/fixtures/keras/decoder.h5");
+ * console.log(tree.attrs.keras_version); // "2.2.2"
+ * ```
+ * @module
+ */
+import * as h5wasm from "h5wasm/node";
+import { resolve } from "node:path";
+
+export type { Dataset, File as H5File, Group } from "h5wasm/node";
+
+/** Raised for a path that is missing or is not an HDF5 file. */
+export class H5Error extends Error {
+  override name = "H5Error";
+}
+
+/** The 8-byte signature an HDF5 file starts with (or carries at 512, 1024, ... after a user block). */
+const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/**
+ * Whether bytes (the start of a file) carry the HDF5 signature at offset 0,
+ * 512, 1024, 2048, ... as the HDF5 format allows.
+ *
+ * @example
+ * ```ts
+ * import { isHdf5 } from "./h5.ts";
+ * isHdf5(new TextEncoder().encode("{}")); // false
+ * ```
+ */
+export function isHdf5(bytes: Uint8Array): boolean {
+  for (let offset = 0; offset + SIGNATURE.length <= bytes.length; offset = offset === 0 ? 512 : offset * 2) {
+    if (SIGNATURE.every((b, i) => bytes[offset + i] === b)) return true;
+  }
+  return false;
+}
+
+async function head(path: string, length: number): Promise<Uint8Array> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const buffer = new Uint8Array(length);
+    let filled = 0;
+    while (filled < length) {
+      const n = await file.read(buffer.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    return buffer.subarray(0, filled);
+  } finally {
+    file.close();
+  }
+}
+
+/** Wait for h5wasm's WebAssembly module (once per process). */
+export async function h5Ready(): Promise<typeof h5wasm> {
+  await h5wasm.ready;
+  return h5wasm;
+}
+
+/**
+ * Open an HDF5 file. For reading, the path must exist and be HDF5: the error
+ * says which of the two failed, with the absolute path.
+ *
+ * @example
+ * ```ts
+ * import { openH5 } from "./h5.ts";
+ * const file = await openH5("../shared/fixtures/keras/decoder.h5");
+ * console.log(file.keys()); // ["model_weights"]
+ * file.close();
+ * ```
+ */
+export async function openH5(path: string, mode: "r" | "w" | "a" = "r"): Promise<h5wasm.File> {
+  const h5 = await h5Ready();
+  const absolute = resolve(path);
+  if (mode !== "w") {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(absolute);
+    } catch {
+      throw new H5Error(`No file at ${absolute}: check the path (relative paths start at ${Deno.cwd()}).`);
+    }
+    if (!info.isFile) throw new H5Error(`${absolute} is not a file: give the path of an .h5 file.`);
+    const start = await head(absolute, 4096 + SIGNATURE.length);
+    if (!isHdf5(start)) {
+      const what = start.length === 0 ? "an empty file" : "not an HDF5 file (no HDF5 signature)";
+      throw new H5Error(
+        `${absolute} is ${what}. Give a Keras .h5 file (written by model.save() or model.save_weights()); ` +
+          `a download that failed may have left an HTML page or a partial file: delete it and fetch it again.`,
+      );
+    }
+  }
+  try {
+    return new h5.File(absolute, mode);
+  } catch (err) {
+    throw new H5Error(`HDF5 could not open ${absolute} (mode "${mode}"): ${err instanceof Error ? err.message : err}`);
+  }
+}
+
+/**
+ * Open a file, run `fn` on it, and close it whatever happens.
+ *
+ * @example
+ * ```ts
+ * import { withH5 } from "./h5.ts";
+ * const keys = await withH5("../shared/fixtures/keras/decoder.h5", "r", (f) => f.keys());
+ * ```
+ */
+export async function withH5<T>(
+  path: string,
+  mode: "r" | "w" | "a",
+  fn: (file: h5wasm.File) => T | Promise<T>,
+): Promise<T> {
+  const file = await openH5(path, mode);
+  try {
+    return await fn(file);
+  } finally {
+    file.close();
+  }
+}
+
+/** A plain JavaScript value of an HDF5 attribute. */
+export type AttrValue = string | number | bigint | boolean | string[] | number[] | null;
+
+/** One node of the tree {@link readH5} returns. */
+export interface H5Node {
+  /** Absolute path in the file, e.g. `/model_weights/dense_1`. */
+  path: string;
+  /** `group` or `dataset`, or the link kind for other entries. */
+  kind: "group" | "dataset" | "other";
+  /** Attributes, decoded to plain values (strings, numbers, arrays). */
+  attrs: Record<string, AttrValue>;
+  /** A dataset's shape. */
+  shape?: number[];
+  /** A dataset's dtype as h5wasm spells it (`<f`, `<d`, ...). */
+  dtype?: string;
+  /** A group's children, by name. */
+  children?: Record<string, H5Node>;
+}
+
+/**
+ * Decode an attribute value to plain JavaScript: strings stay strings, arrays
+ * of strings become `string[]`, typed arrays become `number[]` (an empty
+ * array for Keras' empty `weight_names`).
+ *
+ * @example
+ * ```ts
+ * import { plainValue } from "./h5.ts";
+ * plainValue(new Float64Array(0)); // []
+ * ```
+ */
+export function plainValue(value: unknown): AttrValue {
+  if (value === null || value === undefined) return null;
+  if (
+    typeof value === "string" || typeof value === "number" || typeof value === "bigint" || typeof value === "boolean"
+  ) {
+    return value;
+  }
+  if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number>, Number);
+  if (Array.isArray(value)) {
+    return value.every((v) => typeof v === "string") ? value as string[] : value.map((v) => Number(v));
+  }
+  return String(value);
+}
+
+function attrsOf(entity: { attrs: Record<string, { value: unknown }> }): Record<string, AttrValue> {
+  const out: Record<string, AttrValue> = {};
+  for (const [name, attr] of Object.entries(entity.attrs)) out[name] = plainValue(attr.value);
+  return out;
+}
+
+function nodeOf(entity: h5wasm.Group | h5wasm.Dataset | null, path: string): H5Node {
+  if (entity instanceof h5wasm.Dataset) {
+    return { path, kind: "dataset", attrs: attrsOf(entity), shape: entity.shape ?? [], dtype: String(entity.dtype) };
+  }
+  if (entity instanceof h5wasm.Group) {
+    const children: Record<string, H5Node> = {};
+    for (const key of entity.keys()) {
+      const child = entity.get(key) as h5wasm.Group | h5wasm.Dataset | null;
+      children[key] = nodeOf(child, path === "/" ? `/${key}` : `${path}/${key}`);
+    }
+    return { path, kind: "group", attrs: attrsOf(entity), children };
+  }
+  return { path, kind: "other", attrs: {} };
+}
+
+/**
+ * The structure of an HDF5 file: groups, datasets (shape and dtype, not the
+ * data) and every attribute, as a tree of {@link H5Node}.
+ *
+ * @example
+ * ```ts
+ * import { readH5 } from "./h5.ts";
+ * const tree = await readH5("../shared/fixtures/keras/decoder.h5");
+ * tree.children!.model_weights.attrs.layer_names; // ["input_2", "dense_4", ...]
+ * ```
+ */
+export function readH5(path: string): Promise<H5Node> {
+  return withH5(path, "r", (file) => nodeOf(file, "/"));
+}
+
+/**
+ * The datasets of a tree, flattened to `path → node`.
+ *
+ * @example
+ * ```ts
+ * import { datasetsOf, readH5 } from "./h5.ts";
+ * const paths = Object.keys(datasetsOf(await readH5("../shared/fixtures/keras/decoder.h5")));
+ * ```
+ */
+export function datasetsOf(node: H5Node): Record<string, H5Node> {
+  const out: Record<string, H5Node> = {};
+  const walk = (n: H5Node) => {
+    if (n.kind === "dataset") out[n.path] = n;
+    for (const child of Object.values(n.children ?? {})) walk(child);
+  };
+  walk(node);
+  return out;
+}

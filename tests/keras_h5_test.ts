@@ -1,0 +1,298 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initBackend } from "../lib/backend.ts";
+import { H5Error, openH5, readH5 } from "../lib/models/h5.ts";
+import { KerasH5Error, loadKerasModel, loadWeightsFromH5, saveWeightsToH5 } from "../lib/models/keras_h5.ts";
+import type { Dataset, Group } from "../lib/models/h5.ts";
+
+const FIXTURES = new URL("../../shared/fixtures/keras/", import.meta.url).pathname;
+const fixture = (name: string) => join(FIXTURES, name);
+
+await initBackend({ backend: "cpu" });
+
+/** Every weight array of a Keras file, read straight from its datasets: layer → weight name → [shape, values]. */
+async function fileArrays(path: string): Promise<Map<string, Map<string, [number[], Float32Array]>>> {
+  const file = await openH5(path);
+  try {
+    const root = (file.attrs["layer_names"] ? file : file.get("model_weights")) as Group;
+    const out = new Map<string, Map<string, [number[], Float32Array]>>();
+    for (const layer of root.attrs["layer_names"].value as string[]) {
+      const group = root.get(layer) as Group;
+      const names = group.attrs["weight_names"].value;
+      const arrays = new Map<string, [number[], Float32Array]>();
+      for (const name of Array.isArray(names) ? names as string[] : []) {
+        const ds = group.get(name) as Dataset;
+        arrays.set(name, [ds.shape!, ds.value as Float32Array]);
+      }
+      out.set(layer, arrays);
+    }
+    return out;
+  } finally {
+    file.close();
+  }
+}
+
+/** Asserts that every array of the file equals the model weight of the same name. */
+async function assertWeightsEqualFile(model: tf.LayersModel, path: string): Promise<number> {
+  let compared = 0;
+  for (const [layerName, arrays] of await fileArrays(path)) {
+    const layer = model.getLayer(layerName);
+    for (const [name, [shape, values]] of arrays) {
+      const variable = layer.weights.find((w) => `${w.originalName}:0` === name);
+      assert.ok(variable, `model layer ${layerName} has no weight ${name}`);
+      assert.deepEqual(variable.shape, shape, `${layerName}/${name} shape`);
+      assert.deepEqual(await variable.read().data(), values, `${layerName}/${name} values`);
+      compared++;
+    }
+  }
+  return compared;
+}
+
+function shapes(model: tf.LayersModel): string[] {
+  return model.layers.map((l) => `${l.name} ${l.getClassName()} ${JSON.stringify(l.outputShape)}`);
+}
+
+Deno.test("readH5 lists the groups, datasets and attributes of a real Keras file", async () => {
+  const tree = await readH5(fixture("decoder.h5"));
+  assert.equal(tree.attrs.keras_version, "2.2.2");
+  assert.equal(tree.attrs.backend, "tensorflow");
+  const weights = tree.children!.model_weights;
+  assert.deepEqual(weights.attrs.layer_names, ["input_2", "dense_4", "reshape_1", "conv2d_transpose_1", "conv2d_5"]);
+  assert.deepEqual(weights.children!.reshape_1.attrs.weight_names, []);
+  const kernel = weights.children!.dense_4.children!.dense_4.children!["kernel:0"];
+  assert.equal(kernel.kind, "dataset");
+  assert.deepEqual(kernel.shape, [2, 12544]);
+});
+
+Deno.test("loadKerasModel: the encoder (functional Model, Conv2D + Dense) with every weight of the file", async () => {
+  const model = await loadKerasModel(fixture("encoder.h5"));
+  assert.equal(model.name, "model_1");
+  assert.deepEqual(shapes(model), [
+    "input_1 InputLayer [null,28,28,1]",
+    "conv2d_1 Conv2D [null,28,28,32]",
+    "conv2d_2 Conv2D [null,14,14,64]",
+    "conv2d_3 Conv2D [null,14,14,64]",
+    "conv2d_4 Conv2D [null,14,14,64]",
+    "flatten_1 Flatten [null,12544]",
+    "dense_1 Dense [null,32]",
+    "dense_2 Dense [null,2]",
+    "dense_3 Dense [null,2]",
+  ]);
+  assert.equal(await assertWeightsEqualFile(model, fixture("encoder.h5")), 14);
+});
+
+Deno.test("loadKerasModel: the decoder (Dense, Reshape, Conv2DTranspose) with every weight of the file", async () => {
+  const model = await loadKerasModel(fixture("decoder.h5"));
+  assert.deepEqual(shapes(model), [
+    "input_2 InputLayer [null,2]",
+    "dense_4 Dense [null,12544]",
+    "reshape_1 Reshape [null,14,14,64]",
+    "conv2d_transpose_1 Conv2DTranspose [null,28,28,32]",
+    "conv2d_5 Conv2D [null,28,28,1]",
+  ]);
+  assert.equal(await assertWeightsEqualFile(model, fixture("decoder.h5")), 6);
+  const image = tf.tidy(() => model.predict(tf.tensor2d([[0.5, -0.5]])) as tf.Tensor);
+  assert.deepEqual(image.shape, [1, 28, 28, 1]);
+  image.dispose();
+});
+
+Deno.test("loadKerasModel: dense_imdb (Sequential) predicts probabilities and is compiled as in Keras", async () => {
+  const model = await loadKerasModel(fixture("dense_imdb.h5"));
+  assert.deepEqual(shapes(model), ["dense_7 Dense [null,16]", "dense_8 Dense [null,16]", "dense_9 Dense [null,1]"]);
+  assert.equal(await assertWeightsEqualFile(model, fixture("dense_imdb.h5")), 6);
+  const x = tf.tidy(() => tf.randomUniform([4, 10000]).greater(0.9).toFloat());
+  const y = model.predict(x) as tf.Tensor;
+  assert.deepEqual(y.shape, [4, 1]);
+  for (const p of await y.data()) assert.ok(Number.isFinite(p) && p >= 0 && p <= 1, `probability ${p}`);
+  assert.equal(model.optimizer.getClassName(), "RMSProp");
+  assert.ok(model.metricsNames.includes("acc"), `metrics ${model.metricsNames}`);
+  tf.dispose([x, y]);
+});
+
+function smallNet(seed: number): tf.LayersModel {
+  const init = { kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: "randomNormal" as const };
+  const input = tf.input({ shape: [8, 8, 3], name: "input_1" });
+  let x = tf.layers.conv2d({ name: "conv_a", filters: 4, kernelSize: 3, activation: "relu", ...init }).apply(input);
+  x = tf.layers.maxPooling2d({ name: "pool_a", poolSize: 2 }).apply(x);
+  x = tf.layers.flatten({ name: "flat" }).apply(x);
+  const output = tf.layers.dense({ name: "out", units: 3, ...init }).apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: output, name: "small" });
+}
+
+async function assertSameWeights(a: tf.LayersModel, b: tf.LayersModel): Promise<void> {
+  assert.equal(a.weights.length, b.weights.length);
+  for (let i = 0; i < a.weights.length; i++) {
+    assert.deepEqual(await b.weights[i].read().data(), await a.weights[i].read().data(), a.weights[i].originalName);
+  }
+}
+
+Deno.test("saveWeightsToH5 writes Keras' weights layout, and it round-trips into a fresh model", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const source = smallNet(1);
+    const path = await saveWeightsToH5(source, join(dir, "small.h5"));
+    const tree = await readH5(path);
+    assert.deepEqual(tree.attrs.layer_names, ["input_1", "conv_a", "pool_a", "flat", "out"]);
+    assert.equal(tree.attrs.backend, "tensorflow");
+    assert.equal(tree.attrs.keras_version, "2.2.4");
+    assert.deepEqual(tree.children!.conv_a.attrs.weight_names, ["conv_a/kernel:0", "conv_a/bias:0"]);
+    assert.deepEqual(tree.children!.pool_a.attrs.weight_names, []);
+    assert.deepEqual(tree.children!.conv_a.children!.conv_a.children!["kernel:0"].shape, [3, 3, 3, 4]);
+    assert.deepEqual(tree.children!.out.children!.out.children!["kernel:0"].shape, [36, 3]);
+
+    const fresh = smallNet(2);
+    assert.notDeepEqual(await fresh.weights[0].read().data(), await source.weights[0].read().data());
+    const report = await loadWeightsFromH5(fresh, path);
+    assert.deepEqual(report, { loaded: ["conv_a", "out"], skipped: [], notInFile: [], arrays: 4 });
+    await assertSameWeights(source, fresh);
+
+    const byOrder = smallNet(3);
+    await loadWeightsFromH5(byOrder, await Deno.readFile(path), { byName: false });
+    await assertSameWeights(source, byOrder);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadWeightsFromH5 reads VGG16-style names (layer_W_1:0) in order, and chunked name attributes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const source = smallNet(4);
+    const path = join(dir, "old_style.h5");
+    const file = await openH5(path, "w");
+    // As Keras writes long attribute lists: layer_names0, layer_names1, ...
+    file.create_attribute("layer_names0", ["conv_a", "pool_a"], [2], "A7");
+    file.create_attribute("layer_names1", ["out"], [1], "A4");
+    for (const layer of ["conv_a", "pool_a", "out"]) {
+      const group = file.create_group(layer);
+      const weights = source.getLayer(layer).weights;
+      if (weights.length === 0) {
+        group.create_attribute("weight_names", new Float64Array(0), [0]);
+        continue;
+      }
+      const names = [`${layer}_W_1:0`, `${layer}_b_1:0`];
+      group.create_attribute("weight_names", names, [2], "A12");
+      for (let i = 0; i < 2; i++) {
+        group.create_dataset({
+          name: names[i],
+          data: (await weights[i].read().data()) as Float32Array,
+          shape: weights[i].shape as number[],
+          dtype: "<f4",
+        });
+      }
+    }
+    file.close();
+    const fresh = smallNet(5);
+    const report = await loadWeightsFromH5(fresh, path);
+    assert.deepEqual(report.loaded, ["conv_a", "out"]);
+    await assertSameWeights(source, fresh);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a nested model's weights are matched by name, whichever of its layers were frozen when saved", async () => {
+  const build = (seed: number) => {
+    const base = smallNet(seed);
+    const outer = tf.sequential({ name: "outer" });
+    outer.add(base);
+    outer.add(tf.layers.dense({ name: "head", units: 1, activation: "sigmoid" }));
+    return { base, outer };
+  };
+  const dir = await Deno.makeTempDir();
+  try {
+    const saved = build(6);
+    saved.base.getLayer("conv_a").trainable = false; // Keras and tfjs then list "out" before "conv_a"
+    assert.equal(saved.base.weights[0].originalName, "out/kernel");
+    const path = await saveWeightsToH5(saved.outer, join(dir, "nested.h5"));
+    const fresh = build(7);
+    const report = await loadWeightsFromH5(fresh.outer, path);
+    assert.deepEqual(report.loaded, ["small", "head"]);
+    for (const name of ["conv_a", "out"]) {
+      const a = saved.base.getLayer(name).weights, b = fresh.base.getLayer(name).weights;
+      for (let i = 0; i < a.length; i++) assert.deepEqual(await b[i].read().data(), await a[i].read().data());
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("errors: not an HDF5 file, no file, a weights-only file given as a model", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = join(dir, "page.h5");
+    await Deno.writeTextFile(text, "<html>Not Found</html>");
+    await assert.rejects(loadWeightsFromH5(smallNet(1), text), (err: Error) => {
+      assert.ok(err instanceof H5Error);
+      assert.match(err.message, /not an HDF5 file/);
+      assert.ok(err.message.includes(text), err.message);
+      return true;
+    });
+    await assert.rejects(loadWeightsFromH5(smallNet(1), join(dir, "missing.h5")), /No file at .*missing\.h5/);
+    const weightsOnly = await saveWeightsToH5(smallNet(1), join(dir, "w.h5"));
+    await assert.rejects(loadKerasModel(weightsOnly), (err: Error) => {
+      assert.ok(err instanceof KerasH5Error);
+      assert.match(err.message, /weights only .*loadWeightsFromH5/);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("errors: a layer of the file that the model lacks, and a shape mismatch, name what differs", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = await saveWeightsToH5(smallNet(1), join(dir, "small.h5"));
+
+    const renamed = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ name: "conv_a", filters: 4, kernelSize: 3, inputShape: [8, 8, 3] }),
+        tf.layers.flatten({ name: "flat" }),
+        tf.layers.dense({ name: "classifier", units: 3 }),
+      ],
+    });
+    await assert.rejects(loadWeightsFromH5(renamed, path), (err: Error) => {
+      assert.ok(err instanceof KerasH5Error);
+      assert.match(err.message, /weights for layer "out" .* no layer of that name/);
+      assert.match(err.message, /conv_a, classifier/);
+      assert.match(err.message, /skipMissing/);
+      return true;
+    });
+    const partial = await loadWeightsFromH5(renamed, path, { skipMissing: true });
+    assert.deepEqual(partial.loaded, ["conv_a"]);
+    assert.deepEqual(partial.notInFile, ["classifier"]);
+    assert.deepEqual(partial.skipped.map((s) => s.layer), ["out"]);
+
+    const wider = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ name: "conv_a", filters: 8, kernelSize: 3, inputShape: [8, 8, 3] }),
+        tf.layers.flatten({ name: "flat" }),
+        tf.layers.dense({ name: "out", units: 3 }),
+      ],
+    });
+    await assert.rejects(loadWeightsFromH5(wider, path), (err: Error) => {
+      assert.ok(err instanceof KerasH5Error);
+      assert.match(err.message, /layer "conv_a", weight "conv_a\/kernel:0"/);
+      assert.match(err.message, /expects shape \[3, 3, 3, 8\] but the file has \[3, 3, 3, 4\]/);
+      return true;
+    });
+    const skipped = await loadWeightsFromH5(wider, path, { skipMismatch: true });
+    assert.deepEqual(skipped.skipped.map((s) => s.layer), ["conv_a", "out"]);
+
+    const deeper = tf.sequential({
+      layers: [
+        tf.layers.dense({ name: "d1", units: 2, inputShape: [3] }),
+        tf.layers.dense({ name: "d2", units: 2 }),
+        tf.layers.dense({ name: "d3", units: 2 }),
+      ],
+    });
+    await assert.rejects(
+      loadWeightsFromH5(deeper, path, { byName: false }),
+      /has 2 layers with weights \(conv_a, out\) but the model .* has 3 \(d1, d2, d3\)/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,191 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initBackend } from "../lib/backend.ts";
+import { openH5, readH5 } from "../lib/models/h5.ts";
+import { saveWeightsToH5 } from "../lib/models/keras_h5.ts";
+import { buildVgg16, vgg16, Vgg16Error } from "../lib/models/vgg16.ts";
+import { formatModelSummary, summaryTable } from "../lib/viz/display.ts";
+
+await initBackend({ backend: "cpu" });
+
+const CONV_NAMES = [
+  "block1_conv1",
+  "block1_conv2",
+  "block1_pool",
+  "block2_conv1",
+  "block2_conv2",
+  "block2_pool",
+  "block3_conv1",
+  "block3_conv2",
+  "block3_conv3",
+  "block3_pool",
+  "block4_conv1",
+  "block4_conv2",
+  "block4_conv3",
+  "block4_pool",
+  "block5_conv1",
+  "block5_conv2",
+  "block5_conv3",
+  "block5_pool",
+];
+
+const offline: typeof fetch = () => Promise.reject(new TypeError("offline"));
+
+Deno.test("vgg16 without the top at 150×150: Keras' layers, 14,714,688 params, output 4×4×512", async () => {
+  const model = await vgg16({ weights: null, includeTop: false, inputShape: [150, 150, 3] });
+  try {
+    assert.equal(model.name, "vgg16");
+    assert.deepEqual(model.layers.map((l) => l.name), ["input_1", ...CONV_NAMES]);
+    assert.equal(model.countParams(), 14_714_688);
+    assert.equal(summaryTable(model).totalParams, 14_714_688);
+    assert.deepEqual(model.outputs[0].shape, [null, 4, 4, 512]);
+    assert.deepEqual(model.getLayer("block1_conv1").outputShape, [null, 150, 150, 64]);
+    assert.equal(model.getLayer("block1_conv1").countParams(), 1_792);
+    assert.equal(model.getLayer("block5_conv3").countParams(), 2_359_808);
+    assert.match(formatModelSummary(model), /block5_pool \(MaxPooling2D\)\s+\(None, 4, 4, 512\)\s+0/);
+    // Keras' initializers: glorot_uniform kernels (bounded by sqrt(6 / (fan_in + fan_out))), zero biases.
+    const [kernel, bias] = model.getLayer("block1_conv1").getWeights();
+    const limit = Math.sqrt(6 / (27 + 576));
+    assert.ok((await kernel.abs().max().data())[0] <= limit);
+    assert.equal((await bias.abs().max().data())[0], 0);
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("vgg16 with the top at 224×224: 138,357,544 params, flatten/fc1/fc2/predictions", async () => {
+  const model = await vgg16({ weights: null });
+  try {
+    assert.deepEqual(model.layers.map((l) => l.name), [
+      "input_1",
+      ...CONV_NAMES,
+      "flatten",
+      "fc1",
+      "fc2",
+      "predictions",
+    ]);
+    assert.equal(model.countParams(), 138_357_544);
+    assert.deepEqual(model.inputs[0].shape, [null, 224, 224, 3]);
+    assert.deepEqual(model.getLayer("flatten").outputShape, [null, 25088]);
+    assert.equal(model.getLayer("fc1").countParams(), 102_764_544);
+    assert.deepEqual(model.outputs[0].shape, [null, 1000]);
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("vgg16 pooling avg / max ends in 512 features; input shape defaults as in Keras", () => {
+  for (const [pooling, name] of [["avg", "global_average_pooling2d_1"], ["max", "global_max_pooling2d_1"]] as const) {
+    const model = buildVgg16({ includeTop: false, pooling, inputShape: [64, 64, 3] });
+    assert.equal(model.layers.at(-1)!.name, name);
+    assert.deepEqual(model.outputs[0].shape, [null, 512]);
+    model.dispose();
+  }
+  const any = buildVgg16({ includeTop: false });
+  assert.deepEqual(any.inputs[0].shape, [null, null, null, 3]);
+  any.dispose();
+});
+
+Deno.test("vgg16 rejects what Keras rejects, before any download", async () => {
+  let requests = 0;
+  const download = { fetch: () => (requests++, offline("")), allowRandom: false, onProgress: () => {} };
+  await assert.rejects(
+    vgg16({ includeTop: true, inputShape: [150, 150, 3], download }),
+    (err: Error) =>
+      err instanceof Vgg16Error && /inputShape must be \[224, 224, 3\] \(got \[150, 150, 3\]\)/.test(err.message),
+  );
+  await assert.rejects(vgg16({ classes: 2, download }), /classes must be 1000 \(got 2\)/);
+  await assert.rejects(vgg16({ includeTop: false, inputShape: [16, 16, 3], download }), /at least 32×32/);
+  await assert.rejects(vgg16({ includeTop: false, inputShape: [64, 64, 1], download }), /3 channels/);
+  await assert.rejects(
+    vgg16({ weights: "/no/such/weights.h5", includeTop: false }),
+    /no file at "\/no\/such\/weights\.h5"/,
+  );
+  assert.equal(requests, 0);
+});
+
+Deno.test("vgg16 'imagenet' offline with allowRandom keeps random weights", async () => {
+  const dir = await Deno.makeTempDir();
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    const model = await vgg16({
+      includeTop: false,
+      inputShape: [32, 32, 3],
+      download: { dir, fetch: offline, allowRandom: true, onProgress: () => {} },
+    });
+    assert.equal(model.countParams(), 14_714_688);
+    model.dispose();
+  } finally {
+    console.warn = warn;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Writes the weights of a VGG16 conv base as Keras' ImageNet "notop" file lays them out (`block1_conv1_W_1:0`). */
+async function writeKerasNotop(model: tf.LayersModel, path: string): Promise<void> {
+  const file = await openH5(path, "w");
+  try {
+    const names = model.layers.map((l) => l.name);
+    file.create_attribute("layer_names", names, [names.length], "A13");
+    for (const layer of model.layers) {
+      const group = file.create_group(layer.name);
+      if (layer.weights.length === 0) {
+        group.create_attribute("weight_names", new Float64Array(0), [0]);
+        continue;
+      }
+      const weightNames = [`${layer.name}_W_1:0`, `${layer.name}_b_1:0`];
+      group.create_attribute("weight_names", weightNames, [2], "A19");
+      for (let i = 0; i < 2; i++) {
+        group.create_dataset({
+          name: weightNames[i],
+          data: (await layer.weights[i].read().data()) as Float32Array,
+          shape: layer.weights[i].shape as number[],
+          dtype: "<f4",
+        });
+      }
+    }
+  } finally {
+    file.close();
+  }
+}
+
+async function assertSameWeights(a: tf.LayersModel, b: tf.LayersModel): Promise<void> {
+  assert.equal(a.weights.length, 26);
+  assert.equal(b.weights.length, 26);
+  for (let i = 0; i < a.weights.length; i++) {
+    const [x, y] = [await a.weights[i].read().data(), await b.weights[i].read().data()] as Float32Array[];
+    assert.deepEqual(b.weights[i].shape, a.weights[i].shape);
+    const differ = x.findIndex((v, k) => !Object.is(v, y[k]));
+    assert.equal(differ, -1, `${a.weights[i].originalName} differs at ${differ}`);
+  }
+}
+
+Deno.test("vgg16({weights: path}) loads Keras-layout files exactly (saveWeightsToH5 and the ImageNet notop layout)", async () => {
+  const dir = await Deno.makeTempDir();
+  const source = buildVgg16({ includeTop: false, inputShape: [32, 32, 3] });
+  try {
+    const saved = await saveWeightsToH5(source, join(dir, "vgg16_notop.h5"));
+    const tree = await readH5(saved);
+    assert.deepEqual(tree.attrs.layer_names, ["input_1", ...CONV_NAMES]);
+    assert.deepEqual(tree.children!.block5_conv3.attrs.weight_names, ["block5_conv3/kernel:0", "block5_conv3/bias:0"]);
+    const loaded = await vgg16({ weights: saved, includeTop: false, inputShape: [32, 32, 3] });
+    await assertSameWeights(source, loaded);
+    loaded.dispose();
+
+    const old = join(dir, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
+    await writeKerasNotop(source, old);
+    const fromOld = await vgg16({ weights: old, includeTop: false, inputShape: [32, 32, 3] });
+    await assertSameWeights(source, fromOld);
+    const x = tf.randomUniform([1, 32, 32, 3], 0, 255);
+    const [ya, yb] = [source.predict(x) as tf.Tensor, fromOld.predict(x) as tf.Tensor];
+    assert.deepEqual(yb.shape, [1, 1, 1, 512]);
+    assert.deepEqual(await yb.data(), await ya.data());
+    tf.dispose([x, ya, yb]);
+    fromOld.dispose();
+  } finally {
+    source.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
