@@ -135,7 +135,7 @@ export class Progress {
     if (this.#finished) throw new Error("This progress line is already done; start a new one.");
     this.#finished = true;
     const text = this.#text(step, metrics, true);
-    if (this.#sink === "jupyter") await updateDisplay({ "text/plain": text }, this.#id);
+    if (this.#sink === "jupyter") await updateDisplay({ "text/plain": text }, this.#id, { settle: true });
     else if (this.#sink === "terminal") await Deno.stdout.write(encoder.encode(`\r${text}\x1b[K\n`));
     else console.log(text);
     return text;

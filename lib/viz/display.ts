@@ -36,7 +36,32 @@ export function inJupyter(): boolean {
 }
 
 /**
- * Display a MIME bundle. Outside Jupyter its `text/plain` part is printed.
+ * Milliseconds to wait after displaying a bundle so that the kernel sends it
+ * before the cell ends: 30 ms plus 300 ms a megabyte.
+ *
+ * Deno's kernel (2.9) resolves `Deno.jupyter.display` as soon as a message is
+ * queued, and reports the cell idle without waiting for that queue; nbconvert
+ * and JupyterLab stop listening to a cell at idle, so its last outputs could
+ * vanish. The same holds for `console.log` at the end of a cell: use
+ * {@link print} for lines that must reach the notebook.
+ *
+ * @example
+ * ```ts
+ * import { settleMs } from "./display.ts";
+ * settleMs({ "text/html": "x".repeat(1_000_000) }); // 330
+ * ```
+ */
+export function settleMs(bundle: MimeBundle): number {
+  let chars = 0;
+  for (const value of Object.values(bundle)) {
+    chars += typeof value === "string" ? value.length : value === undefined ? 0 : JSON.stringify(value).length;
+  }
+  return Math.round(30 + (300 * chars) / 1e6);
+}
+
+/**
+ * Display a MIME bundle and wait until the kernel has had time to send it
+ * ({@link settleMs}). Outside Jupyter its `text/plain` part is printed.
  *
  * @param bundle the representations to send; give `text/plain` for terminals.
  * @param options.displayId name the output so that {@link updateDisplay} can replace it.
@@ -45,18 +70,44 @@ export async function display(bundle: MimeBundle, options: { displayId?: string 
   const kernel = jupyter();
   if (kernel) {
     await kernel.display(bundle, { raw: true, display_id: options.displayId });
+    await new Promise((resolve) => setTimeout(resolve, settleMs(bundle)));
   } else if (typeof bundle["text/plain"] === "string") {
     console.log(bundle["text/plain"]);
   }
 }
 
 /**
+ * Print a line like `console.log`, but as a displayed output that the
+ * notebook is sure to keep: in Deno's kernel a `console.log` at the very end
+ * of a cell can be lost (see {@link settleMs}).
+ *
+ * @example
+ * ```ts
+ * import { print } from "./display.ts";
+ * await print("test_acc:", 0.991);
+ * ```
+ */
+export async function print(...values: unknown[]): Promise<void> {
+  const text = values.map((v) => typeof v === "string" ? v : Deno.inspect(v, { colors: false })).join(" ");
+  await display({ "text/plain": text });
+}
+
+/**
  * Replace an output shown earlier with `display(bundle, {displayId})`
  * (Jupyter's `update_display_data`). Outside Jupyter it does nothing: the
  * caller prints its own terminal form.
+ *
+ * @param options.settle wait until the kernel has sent it (for a final state; see {@link settleMs}).
  */
-export async function updateDisplay(bundle: MimeBundle, displayId: string): Promise<void> {
-  await jupyter()?.display(bundle, { raw: true, update: true, display_id: displayId });
+export async function updateDisplay(
+  bundle: MimeBundle,
+  displayId: string,
+  options: { settle?: boolean } = {},
+): Promise<void> {
+  const kernel = jupyter();
+  if (!kernel) return;
+  await kernel.display(bundle, { raw: true, update: true, display_id: displayId });
+  if (options.settle) await new Promise((resolve) => setTimeout(resolve, settleMs(bundle)));
 }
 
 /**

@@ -1,0 +1,303 @@
+/**
+ * A static SVG drawing of a simple plotly figure (line and marker traces),
+ * used as the fallback picture of a chart where plotly.js cannot run: an
+ * untrusted notebook in JupyterLab, a viewer that strips scripts, a frontend
+ * that only shows images.
+ *
+ * @example
+ * ```ts
+ * import { svgChart } from "./svg_chart.ts";
+ * const svg = svgChart({ data: [{ x: [1, 2, 3], y: [0.5, 0.7, 0.8], mode: "lines", name: "acc" }] });
+ * svg?.startsWith("<svg"); // true
+ * ```
+ * @module
+ */
+
+/** Text of a title: plain, or plotly's `{text}` object. */
+export type TitleText = string | { text?: string; [key: string]: unknown };
+
+/** One plotly trace (the fields this workbook uses; plotly accepts many more). */
+export interface Trace {
+  /** Plotly trace type; `"scatter"` when absent. */
+  type?: string;
+  /** Horizontal values (default: 0, 1, 2, …). */
+  x?: (number | string | null)[];
+  /** Vertical values. */
+  y?: (number | string | null)[];
+  /** `"lines"`, `"markers"` or `"lines+markers"` for scatter traces. */
+  mode?: string;
+  /** The legend's label. */
+  name?: string;
+  /** Marker style, e.g. `{ color: "blue" }`. */
+  marker?: { color?: string; size?: number; [key: string]: unknown };
+  /** Line style, e.g. `{ color: "blue", dash: "dot" }`. */
+  line?: { color?: string; width?: number; dash?: string; [key: string]: unknown };
+  /** Any other plotly trace attribute. */
+  [key: string]: unknown;
+}
+
+/** One plotly axis. */
+export interface Axis {
+  /** The axis title. */
+  title?: TitleText;
+  /** Fixed `[min, max]` (default: fit the data). */
+  range?: [number, number];
+  /** Any other plotly axis attribute. */
+  [key: string]: unknown;
+}
+
+/** Plotly layout (the fields this workbook uses). */
+export interface Layout {
+  /** The figure's title. */
+  title?: TitleText;
+  /** The horizontal axis. */
+  xaxis?: Axis;
+  /** The vertical axis. */
+  yaxis?: Axis;
+  /** Width in pixels (default: the output's width, at most 720). */
+  width?: number;
+  /** Height in pixels (default 400). */
+  height?: number;
+  /** Any other plotly layout attribute. */
+  [key: string]: unknown;
+}
+
+/** A plotly figure: what `Plotly.newPlot(div, data, layout, config)` takes. */
+export interface Figure {
+  /** The traces. */
+  data: Trace[];
+  /** Titles, axes, size. */
+  layout?: Layout;
+  /** Plotly's config (modebar, responsiveness). */
+  config?: Record<string, unknown>;
+}
+
+/** Plotly's default colour sequence, used for traces that name no colour. */
+export const PLOTLY_COLORS: readonly string[] = [
+  "#1f77b4",
+  "#ff7f0e",
+  "#2ca02c",
+  "#d62728",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#bcbd22",
+  "#17becf",
+];
+
+/**
+ * The text of a title given as a string or as plotly's `{text}`.
+ *
+ * @example
+ * ```ts
+ * import { titleText } from "./svg_chart.ts";
+ * titleText({ text: "Loss" }); // "Loss"
+ * ```
+ */
+export function titleText(title: TitleText | undefined): string {
+  if (title === undefined) return "";
+  return typeof title === "string" ? title : title.text ?? "";
+}
+
+/**
+ * Escape text for SVG/HTML element content and attribute values.
+ *
+ * @example
+ * ```ts
+ * import { escapeXml } from "./svg_chart.ts";
+ * escapeXml("a < b"); // "a &lt; b"
+ * ```
+ */
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
+
+/**
+ * Round tick values inside `[min, max]`, about `count` of them, on the step
+ * of 1, 2 or 5 times a power of ten nearest to `(max - min) / count`.
+ *
+ * @example
+ * ```ts
+ * import { niceTicks } from "./svg_chart.ts";
+ * niceTicks(0.13, 0.92); // [0.2, 0.4, 0.6, 0.8]
+ * ```
+ */
+export function niceTicks(min: number, max: number, count = 5): number[] {
+  if (!Number.isFinite(min) || !Number.isFinite(max)) return [];
+  if (min === max) return [min];
+  const raw = (max - min) / Math.max(1, count);
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const ratio = (s: number) => Math.abs(Math.log(s / raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).reduce((best, s) => ratio(s) < ratio(best) ? s : best);
+  const ticks: number[] = [];
+  for (let v = Math.ceil(min / step - 1e-9) * step; v <= max + step * 1e-9; v += step) {
+    ticks.push(Number(v.toPrecision(12)));
+  }
+  return ticks;
+}
+
+function tickLabel(v: number): string {
+  return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(1) : String(Number(v.toPrecision(6)));
+}
+
+/** The traces {@link svgChart} can draw: scatter traces of numbers, at most this many points in all. */
+export const SVG_CHART_MAX_POINTS = 5000;
+
+interface Series {
+  name: string;
+  color: string;
+  lines: boolean;
+  markers: boolean;
+  dash: boolean;
+  points: [number, number][];
+}
+
+function seriesOf(fig: Figure): Series[] | undefined {
+  const series: Series[] = [];
+  let total = 0;
+  for (const [i, trace] of fig.data.entries()) {
+    if ((trace.type ?? "scatter") !== "scatter" || !Array.isArray(trace.y)) return undefined;
+    const ys = trace.y;
+    const xs = Array.isArray(trace.x) ? trace.x : ys.map((_, j) => j);
+    const points: [number, number][] = [];
+    for (let j = 0; j < Math.min(xs.length, ys.length); j++) {
+      const x = xs[j], y = ys[j];
+      if (typeof x !== "number" || typeof y !== "number") {
+        if (x !== null && y !== null && typeof x !== "number") return undefined; // category axes: not drawn here
+        continue;
+      }
+      if (Number.isFinite(x) && Number.isFinite(y)) points.push([x, y]);
+    }
+    total += points.length;
+    if (total > SVG_CHART_MAX_POINTS) return undefined;
+    const mode = trace.mode ?? (ys.length <= 20 ? "lines+markers" : "lines");
+    const color = trace.line?.color ?? trace.marker?.color ?? PLOTLY_COLORS[i % PLOTLY_COLORS.length];
+    series.push({
+      name: trace.name ?? `trace ${i}`,
+      color: typeof color === "string" ? color : PLOTLY_COLORS[i % PLOTLY_COLORS.length],
+      lines: mode.includes("lines"),
+      markers: mode.includes("markers"),
+      dash: (trace.line?.dash ?? "solid") !== "solid",
+      points,
+    });
+  }
+  return series;
+}
+
+function extent(values: number[], range?: [number, number]): [number, number] {
+  if (range) return range;
+  if (values.length === 0) return [0, 1];
+  let lo = Math.min(...values), hi = Math.max(...values);
+  if (lo === hi) [lo, hi] = [lo - 0.5, hi + 0.5];
+  const pad = (hi - lo) * 0.05;
+  return [lo - pad, hi + pad];
+}
+
+/**
+ * Draw a figure of scatter traces (lines, markers or both) as an SVG
+ * document: title, axes with round ticks, axis titles, legend. Returns
+ * `undefined` for what it does not draw (other trace types, category axes,
+ * more than {@link SVG_CHART_MAX_POINTS} points), so callers skip the
+ * fallback rather than show a wrong picture.
+ *
+ * @param options.width width in pixels (default: the layout's, else 720).
+ * @param options.height height in pixels (default: the layout's, else 400).
+ *
+ * @example
+ * ```ts
+ * import { svgChart } from "./svg_chart.ts";
+ * svgChart({ data: [{ type: "heatmap", z: [[1]] }] }); // undefined
+ * ```
+ */
+export function svgChart(fig: Figure, options: { width?: number; height?: number } = {}): string | undefined {
+  const series = seriesOf(fig);
+  if (!series || series.length === 0) return undefined;
+  const layout = fig.layout ?? {};
+  const width = options.width ?? layout.width ?? 720;
+  const height = options.height ?? layout.height ?? 400;
+  const title = titleText(layout.title);
+  const legend = series.length > 1 || fig.data[0]?.name !== undefined;
+  const legendWidth = legend ? Math.min(220, 40 + 7 * Math.max(...series.map((s) => s.name.length))) : 0;
+  const m = { left: 64, right: 16 + legendWidth, top: title ? 48 : 20, bottom: 52 };
+  const pw = width - m.left - m.right, ph = height - m.top - m.bottom;
+  const all = series.flatMap((s) => s.points);
+  const [x0, x1] = extent(all.map((p) => p[0]), layout.xaxis?.range);
+  const [y0, y1] = extent(all.map((p) => p[1]), layout.yaxis?.range);
+  const sx = (x: number) => m.left + ((x - x0) / (x1 - x0)) * pw;
+  const sy = (y: number) => m.top + ph - ((y - y0) / (y1 - y0)) * ph;
+  const f = (v: number) => v.toFixed(1);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
+    `font-family="'Open Sans', 'Noto Sans', 'Noto Sans CJK JP', Arial, sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="#e5ecf6"/>`,
+  ];
+  const dtick = layout.xaxis?.dtick;
+  const xTicks = typeof dtick === "number" && dtick > 0 && (x1 - x0) / dtick <= 50
+    ? Array.from(
+      { length: Math.floor(x1 / dtick) - Math.ceil(x0 / dtick) + 1 },
+      (_, i) => (Math.ceil(x0 / dtick) + i) * dtick,
+    )
+    : niceTicks(x0, x1, Math.max(2, Math.round(pw / 90)));
+  for (const t of xTicks) {
+    parts.push(`<line x1="${f(sx(t))}" x2="${f(sx(t))}" y1="${m.top}" y2="${m.top + ph}" stroke="#fff"/>`);
+    parts.push(`<text x="${f(sx(t))}" y="${m.top + ph + 16}" text-anchor="middle" fill="#444">${tickLabel(t)}</text>`);
+  }
+  for (const t of niceTicks(y0, y1, Math.max(2, Math.round(ph / 60)))) {
+    parts.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${f(sy(t))}" y2="${f(sy(t))}" stroke="#fff"/>`);
+    parts.push(`<text x="${m.left - 6}" y="${f(sy(t) + 4)}" text-anchor="end" fill="#444">${tickLabel(t)}</text>`);
+  }
+  const clip = `clip${Math.random().toString(36).slice(2, 10)}`;
+  parts.push(`<clipPath id="${clip}"><rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}"/></clipPath>`);
+  parts.push(`<g clip-path="url(#${clip})">`);
+  for (const s of series) {
+    if (s.lines && s.points.length > 1) {
+      const d = s.points.map((p) => `${f(sx(p[0]))},${f(sy(p[1]))}`).join(" ");
+      parts.push(
+        `<polyline points="${d}" fill="none" stroke="${escapeXml(s.color)}" stroke-width="2"${
+          s.dash ? ' stroke-dasharray="6 4"' : ""
+        }/>`,
+      );
+    }
+    if (s.markers) {
+      for (const p of s.points) {
+        parts.push(`<circle cx="${f(sx(p[0]))}" cy="${f(sy(p[1]))}" r="3.5" fill="${escapeXml(s.color)}"/>`);
+      }
+    }
+  }
+  parts.push(`</g>`);
+  if (title) {
+    parts.push(`<text x="${m.left}" y="28" font-size="17" fill="#2a3f5f">${escapeXml(title)}</text>`);
+  }
+  const xTitle = titleText(layout.xaxis?.title), yTitle = titleText(layout.yaxis?.title);
+  if (xTitle) {
+    parts.push(
+      `<text x="${f(m.left + pw / 2)}" y="${height - 12}" text-anchor="middle" fill="#2a3f5f">${
+        escapeXml(xTitle)
+      }</text>`,
+    );
+  }
+  if (yTitle) {
+    const cy = f(m.top + ph / 2);
+    parts.push(
+      `<text x="16" y="${cy}" transform="rotate(-90 16 ${cy})" text-anchor="middle" fill="#2a3f5f">${
+        escapeXml(yTitle)
+      }</text>`,
+    );
+  }
+  if (legend) {
+    series.forEach((s, i) => {
+      const lx = width - legendWidth + 4, ly = m.top + 10 + i * 20;
+      if (s.lines) {
+        parts.push(
+          `<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${escapeXml(s.color)}" stroke-width="2"/>`,
+        );
+      }
+      if (s.markers) parts.push(`<circle cx="${lx + 12}" cy="${ly}" r="3.5" fill="${escapeXml(s.color)}"/>`);
+      parts.push(`<text x="${lx + 30}" y="${ly + 4}" fill="#2a3f5f">${escapeXml(s.name)}</text>`);
+    });
+  }
+  parts.push(`</svg>`);
+  return parts.join("");
+}
