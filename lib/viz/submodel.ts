@@ -1,0 +1,126 @@
+/**
+ * Cut a chain model (a `tf.Sequential`, or a functional model without
+ * branches, possibly with such models nested as layers, like the book's
+ * `conv_base` inside a Sequential) at a named layer, and run either part
+ * eagerly on tensors so that `tf.grad` can differentiate through it.
+ *
+ * Running the layers one by one (instead of building a new symbolic model)
+ * works at any input size a convnet accepts, and leaves the model's own graph
+ * untouched.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { smallConvnet } from "../models/convnets.ts";
+ * import { runLayers, splitAt } from "./submodel.ts";
+ * const { base, head } = splitAt(smallConvnet(), "conv2d_4");
+ * const features = runLayers(base, tf.zeros([1, 150, 150, 3])); // (1, 15, 15, 128)
+ * const score = runLayers(head, features); // (1, 1)
+ * ```
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+type Layer = tf.layers.Layer;
+
+function isInput(layer: Layer): boolean {
+  return layer.getClassName() === "InputLayer";
+}
+
+function isModel(layer: Layer): layer is tf.LayersModel {
+  return layer instanceof tf.LayersModel;
+}
+
+/** The inbound layers of each node of a layer (a layer shared by several models has several nodes). */
+function inboundOf(layer: Layer): Layer[][] {
+  const nodes = (layer as unknown as { inboundNodes?: { inboundLayers: Layer[] }[] }).inboundNodes ?? [];
+  return nodes.map((n) => n.inboundLayers).filter((l) => l.length > 0);
+}
+
+/** The layers whose output is `layer`'s output: itself, and a nested model's output layer. */
+function producers(layer: Layer): Layer[] {
+  return isModel(layer) ? [layer, ...layer.outputs.map((t) => t.sourceLayer)] : [layer];
+}
+
+/**
+ * The layers of a chain model in order, nested chain models expanded, input
+ * layers left out.
+ *
+ * @throws {Error} when a layer takes more than one input or not the output of
+ *   the layer before it (a branching model: residual, multi-input).
+ * @example
+ * ```ts
+ * import { smallConvnet } from "../models/convnets.ts";
+ * import { chainLayers } from "./submodel.ts";
+ * chainLayers(smallConvnet()).map((l) => l.name); // ["conv2d_1", "max_pooling2d_1", …, "dense_2"]
+ * ```
+ */
+export function chainLayers(model: tf.LayersModel): Layer[] {
+  const out: Layer[] = [];
+  let previous: Layer | undefined;
+  for (const layer of model.layers) {
+    if (isInput(layer)) continue;
+    const inbound = inboundOf(layer);
+    // The first layer reads the model input: an input layer, or nothing at all
+    // (a model added first to a Sequential keeps its own input).
+    const before = previous ? producers(previous) : [];
+    const ok = previous
+      ? inbound.some((from) => from.length === 1 && before.includes(from[0]))
+      : inbound.length === 0 || inbound.some((from) => from.length === 1 && isInput(from[0]));
+    if (!ok) {
+      const from = inbound.map((ls) => ls.map((l) => l.name).join(" + ")).join(" or ") || "nothing";
+      throw new Error(
+        `layer ${layer.name} of model ${model.name} takes its input from ${from}, not from ` +
+          `${previous?.name ?? "the model input"} alone: only chain models (Sequential, or functional without ` +
+          `branches) can be cut at a layer. Build a tf.model from the input to the layer you need instead.`,
+      );
+    }
+    if (isModel(layer)) out.push(...chainLayers(layer));
+    else out.push(layer);
+    previous = layer;
+  }
+  return out;
+}
+
+/**
+ * Split a chain model at a layer: `base` runs the input up to and including
+ * `layerName`, `head` runs that layer's output to the model output.
+ *
+ * @throws {Error} naming the layers that exist when `layerName` is not one.
+ * @example
+ * ```ts
+ * import { smallConvnet } from "../models/convnets.ts";
+ * import { splitAt } from "./submodel.ts";
+ * const { layer, head } = splitAt(smallConvnet(), "conv2d_4");
+ * head.map((l) => l.name); // ["max_pooling2d_4", "flatten_1", "dense_1", "dense_2"]
+ * ```
+ */
+export function splitAt(model: tf.LayersModel, layerName: string): { base: Layer[]; head: Layer[]; layer: Layer } {
+  const layers = chainLayers(model);
+  const i = layers.findIndex((l) => l.name === layerName);
+  if (i < 0) {
+    throw new Error(
+      `model ${model.name} has no layer named ${JSON.stringify(layerName)}; its layers are: ` +
+        `${layers.map((l) => l.name).join(", ")}.`,
+    );
+  }
+  return { base: layers.slice(0, i + 1), head: layers.slice(i + 1), layer: layers[i] };
+}
+
+/**
+ * Apply layers one after the other to a tensor, in inference mode (dropout
+ * off). Call it inside `tf.tidy` or `tf.grad`; intermediate tensors are not
+ * disposed here.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { runLayers } from "./submodel.ts";
+ * const y = runLayers([tf.layers.dense({ units: 2 })], tf.ones([1, 3]));
+ * ```
+ */
+export function runLayers(layers: Layer[], x: tf.Tensor): tf.Tensor {
+  let y = x;
+  for (const layer of layers) y = layer.apply(y, { training: false }) as tf.Tensor;
+  return y;
+}
