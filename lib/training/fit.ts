@@ -162,7 +162,9 @@ export async function evaluate(
   let result: tf.Scalar | tf.Scalar[];
   if (isDataset(data)) {
     if (!options.steps) throw new Error("evaluate() on a dataset needs steps: the iterators are endless.");
-    result = await model.evaluateDataset(data as tf.data.Dataset<tf.TensorContainerObject>, { batches: options.steps }) as
+    result = await model.evaluateDataset(data as tf.data.Dataset<tf.TensorContainerObject>, {
+      batches: options.steps,
+    }) as
       | tf.Scalar
       | tf.Scalar[];
   } else {

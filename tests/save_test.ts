@@ -1,0 +1,142 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initBackend } from "../lib/backend.ts";
+import { mnistConvnet } from "../lib/models/convnets.ts";
+import { loadWeightsFromH5 } from "../lib/models/keras_h5.ts";
+import { loadModel, ModelNotFoundError, modelPath, saveModel } from "../lib/models/save.ts";
+
+await initBackend({ backend: "cpu" });
+
+/** Run `fn` with `CH5_DATA_DIR` in a fresh temporary folder. */
+async function inTempDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "ch5-save-" });
+  const before = Deno.env.get("CH5_DATA_DIR");
+  Deno.env.set("CH5_DATA_DIR", dir);
+  try {
+    await fn(dir);
+  } finally {
+    if (before === undefined) Deno.env.delete("CH5_DATA_DIR");
+    else Deno.env.set("CH5_DATA_DIR", before);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function weightValues(model: tf.LayersModel): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const w of model.weights) out.set(w.originalName, await w.read().data() as Float32Array);
+  return out;
+}
+
+function trainedModel(): tf.LayersModel {
+  const model = mnistConvnet();
+  model.compile({ optimizer: tf.train.rmsprop(1e-3), loss: "categoricalCrossentropy", metrics: ["acc"] });
+  return model;
+}
+
+Deno.test("saveModel writes model.json, weights.bin and Keras .h5 under data/models/<name>", async () => {
+  await inTempDataDir(async (dataDir) => {
+    const model = trainedModel();
+    const saved = await saveModel(model, "cats_and_dogs_small_1");
+    assert.equal(saved.dir, join(dataDir, "models", "cats_and_dogs_small_1"));
+    assert.equal(modelPath("cats_and_dogs_small_1"), saved.dir);
+    const files = [...Deno.readDirSync(saved.dir)].map((e) => e.name).sort();
+    assert.deepEqual(files, ["cats_and_dogs_small_1.h5", "model.json", "weights.bin"]);
+    assert.equal(saved.weightBytes, 93_322 * 4);
+    assert.equal((await Deno.stat(saved.weightsBin)).size, 93_322 * 4);
+    const json = JSON.parse(await Deno.readTextFile(saved.modelJson));
+    assert.equal(json.format, "layers-model");
+    assert.deepEqual(json.weightsManifest[0].paths, ["./weights.bin"]);
+    assert.equal(json.trainingConfig.loss, "categorical_crossentropy");
+    // No temporary or old folders are left next to it.
+    assert.deepEqual([...Deno.readDirSync(join(dataDir, "models"))].map((e) => e.name), ["cats_and_dogs_small_1"]);
+
+    // The .h5 holds the same weights, in Keras' layout.
+    const other = mnistConvnet();
+    const report = await loadWeightsFromH5(other, saved.h5!);
+    assert.equal(report.arrays, model.weights.length);
+    assert.deepEqual(await weightValues(other), await weightValues(model));
+  });
+});
+
+Deno.test("loadModel round-trips weights and predictions, by name and by path", async () => {
+  await inTempDataDir(async () => {
+    const model = trainedModel();
+    const x = tf.randomUniform([4, 28, 28, 1], 0, 1, "float32", 7);
+    const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3], "int32"), 10);
+    await model.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0 }); // weights that differ from the initialisation
+    const saved = await saveModel(model, "round_trip", { h5: false });
+    assert.equal(saved.h5, undefined);
+    const want = await weightValues(model);
+    const predicted = await (model.predict(x) as tf.Tensor).data();
+
+    for (const where of ["round_trip", saved.dir, saved.modelJson]) {
+      const loaded = await loadModel(where);
+      assert.equal(loaded.countParams(), 93_322);
+      assert.deepEqual(loaded.layers.map((l) => l.name), model.layers.map((l) => l.name));
+      assert.deepEqual(await weightValues(loaded), want, where);
+      assert.deepEqual(await (loaded.predict(x) as tf.Tensor).data(), predicted, where);
+      // Saved after compile: it comes back compiled and can be evaluated at once.
+      assert.deepEqual(loaded.metricsNames, ["loss", "acc"]);
+      assert.equal((loaded.optimizer.getConfig() as { learningRate: number }).learningRate, 1e-3);
+      const result = loaded.evaluate(x, y) as tf.Scalar[];
+      assert.equal(result.length, 2);
+      tf.dispose(result);
+      loaded.dispose();
+    }
+    tf.dispose([x, y]);
+  });
+});
+
+Deno.test("saveModel replaces a model saved earlier under the same name", async () => {
+  await inTempDataDir(async (dataDir) => {
+    const first = trainedModel();
+    await saveModel(first, "again", { h5: false });
+    const second = trainedModel();
+    await saveModel(second, "again", { h5: false });
+    const loaded = await loadModel("again");
+    assert.deepEqual(await weightValues(loaded), await weightValues(second));
+    assert.notDeepEqual(await weightValues(loaded), await weightValues(first));
+    assert.deepEqual([...Deno.readDirSync(join(dataDir, "models"))].map((e) => e.name), ["again"]);
+  });
+});
+
+Deno.test("includeOptimizer keeps the optimizer's state, so that training resumes", async () => {
+  await inTempDataDir(async () => {
+    const model = tf.sequential({ layers: [tf.layers.dense({ name: "dense_1", units: 1, inputShape: [3] })] });
+    model.compile({ optimizer: tf.train.rmsprop(0.01), loss: "meanSquaredError" });
+    const x = tf.ones([2, 3]), y = tf.ones([2, 1]);
+    await model.fit(x, y, { epochs: 1, verbose: 0 });
+    const saved = await saveModel(model, "resume", { h5: false, includeOptimizer: true });
+    assert.ok(saved.weightBytes > 4 * 4, "optimizer slots are saved after the model's 4 weights");
+    const loaded = await loadModel("resume");
+    const want = await Promise.all((await model.optimizer.getWeights()).map((w) => w.tensor.data()));
+    const got = await Promise.all((await loaded.optimizer.getWeights()).map((w) => w.tensor.data()));
+    assert.ok(want.length > 1, "RMSprop has an iteration count and per-weight slots");
+    assert.deepEqual(got, want);
+    tf.dispose([x, y]);
+  });
+});
+
+Deno.test("loadModel of a missing model says to run notebook 5.2 or save it", async () => {
+  await inTempDataDir(async (dataDir) => {
+    await assert.rejects(loadModel("cats_and_dogs_small_2"), (err: Error) => {
+      assert.ok(err instanceof ModelNotFoundError);
+      assert.match(err.message, /no model called "cats_and_dogs_small_2"/);
+      assert.match(err.message, /run notebook 5\.2/);
+      assert.match(err.message, /saveModel\(model, "cats_and_dogs_small_2"\)/);
+      return true;
+    });
+    await assert.rejects(loadModel(join(dataDir, "elsewhere")), (err: Error) => {
+      assert.ok(err instanceof ModelNotFoundError);
+      assert.match(err.message, /no saved model at .*elsewhere/);
+      return true;
+    });
+  });
+});
+
+Deno.test("model names must be plain folder names", () => {
+  assert.throws(() => modelPath("../escape"), RangeError);
+  assert.throws(() => modelPath(""), RangeError);
+  assert.equal(modelPath("cats_and_dogs_small_1").endsWith(join("models", "cats_and_dogs_small_1")), true);
+});
