@@ -3,8 +3,10 @@
  * figure is drawn, every picture decodes, the page logs no error, and
  * Japanese markdown is drawn with a Japanese font where one is installed.
  *
- * It checks `build/html/*.html` (from `deno task html`); when that folder is
- * empty (or with `CH5_HTML_FIXTURE=1`) it executes and renders
+ * It checks `build/html/*.html` (from `deno task html`), first rendering the
+ * notebooks the notebook tests executed into `build/notebooks/` (this file's
+ * name sorts after theirs, so `deno task test` runs it last); when there is
+ * nothing to check (or with `CH5_HTML_FIXTURE=1`) it executes and renders
  * `tests/fixtures/plots.ipynb` (two figures, a PNG, Japanese markdown) itself.
  * Screenshots go to `build/screenshots/`.
  * Without Chromium the browser test is skipped, except under `CI`, where it
@@ -82,8 +84,26 @@ async function countOutputs(ipynb: string): Promise<{ figures: number; loaders: 
   return { figures, loaders };
 }
 
+/** Render the executed notebooks (from the notebook tests or `deno task notebooks`) whose HTML is missing or older. */
+async function renderExecuted(): Promise<void> {
+  const stale: string[] = [];
+  try {
+    for await (const e of Deno.readDir(EXECUTED_DIR)) {
+      if (!e.isFile || !/^\d\.\d-.*\.ipynb$/.test(e.name)) continue;
+      const ipynb = join(EXECUTED_DIR, e.name);
+      const html = join(HTML_DIR, e.name.replace(/\.ipynb$/, ".html"));
+      const [source, page] = await Promise.all([Deno.stat(ipynb), Deno.stat(html).catch(() => undefined)]);
+      if (!page || (page.mtime ?? 0) < (source.mtime ?? 0)) stale.push(ipynb);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (stale.length && hasJupyter()) await renderNotebooks(stale);
+}
+
 async function htmlPages(): Promise<{ html: string; ipynb?: string; fixture: boolean }[]> {
   const pages: { html: string; ipynb?: string; fixture: boolean }[] = [];
+  await renderExecuted();
   try {
     for await (const e of Deno.readDir(HTML_DIR)) {
       if (!e.isFile || !e.name.endsWith(".html")) continue;

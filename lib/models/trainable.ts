@@ -1,0 +1,146 @@
+/**
+ * Freezing and unfreezing layers for transfer learning, as the book does in
+ * 5.3: freeze a pretrained base before training a classifier on top of it,
+ * and for fine-tuning
+ *
+ * ```python
+ * conv_base.trainable = True
+ * set_trainable = False
+ * for layer in conv_base.layers:
+ *     if layer.name == 'block5_conv1':
+ *         set_trainable = True
+ *     layer.trainable = set_trainable
+ * ```
+ *
+ * which is {@link setTrainableFrom}`(convBase, "block5_conv1")` here. As in
+ * Keras, a change takes effect at the next `compile()`.
+ *
+ * **Why {@link freeze} and not `convBase.trainable = false`.** In Keras 2
+ * that line freezes the base. In TensorFlow.js it only marks the base's
+ * weights, and a `tf.sequential()` whose first layer is a model is built
+ * (at the first `compile()`, `predict()` or `fit()`) as one flat graph of
+ * that model's layers with `trainable = true`, which marks every weight
+ * trainable again: the "frozen" base then trains (and slowly: gradients flow
+ * through all of it). {@link freeze} sets each layer's own flag, which that
+ * build keeps. {@link trainableWeightCount} counts what the optimizer will
+ * really update, so it shows the difference.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { freeze, setTrainableFrom, trainableWeightCount } from "./trainable.ts";
+ * import { buildVgg16 } from "./vgg16.ts";
+ * const convBase = buildVgg16({ includeTop: false, inputShape: [150, 150, 3] });
+ * const model = tf.sequential();
+ * model.add(convBase);
+ * model.add(tf.layers.flatten());
+ * model.add(tf.layers.dense({ units: 256, activation: "relu" }));
+ * model.add(tf.layers.dense({ units: 1, activation: "sigmoid" }));
+ * trainableWeightCount(model); // 30
+ * freeze(convBase);
+ * trainableWeightCount(model); // 4
+ * setTrainableFrom(convBase, "block5_conv1");
+ * trainableWeightCount(model); // 10
+ * ```
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** Raised when the model has no layer of the given name. */
+export class TrainableError extends Error {
+  override name = "TrainableError";
+}
+
+/**
+ * Freeze `model`: none of its weights will be updated by training (Keras'
+ * `model.trainable = False`, made to hold in tfjs; see the module doc).
+ * Nested models are frozen layer by layer too.
+ *
+ * @example
+ * ```ts
+ * import { freeze, trainableWeightCount } from "./trainable.ts";
+ * import { buildVgg16 } from "./vgg16.ts";
+ * const convBase = buildVgg16({ includeTop: false, inputShape: [150, 150, 3] });
+ * freeze(convBase);
+ * trainableWeightCount(convBase); // 0
+ * ```
+ */
+export function freeze(model: tf.LayersModel): void {
+  for (const layer of model.layers) {
+    if (layer instanceof tf.LayersModel) freeze(layer);
+    layer.trainable = false;
+  }
+  model.trainable = false;
+}
+
+/**
+ * Make `model` trainable from the layer `layerName` on (that layer and every
+ * later one) and freeze the layers before it; returns the names of the
+ * layers left trainable. Layers without weights (pooling, input) are flagged
+ * too, as in Keras.
+ *
+ * @throws {TrainableError} when no layer is called `layerName` (the message lists the names).
+ *
+ * @example
+ * ```ts
+ * import { setTrainableFrom } from "./trainable.ts";
+ * import { buildVgg16 } from "./vgg16.ts";
+ * const convBase = buildVgg16({ includeTop: false, inputShape: [150, 150, 3] });
+ * setTrainableFrom(convBase, "block5_conv1"); // ["block5_conv1", "block5_conv2", "block5_conv3", "block5_pool"]
+ * ```
+ */
+export function setTrainableFrom(model: tf.LayersModel, layerName: string): string[] {
+  const start = model.layers.findIndex((layer) => layer.name === layerName);
+  if (start < 0) {
+    throw new TrainableError(
+      `${model.name} has no layer named ${JSON.stringify(layerName)}; its layers are: ` +
+        `${model.layers.map((l) => l.name).join(", ")}`,
+    );
+  }
+  model.trainable = true;
+  model.layers.forEach((layer, i) => {
+    if (i < start && layer instanceof tf.LayersModel) freeze(layer);
+    layer.trainable = i >= start;
+  });
+  return model.layers.slice(start).map((layer) => layer.name);
+}
+
+/**
+ * The weights that training will update: those `compile()` hands to the
+ * optimizer. A `tf.sequential()` model is built first when it is not yet
+ * (as `compile()` would), since that build can mark weights trainable again
+ * (see the module doc).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { trainedWeights } from "./trainable.ts";
+ * const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [3] })] });
+ * trainedWeights(model).length; // 2: the kernel and the bias
+ * ```
+ */
+export function trainedWeights(model: tf.LayersModel): tf.LayerVariable[] {
+  if (model instanceof tf.Sequential && model.inputs.length > 0) {
+    if (!model.built) model.build();
+    // A Sequential model trains the weights of the flat model it built (tfjs keeps it in `model`).
+    const inner = (model as unknown as { model?: tf.LayersModel }).model;
+    if (inner) return model.trainable ? inner.trainableWeights : [];
+  }
+  return model.trainableWeights;
+}
+
+/**
+ * The number of weight tensors (kernels and biases) that training will
+ * update, like Keras' `len(model.trainable_weights)`: 30 for VGG16's conv
+ * base with a two-layer dense classifier on top, 4 once the base is frozen.
+ *
+ * @example
+ * ```ts
+ * import { trainableWeightCount } from "./trainable.ts";
+ * import { buildVgg16 } from "./vgg16.ts";
+ * trainableWeightCount(buildVgg16({ includeTop: false, inputShape: [150, 150, 3] })); // 26
+ * ```
+ */
+export function trainableWeightCount(model: tf.LayersModel): number {
+  return trainedWeights(model).length;
+}
