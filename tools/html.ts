@@ -20,6 +20,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { ROOT } from "../lib/profile.ts";
+import { statOrNull } from "../lib/fs.ts";
 
 /** Where executed notebooks are kept (`deno task notebooks` writes them there too). */
 export const EXECUTED_DIR: string = join(ROOT, "build", "notebooks");
@@ -111,10 +112,10 @@ export class CommandError extends Error {
   override name = "CommandError";
 }
 
-async function run(cmd: string, args: string[], cwd = ROOT): Promise<void> {
+async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<void> {
   let output: Deno.CommandOutput;
   try {
-    output = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
+    output = await new Deno.Command(cmd, { args, cwd: ROOT, env, stdout: "piped", stderr: "piped" }).output();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new CommandError(
@@ -139,7 +140,8 @@ async function run(cmd: string, args: string[], cwd = ROOT): Promise<void> {
 
 /**
  * Execute a notebook with nbconvert (no cell time limit) and write the
- * executed copy to `outDir`; returns its path.
+ * executed copy to `outDir`; returns its path. `options.env` adds settings
+ * (e.g. `CH5_PROFILE`) to the kernel's environment only.
  *
  * @example
  * ```ts
@@ -147,7 +149,11 @@ async function run(cmd: string, args: string[], cwd = ROOT): Promise<void> {
  * const executed = await executeNotebook("notebooks/5.1-introduction-to-convnets.ipynb", "build/notebooks");
  * ```
  */
-export async function executeNotebook(notebook: string, outDir: string = EXECUTED_DIR): Promise<string> {
+export async function executeNotebook(
+  notebook: string,
+  outDir: string = EXECUTED_DIR,
+  options: { env?: Record<string, string> } = {},
+): Promise<string> {
   await Deno.mkdir(outDir, { recursive: true });
   await run("jupyter", [
     "nbconvert",
@@ -158,7 +164,7 @@ export async function executeNotebook(notebook: string, outDir: string = EXECUTE
     "--output-dir",
     resolve(outDir),
     resolve(notebook),
-  ]);
+  ], options.env);
   return join(outDir, basename(notebook));
 }
 
@@ -178,16 +184,6 @@ export async function notebookToHtml(notebook: string, outDir: string = HTML_DIR
   const path = join(outDir, basename(notebook).replace(/\.ipynb$/, "") + ".html");
   await Deno.writeTextFile(path, makeOffline(await Deno.readTextFile(path)));
   return path;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /**
@@ -229,7 +225,7 @@ export async function renderNotebooks(
     let executed = join(executedDir, basename(notebook));
     if (resolve(dirname(notebook)) === resolve(executedDir)) {
       executed = notebook;
-    } else if (options.execute || !(await exists(executed))) {
+    } else if (options.execute || !(await statOrNull(executed))) {
       log(`executing ${notebook} ...`);
       const t0 = performance.now();
       executed = await executeNotebook(notebook, executedDir);

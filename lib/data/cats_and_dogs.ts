@@ -42,6 +42,7 @@ import { ImageLoadError, loadImg } from "../preprocessing/image.ts";
 import { dataPath, ROOT } from "../profile.ts";
 import { downloadFile } from "./download.ts";
 import { openZip, type ZipEntry, type ZipReader } from "./zip.ts";
+import { statOrNull } from "../fs.ts";
 
 /** The public archive downloaded when no source is given (Microsoft's copy of the Kaggle pictures). */
 export const PETIMAGES_URL =
@@ -140,15 +141,6 @@ export function expectedCounts(split: SplitRanges = SPLIT): SplitCounts {
   return counts;
 }
 
-async function exists(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw err;
-  }
-}
-
 /**
  * Resolve a source path: absolute as is; relative from the current folder,
  * else from the repository root (so `../shared/datasets/cats_and_dogs_small`
@@ -163,13 +155,13 @@ async function exists(path: string): Promise<Deno.FileInfo | null> {
  */
 export async function resolveSource(path: string): Promise<string> {
   if (isAbsolute(path)) {
-    if (await exists(path)) return path;
+    if (await statOrNull(path)) return path;
     throw new CatsAndDogsError(`the source ${path} does not exist; check --from / CH5_DATA_SOURCE`);
   }
   const fromCwd = resolve(path);
-  if (await exists(fromCwd)) return fromCwd;
+  if (await statOrNull(fromCwd)) return fromCwd;
   const fromRoot = resolve(ROOT, path);
-  if (await exists(fromRoot)) return fromRoot;
+  if (await statOrNull(fromRoot)) return fromRoot;
   throw new CatsAndDogsError(
     `the source ${path} does not exist (looked at ${fromCwd} and, from the repository root, ${fromRoot}); ` +
       `check --from / CH5_DATA_SOURCE`,
@@ -197,7 +189,7 @@ export async function countSplit(dir: string): Promise<SplitCounts> {
     counts[s] = { cats: 0, dogs: 0 };
     for (const c of CLASSES) {
       const folder = join(dir, s, c);
-      if (await exists(folder)) counts[s][c] = (await listNames(folder)).filter((n) => IMAGE_NAME.test(n)).length;
+      if (await statOrNull(folder)) counts[s][c] = (await listNames(folder)).filter((n) => IMAGE_NAME.test(n)).length;
     }
   }
   return counts;
@@ -256,7 +248,7 @@ function numberOf(name: string): number {
 }
 
 async function planFromFolder(dir: string): Promise<Plan | null> {
-  const has = async (...parts: string[]) => (await exists(join(dir, ...parts)))?.isDirectory ?? false;
+  const has = async (...parts: string[]) => (await statOrNull(join(dir, ...parts)))?.isDirectory ?? false;
   // An already split folder.
   if ((await Promise.all(SUBSETS.flatMap((s) => CLASSES.map((c) => has(s, c))))).every(Boolean)) {
     const lists = new Map<string, Candidate[]>();
@@ -275,7 +267,7 @@ async function planFromFolder(dir: string): Promise<Plan | null> {
   }
   // Microsoft PetImages.
   for (const root of [join(dir, "PetImages"), dir]) {
-    if ((await exists(join(root, "Cat")))?.isDirectory && (await exists(join(root, "Dog")))?.isDirectory) {
+    if ((await statOrNull(join(root, "Cat")))?.isDirectory && (await statOrNull(join(root, "Dog")))?.isDirectory) {
       const lists = new Map<string, Candidate[]>();
       let ignored = 0;
       for (const [c, folderName] of [["cats", "Cat"], ["dogs", "Dog"]] as const) {
@@ -293,7 +285,7 @@ async function planFromFolder(dir: string): Promise<Plan | null> {
   }
   // Kaggle train folder (or its parent).
   for (const root of [dir, join(dir, "train")]) {
-    if (!(await exists(root))?.isDirectory) continue;
+    if (!(await statOrNull(root))?.isDirectory) continue;
     const lists = new Map<string, Candidate[]>([["cats", []], ["dogs", []]]);
     let ignored = 0;
     for (const name of await listNames(root)) {
@@ -382,12 +374,12 @@ const SOURCE_HELP =
 
 /** Remove temporary build folders left by runs that were killed (their process is gone). */
 async function removeStaleBuilds(parent: string, prefix: string, log: (line: string) => void): Promise<void> {
-  if (!(await exists(parent))) return;
+  if (!(await statOrNull(parent))) return;
   for (const name of await listNames(parent)) {
     const m = name.startsWith(prefix) ? name.slice(prefix.length).match(/^(\d+)-/) : null;
     if (!m) continue;
     const pid = Number(m[1]);
-    const alive = pid === Deno.pid || (await exists(`/proc/${pid}`)) !== null || !(await exists("/proc/self"));
+    const alive = pid === Deno.pid || (await statOrNull(`/proc/${pid}`)) !== null || !(await statOrNull("/proc/self"));
     if (!alive) {
       await Deno.remove(join(parent, name), { recursive: true });
       log(`cats_and_dogs: removed ${join(parent, name)}, left by an interrupted run`);
@@ -441,7 +433,7 @@ export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}):
   checkSplit(split);
   const expected = expectedCounts(split);
 
-  const present = await exists(dest);
+  const present = await statOrNull(dest);
   if (present) {
     const counts = await countSplit(dest);
     if (!sameCounts(counts, expected)) {
@@ -617,7 +609,7 @@ export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}):
     try {
       await Deno.rename(tmp, dest);
     } catch (err) {
-      if (await exists(dest)) {
+      if (await statOrNull(dest)) {
         log(`cats_and_dogs: ${dest} appeared while building (another run?); keeping it`);
         return { dir: dest, counts: await countSplit(dest), skipped, built: false, source, kind: plan.kind };
       }

@@ -17,6 +17,7 @@
  */
 import { createHash } from "node:crypto";
 import { dirname } from "node:path";
+import { statOrNull } from "../fs.ts";
 
 /** Raised when a download cannot start, breaks off, or gives a file that fails its checks. */
 export class DownloadError extends Error {
@@ -58,15 +59,6 @@ interface Sidecar {
   size: number;
   sha256: string;
   savedAt: string;
-}
-
-async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw err;
-  }
 }
 
 /**

@@ -32,6 +32,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { dataPath } from "../profile.ts";
+import { statOrNull } from "../fs.ts";
 
 /** The file that holds the topology and the weights manifest. */
 export const MODEL_JSON = "model.json";
@@ -175,10 +176,7 @@ export async function saveModel(
 async function resolveModelJson(nameOrPath: string): Promise<string> {
   const looksLikePath = isAbsolute(nameOrPath) || /[\\/]/.test(nameOrPath) || nameOrPath.endsWith(".json");
   const where = looksLikePath ? resolve(nameOrPath) : modelPath(nameOrPath);
-  const info = await Deno.stat(where).catch((err) => {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw err;
-  });
+  const info = await statOrNull(where);
   const file = info?.isDirectory ? join(where, MODEL_JSON) : where;
   const found = await Deno.stat(file).then((i) => i.isFile, () => false);
   if (!found) {
