@@ -1,33 +1,15 @@
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
-import { join, resolve } from "node:path";
-import { runNotebook } from "./notebook_helpers.ts";
-import { dataPath, ROOT } from "../lib/profile.ts";
+import { join } from "node:path";
+import { pictureSizes, runNotebook } from "./notebook_helpers.ts";
+import { dataPath } from "../lib/profile.ts";
 
 const NOTEBOOK = "5.2-training-convnet-from-scratch.ipynb";
-
-/** Width and height of every PNG the executed notebook shows, per code cell. */
-async function pngSizes(path: string): Promise<[number, number][][]> {
-  const doc = JSON.parse(await Deno.readTextFile(path));
-  return doc.cells.filter((c: { cell_type: string }) => c.cell_type === "code").map(
-    (cell: { outputs: { data?: Record<string, string | string[]> }[] }) =>
-      cell.outputs.filter((o) => o.data?.["image/png"]).map((o) => {
-        const png = Buffer.from([o.data!["image/png"]].flat().join(""), "base64");
-        assert.equal(png.subarray(1, 4).toString("latin1"), "PNG");
-        return [png.readUInt32BE(16), png.readUInt32BE(20)] as [number, number];
-      }),
-  );
-}
 
 Deno.test({
   name: "notebook 5.2 executes headlessly: the split, 3,453,121 params, batches, two trainings, curves, test accuracy",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    // CI points CH5_DATA_SOURCE at the shared split; a run on a machine with the split gets it too.
-    if (!Deno.env.get("CH5_DATA_SOURCE")) {
-      Deno.env.set("CH5_DATA_SOURCE", resolve(ROOT, "../shared/datasets/cats_and_dogs_small"));
-    }
     const started = Date.now();
     const nb = await runNotebook(NOTEBOOK);
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
@@ -51,7 +33,7 @@ Deno.test({
     // One batch: its shapes and a grid of 8 labelled pictures; the augmentation grid (original + 4 variants).
     assert.match(nb.text, /data batch shape: \(20, 150, 150, 3\)/);
     assert.match(nb.text, /labels batch shape: \(20, 1\)/);
-    const sizes = await pngSizes(nb.path);
+    const sizes = (await pictureSizes(nb.path)).map((cell) => cell.map((p) => [p.width, p.height]));
     const batchCell = nb.cells.findIndex((c) => c.text.includes("data batch shape"));
     assert.equal(sizes[batchCell].length, 1, "the batch grid");
     assert.equal(sizes[batchCell][0][0], 4 * 150 + 3 * 4, "4 pictures of 150 px a row");

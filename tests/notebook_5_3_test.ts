@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { runNotebook } from "./notebook_helpers.ts";
-import { dataPath, ROOT } from "../lib/profile.ts";
+import { dataPath } from "../lib/profile.ts";
 import { VGG16_WEIGHTS, weightsDir } from "../lib/models/imagenet_weights.ts";
 
 Deno.test({
@@ -10,15 +10,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    Deno.env.set("CH5_ALLOW_RANDOM_WEIGHTS", "1");
-    const shared = resolve(ROOT, "../shared/datasets/cats_and_dogs_small");
-    if (!Deno.env.get("CH5_DATA_SOURCE") && await Deno.stat(shared).then(() => true, () => false)) {
-      Deno.env.set("CH5_DATA_SOURCE", shared);
-    }
     const hasImagenet = await Deno.stat(join(weightsDir(), VGG16_WEIGHTS.notop.file)).then(() => true, () => false);
     const started = new Date();
 
-    const nb = await runNotebook("5.3-using-a-pretrained-convnet.ipynb");
+    const nb = await runNotebook("5.3-using-a-pretrained-convnet.ipynb", { CH5_ALLOW_RANDOM_WEIGHTS: "1" });
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
     assert.match(nb.cells[0].text, /^backend: (node-gpu|node|webgpu|wasm|cpu) \(/m);
 

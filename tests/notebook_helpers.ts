@@ -4,7 +4,9 @@
  *
  * @module
  */
-import { join } from "node:path";
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { join, resolve } from "node:path";
 import { EXECUTED_DIR, executeNotebook } from "../tools/html.ts";
 import { ROOT } from "../lib/profile.ts";
 
@@ -62,11 +64,52 @@ export async function readExecuted(path: string): Promise<ExecutedNotebook> {
 }
 
 /**
- * Execute `notebooks/<name>` in the quick profile (unless `CH5_PROFILE` says
- * otherwise) into `build/notebooks/` and read it back.
+ * Execute `notebooks/<name>` into `build/notebooks/` and read it back. The
+ * kernel gets the quick profile (unless `CH5_PROFILE` says otherwise), the
+ * shared cats-vs-dogs split as `CH5_DATA_SOURCE` (unless set), and `env`;
+ * this process's environment is left alone, since other test files read it.
  */
-export async function runNotebook(name: string): Promise<ExecutedNotebook> {
-  Deno.env.set("CH5_PROFILE", Deno.env.get("CH5_PROFILE") ?? "quick");
-  const executed = await executeNotebook(join(ROOT, "notebooks", name), EXECUTED_DIR);
+export async function runNotebook(name: string, env: Record<string, string> = {}): Promise<ExecutedNotebook> {
+  const executed = await executeNotebook(join(ROOT, "notebooks", name), EXECUTED_DIR, {
+    env: {
+      CH5_PROFILE: Deno.env.get("CH5_PROFILE") ?? "quick",
+      CH5_DATA_SOURCE: Deno.env.get("CH5_DATA_SOURCE") ?? resolve(ROOT, "../shared/datasets/cats_and_dogs_small"),
+      ...env,
+    },
+  });
   return readExecuted(executed);
+}
+
+/** A picture an executed notebook shows. */
+export interface PictureSize {
+  mime: "image/png" | "image/jpeg";
+  width: number;
+  height: number;
+}
+
+/** Width and height of every picture (PNG or JPEG) an executed notebook shows, per code cell. */
+export async function pictureSizes(path: string): Promise<PictureSize[][]> {
+  const doc = JSON.parse(await Deno.readTextFile(path));
+  return doc.cells.filter((c: { cell_type: string }) => c.cell_type === "code").map(
+    (cell: { outputs: { data?: Record<string, string | string[]> }[] }) =>
+      cell.outputs.flatMap((o): PictureSize[] => {
+        const mime = (["image/png", "image/jpeg"] as const).find((m) => o.data?.[m]);
+        if (!mime) return [];
+        const bytes = Buffer.from([o.data![mime]].flat().join(""), "base64");
+        if (mime === "image/png") {
+          assert.equal(bytes.subarray(1, 4).toString("latin1"), "PNG");
+          return [{ mime, width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) }];
+        }
+        assert.equal(bytes.readUInt16BE(0), 0xffd8, "a JPEG");
+        // The first start-of-frame marker holds the size.
+        for (let i = 2; i + 9 < bytes.length;) {
+          const marker = bytes.readUInt16BE(i);
+          if (marker >= 0xffc0 && marker <= 0xffc3) {
+            return [{ mime, height: bytes.readUInt16BE(i + 5), width: bytes.readUInt16BE(i + 7) }];
+          }
+          i += 2 + bytes.readUInt16BE(i + 2);
+        }
+        throw new Error("a JPEG without a frame header");
+      }),
+  );
 }
