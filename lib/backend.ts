@@ -115,17 +115,9 @@ async function tryWebgpu(): Promise<Attempt> {
 }
 
 async function tryWasm(): Promise<Attempt> {
-  const wasm = await import("@tensorflow/tfjs-backend-wasm");
-  if (!(await tf.setBackend("wasm"))) {
-    throw new Error("the wasm backend did not initialise");
-  }
-  const { registerWasmTrainingKernels } = await import("./wasm_training.ts");
-  const kernels = registerWasmTrainingKernels();
-  return {
-    tfBackend: "wasm",
-    detail: `XNNPACK, +${kernels.length} training kernels`,
-    threads: wasm.getThreadsCount(),
-  };
+  const { startWasmBackend } = await import("./wasm_training.ts");
+  const { threads, kernels, detail } = await startWasmBackend();
+  return { tfBackend: "wasm", detail: `XNNPACK, ${detail}, +${kernels.length} training kernels`, threads };
 }
 
 async function tryCpu(): Promise<Attempt> {

@@ -28,6 +28,11 @@ Deno.test("the cats-vs-dogs convnet has the book's 3,453,121 params, with or wit
   assert.ok(withDropout.rows.some((r) => r.layer === "dropout_1 (Dropout)"));
 });
 
+Deno.test("the cats-vs-dogs convnet refuses inputs its pooling stages would shrink to nothing", () => {
+  assert.throws(() => smallConvnet({ size: 38 }), /at least 46×46/);
+  assert.equal(smallConvnet({ size: 46 }).outputs[0].shape[1], 1);
+});
+
 Deno.test("frozen weights count as non-trainable", () => {
   const model = tf.sequential({
     layers: [tf.layers.dense({ units: 4, inputShape: [3] }), tf.layers.dense({ units: 1, trainable: false })],

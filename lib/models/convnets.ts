@@ -34,7 +34,7 @@ export function mnistConvnet(): tf.Sequential {
 
 /** Options of {@link smallConvnet}. */
 export interface SmallConvnetOptions {
-  /** Input side in pixels (default 150, the book's). */
+  /** Input side in pixels (default 150, the book's; at least 46). */
   size?: number;
   /** Add Dropout(0.5) before the dense classifier (listing 5.13). */
   dropout?: boolean;
@@ -47,6 +47,12 @@ export interface SmallConvnetOptions {
  */
 export function smallConvnet(options: SmallConvnetOptions = {}): tf.Sequential {
   const size = options.size ?? 150;
+  if (!Number.isInteger(size) || size < 46) {
+    throw new RangeError(
+      `smallConvnet needs an input of at least 46×46 pixels (its four conv + pool stages shrink ${size}×${size} ` +
+        `to nothing); got size ${size}. Use the book's 150, or any integer from 46 up.`,
+    );
+  }
   const layers: tf.layers.Layer[] = [
     tf.layers.conv2d({ name: "conv2d_1", filters: 32, kernelSize: 3, activation: "relu", inputShape: [size, size, 3] }),
     tf.layers.maxPooling2d({ name: "max_pooling2d_1", poolSize: 2 }),

@@ -1,0 +1,427 @@
+/**
+ * `deno task bench`: how fast this machine trains and runs the chapter's
+ * models, decodes its JPEGs, and how that compares with the pure-JavaScript
+ * cpu backend. Prints a table and writes `data/results/bench.json`.
+ *
+ * Each measurement runs in its own process (`--step NAME`), so that each
+ * starts its backend fresh: the chosen one (`lib/backend.ts`'s chain, or
+ * `CH5_BACKEND`) for the models, `cpu` for the baseline. Inputs are random
+ * tensors: speed does not depend on the pixels. `CH5_BENCH_SECONDS` (default
+ * 10) is the time each timed loop runs for, after one warm-up call.
+ *
+ * @example
+ * ```sh
+ * deno task bench                      # the backend the chain picks
+ * CH5_BACKEND=wasm deno task bench     # force one
+ * deno run -A bench/bench.ts --step mnistConvnet   # one step, as JSON
+ * ```
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BackendReport, initBackend } from "../lib/backend.ts";
+import { mnistConvnet, smallConvnet } from "../lib/models/convnets.ts";
+import { vgg16 } from "../lib/models/vgg16.ts";
+import { dataPath, saveResults } from "../lib/profile.ts";
+
+/**
+ * The measurements, each run in its own process.
+ *
+ * @example
+ * ```ts
+ * import { STEPS } from "./bench.ts";
+ * console.log(STEPS.join(", ")); // smallConvnet150, smallConvnet150Cpu, ...
+ * ```
+ */
+export const STEPS = [
+  "smallConvnet150",
+  "smallConvnet150Cpu",
+  "vgg16Base150",
+  "mnistConvnet",
+  "jpegDecodeResize",
+] as const;
+
+/**
+ * One name of {@link STEPS}.
+ *
+ * @example
+ * ```ts
+ * import type { StepName } from "./bench.ts";
+ * const step: StepName = "mnistConvnet";
+ * ```
+ */
+export type StepName = typeof STEPS[number];
+
+/**
+ * What a step reports: numbers by name, plus the backend it ran on.
+ *
+ * @example
+ * ```ts
+ * import type { StepResult } from "./bench.ts";
+ * const r: StepResult = { step: "mnistConvnet", backend: "wasm", trainImagesPerSec: 350 };
+ * ```
+ */
+export interface StepResult {
+  step: StepName;
+  backend?: string;
+  threads?: number;
+  backendLine?: string;
+  [key: string]: unknown;
+}
+
+const SECONDS = Number(Deno.env.get("CH5_BENCH_SECONDS") ?? 10);
+const SMALL_BATCH = 20;
+const MNIST_BATCH = 64;
+const VGG_BATCH = 10;
+/** The cpu backend's Conv2DBackpropFilter needs minutes per 20 images at 150×150; its cost is linear in the batch. */
+const CPU_BATCH = 1;
+const MARK = "BENCH_RESULT ";
+
+/**
+ * Floating-point operations of one forward pass of one image through the
+ * model's Conv2D and Dense layers (a multiply-add counts 2).
+ *
+ * @example
+ * ```ts
+ * import { mnistConvnet } from "../lib/models/convnets.ts";
+ * forwardFlops(mnistConvnet()); // ≈ 1.2e7
+ * ```
+ */
+export function forwardFlops(model: tf.LayersModel): number {
+  let flops = 0;
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    if (cls !== "Conv2D" && cls !== "Dense") continue;
+    const kernel = layer.getWeights()[0]?.shape ?? (layer as unknown as { kernel: { shape: number[] } }).kernel.shape;
+    const fanIn = kernel.slice(0, -1).reduce((p, q) => p * q, 1);
+    const out = (layer.outputShape as (number | null)[]).slice(1) as number[];
+    flops += 2 * fanIn * out.reduce((p, q) => p * q, 1);
+  }
+  return flops;
+}
+
+/** Calls `fn` once to warm up, then for about {@link SECONDS} (at least `minCalls`); returns seconds per call. */
+async function timePerCall(
+  fn: () => Promise<void>,
+  minCalls = 2,
+  warmUp = true,
+): Promise<{ seconds: number; calls: number }> {
+  if (warmUp) await fn();
+  let calls = 0;
+  const start = performance.now();
+  while (calls < minCalls || performance.now() - start < SECONDS * 1000) {
+    await fn();
+    calls++;
+  }
+  return { seconds: (performance.now() - start) / 1000 / calls, calls };
+}
+
+async function startBackend(forced?: "cpu"): Promise<BackendReport> {
+  if (!forced && Deno.env.get("CH5_BACKEND")?.trim().toLowerCase() === "wasm") {
+    // Forced wasm: start it with threads (lib/backend.ts's chain may start it single-threaded).
+    const { startWasmBackend } = await import("../lib/wasm_training.ts");
+    await startWasmBackend();
+  }
+  return await initBackend(forced ? { backend: forced } : {});
+}
+
+function backendFields(report: BackendReport) {
+  return { backend: report.name, threads: report.threads, backendLine: report.line };
+}
+
+async function trainImagesPerSec(
+  model: tf.LayersModel,
+  loss: string,
+  batch: number,
+  labels: () => tf.Tensor,
+  warmUp = true,
+  minCalls = 2,
+) {
+  model.compile({ optimizer: tf.train.rmsprop(1e-4), loss });
+  const [, h, w, c] = model.inputs[0].shape as number[];
+  const xs = tf.randomNormal([batch, h, w, c]), ys = labels();
+  const { seconds, calls } = await timePerCall(
+    async () => {
+      await model.trainOnBatch(xs, ys);
+    },
+    minCalls,
+    warmUp,
+  );
+  tf.dispose([xs, ys]);
+  return { imagesPerSec: batch / seconds, steps: calls, secondsPerStep: seconds };
+}
+
+async function inferImagesPerSec(model: tf.LayersModel, batch: number) {
+  const [, h, w, c] = model.inputs[0].shape as number[];
+  const xs = tf.randomNormal([batch, h, w, c]);
+  const { seconds, calls } = await timePerCall(async () => {
+    const out = model.predict(xs) as tf.Tensor;
+    await out.data();
+    out.dispose();
+  });
+  xs.dispose();
+  return { imagesPerSec: batch / seconds, batches: calls };
+}
+
+const binaryLabels = (n: number) => () => tf.tensor2d(Array.from({ length: n }, (_, i) => [i % 2]));
+
+/** Runs one step in this process. */
+async function runStep(step: StepName): Promise<StepResult> {
+  switch (step) {
+    case "smallConvnet150": {
+      const report = await startBackend();
+      const model = smallConvnet({ size: 150 });
+      const flops = forwardFlops(model);
+      const train = await trainImagesPerSec(model, "binaryCrossentropy", SMALL_BATCH, binaryLabels(SMALL_BATCH));
+      const infer = await inferImagesPerSec(model, SMALL_BATCH);
+      return {
+        step,
+        ...backendFields(report),
+        trainImagesPerSec: train.imagesPerSec,
+        trainSteps: train.steps,
+        inferImagesPerSec: infer.imagesPerSec,
+        forwardGflopsPerImage: flops / 1e9,
+        trainGflops: (3 * flops * train.imagesPerSec) / 1e9,
+        inferGflops: (flops * infer.imagesPerSec) / 1e9,
+        numTensorsAfter: tf.memory().numTensors,
+      };
+    }
+    case "smallConvnet150Cpu": {
+      const report = await startBackend("cpu");
+      const model = smallConvnet({ size: 150 });
+      // One step, no warm-up: a step takes about a minute per image here.
+      const train = await trainImagesPerSec(model, "binaryCrossentropy", CPU_BATCH, binaryLabels(CPU_BATCH), false, 1);
+      return {
+        step,
+        ...backendFields(report),
+        cpuTrainImagesPerSec: train.imagesPerSec,
+        cpuBatch: CPU_BATCH,
+        cpuSecondsPerStep: train.secondsPerStep,
+      };
+    }
+    case "vgg16Base150": {
+      const report = await startBackend();
+      const model = await vgg16({ weights: null, includeTop: false, inputShape: [150, 150, 3] });
+      const flops = forwardFlops(model);
+      const infer = await inferImagesPerSec(model, VGG_BATCH);
+      return {
+        step,
+        ...backendFields(report),
+        inferImagesPerSec: infer.imagesPerSec,
+        forwardGflopsPerImage: flops / 1e9,
+        inferGflops: (flops * infer.imagesPerSec) / 1e9,
+      };
+    }
+    case "mnistConvnet": {
+      const report = await startBackend();
+      const model = mnistConvnet();
+      const flops = forwardFlops(model);
+      const labels = () => tf.oneHot(tf.tensor1d(Array.from({ length: MNIST_BATCH }, (_, i) => i % 10), "int32"), 10);
+      const train = await trainImagesPerSec(model, "categoricalCrossentropy", MNIST_BATCH, labels);
+      const infer = await inferImagesPerSec(model, MNIST_BATCH);
+      return {
+        step,
+        ...backendFields(report),
+        trainImagesPerSec: train.imagesPerSec,
+        inferImagesPerSec: infer.imagesPerSec,
+        trainGflops: (3 * flops * train.imagesPerSec) / 1e9,
+        inferGflops: (flops * infer.imagesPerSec) / 1e9,
+      };
+    }
+    case "jpegDecodeResize":
+      return { step, ...(await jpegDecodeResize()) };
+  }
+}
+
+/** Where the cats JPEGs are: the workbook's own split, else the shared copy. */
+async function catsFolder(): Promise<string | undefined> {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [
+    dataPath("cats_and_dogs_small", "train", "cats"),
+    join(here, "..", "..", "shared", "datasets", "cats_and_dogs_small", "train", "cats"),
+  ];
+  for (const dir of candidates) {
+    if (await Deno.stat(dir).then((s) => s.isDirectory, () => false)) return dir;
+  }
+  return undefined;
+}
+
+async function jpegDecodeResize(): Promise<Record<string, unknown>> {
+  const { default: sharp } = await import("sharp");
+  const dir = await catsFolder();
+  if (!dir) return { skipped: "no cats_and_dogs_small/train/cats folder (run `deno task data`)" };
+  const files: string[] = [];
+  for await (const e of Deno.readDir(dir)) if (e.isFile && /\.jpe?g$/i.test(e.name)) files.push(join(dir, e.name));
+  files.sort();
+  const sample = files.slice(0, 200);
+  const decode = (f: string) =>
+    sharp(f).resize(150, 150, { fit: "fill" }).removeAlpha().toColorspace("srgb").raw().toBuffer();
+  await decode(sample[0]);
+  let start = performance.now();
+  for (const f of sample) await decode(f);
+  const sequential = sample.length / ((performance.now() - start) / 1000);
+  // As a prefetching pipeline decodes: a few at a time, on libvips' threads.
+  const parallel = navigator.hardwareConcurrency;
+  start = performance.now();
+  for (let i = 0; i < sample.length; i += parallel) await Promise.all(sample.slice(i, i + parallel).map(decode));
+  const concurrent = sample.length / ((performance.now() - start) / 1000);
+  return {
+    imagesPerSec: concurrent,
+    sequentialImagesPerSec: sequential,
+    images: sample.length,
+    concurrency: parallel,
+    folder: dir,
+  };
+}
+
+async function machine(): Promise<Record<string, unknown>> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const model = cpuinfo.match(/^model name\s*:\s*(.*)$/m)?.[1]?.trim() ?? "unknown";
+  const load = await Deno.readTextFile("/proc/loadavg").then(
+    (t) => t.split(" ").slice(0, 3).join(" "),
+    () => "unknown",
+  );
+  return {
+    cpuModel: model,
+    logicalCores: navigator.hardwareConcurrency,
+    loadAverageAtStart: load,
+    os: Deno.build.target,
+  };
+}
+
+async function versions(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    typescript: Deno.version.typescript,
+  };
+  for (const [k, v] of Object.entries(tf.version)) out[k] = v;
+  try {
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    out["tfjs-backend-wasm"] = wasm.version_wasm;
+  } catch { /* not installed */ }
+  try {
+    const { default: sharp } = await import("sharp");
+    out.sharp = sharp.versions.sharp ?? "";
+    out.libvips = sharp.versions.vips;
+  } catch { /* not installed */ }
+  return out;
+}
+
+async function runChild(step: StepName): Promise<StepResult> {
+  const script = fileURLToPath(import.meta.url);
+  const started = performance.now();
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, "--step", step],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  const line = text.split("\n").find((l) => l.startsWith(MARK));
+  if (code !== 0 || !line) {
+    const err = new TextDecoder().decode(stderr).trim().split("\n").slice(-5).join("\n");
+    return { step, error: `exit ${code}: ${err || text.slice(-500)}` };
+  }
+  const result = JSON.parse(line.slice(MARK.length)) as StepResult;
+  result.wallSeconds = (performance.now() - started) / 1000;
+  return result;
+}
+
+function fmt(v: unknown, digits = 1): string {
+  return typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : v === undefined ? "—" : String(v);
+}
+
+async function main(): Promise<void> {
+  const stepArg = Deno.args.indexOf("--step");
+  if (stepArg >= 0) {
+    const step = Deno.args[stepArg + 1] as StepName;
+    if (!STEPS.includes(step)) {
+      throw new Error(`--step ${JSON.stringify(step)} is not a bench step; use one of ${STEPS.join(", ")}.`);
+    }
+    console.log(MARK + JSON.stringify(await runStep(step)));
+    return;
+  }
+  const info = await machine();
+  console.log(`bench: ${info.cpuModel}, ${info.logicalCores} logical cores, load ${info.loadAverageAtStart}`);
+  const results: Partial<Record<StepName, StepResult>> = {};
+  for (const step of STEPS) {
+    console.log(`  ${step} ...`);
+    results[step] = await runChild(step);
+    if (results[step]!.error) console.log(`    failed: ${results[step]!.error}`);
+  }
+  const small = results.smallConvnet150 ?? {} as StepResult;
+  const cpu = results.smallConvnet150Cpu ?? {} as StepResult;
+  const vgg = results.vgg16Base150 ?? {} as StepResult;
+  const mnist = results.mnistConvnet ?? {} as StepResult;
+  const jpeg = results.jpegDecodeResize ?? {} as StepResult;
+  const speedup = typeof small.trainImagesPerSec === "number" && typeof cpu.cpuTrainImagesPerSec === "number"
+    ? small.trainImagesPerSec / cpu.cpuTrainImagesPerSec
+    : undefined;
+  const record = {
+    backend: small.backend ?? vgg.backend ?? mnist.backend,
+    threads: small.threads ?? vgg.threads ?? mnist.threads,
+    backendLine: small.backendLine,
+    versions: await versions(),
+    machine: info,
+    secondsPerLoop: SECONDS,
+    smallConvnet150: {
+      batch: SMALL_BATCH,
+      trainImagesPerSec: small.trainImagesPerSec,
+      inferImagesPerSec: small.inferImagesPerSec,
+      cpuTrainImagesPerSec: cpu.cpuTrainImagesPerSec,
+      cpuBatch: cpu.cpuBatch,
+      trainSpeedupOverCpu: speedup,
+      trainGflops: small.trainGflops,
+      inferGflops: small.inferGflops,
+      forwardGflopsPerImage: small.forwardGflopsPerImage,
+      error: small.error ?? cpu.error,
+    },
+    vgg16Base150: {
+      batch: VGG_BATCH,
+      inferImagesPerSec: vgg.inferImagesPerSec,
+      inferGflops: vgg.inferGflops,
+      forwardGflopsPerImage: vgg.forwardGflopsPerImage,
+      error: vgg.error,
+    },
+    mnistConvnet: {
+      batch: MNIST_BATCH,
+      trainImagesPerSec: mnist.trainImagesPerSec,
+      inferImagesPerSec: mnist.inferImagesPerSec,
+      trainGflops: mnist.trainGflops,
+      inferGflops: mnist.inferGflops,
+      error: mnist.error,
+    },
+    jpegDecodeResize: {
+      imagesPerSec: jpeg.imagesPerSec,
+      sequentialImagesPerSec: jpeg.sequentialImagesPerSec,
+      error: jpeg.error ?? jpeg.skipped,
+    },
+  };
+  const rows: [string, string, string, string][] = [
+    ["measurement", "images/s", "GFLOP/s", "note"],
+    ["smallConvnet150 train (batch 20, RMSprop)", fmt(small.trainImagesPerSec), fmt(small.trainGflops), ""],
+    ["smallConvnet150 inference (batch 20)", fmt(small.inferImagesPerSec), fmt(small.inferGflops), ""],
+    [`smallConvnet150 train on cpu (batch ${CPU_BATCH})`, fmt(cpu.cpuTrainImagesPerSec, 3), "", "baseline"],
+    ["  speedup over cpu", fmt(speedup, 0) + "×", "", ""],
+    ["vgg16Base150 inference (batch 10)", fmt(vgg.inferImagesPerSec, 2), fmt(vgg.inferGflops), ""],
+    ["mnistConvnet train (batch 64)", fmt(mnist.trainImagesPerSec, 0), fmt(mnist.trainGflops), ""],
+    ["mnistConvnet inference (batch 64)", fmt(mnist.inferImagesPerSec, 0), fmt(mnist.inferGflops), ""],
+    [
+      "jpeg decode + resize 150×150 (sharp)",
+      fmt(jpeg.imagesPerSec, 0),
+      "",
+      `sequential ${fmt(jpeg.sequentialImagesPerSec, 0)}`,
+    ],
+  ];
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  console.log(`\n${record.backendLine ?? `backend: ${record.backend}`}`);
+  for (const r of rows) {
+    console.log(`${r[0].padEnd(widths[0])}  ${r[1].padStart(widths[1])}  ${r[2].padStart(widths[2])}  ${r[3]}`);
+  }
+  const path = await saveResults("bench", record);
+  console.log(`\nwrote ${path}`);
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,775 @@
+/**
+ * Training kernels for `@tensorflow/tfjs-backend-wasm`, and a threaded start.
+ *
+ * The wasm backend runs inference fast (XNNPACK), but it cannot train a
+ * convnet: it has no `Conv2DBackpropFilter` kernel, and its
+ * `Conv2DBackpropInput`, `MaxPoolGrad`, transposed `BatchMatMul` and
+ * leading-axes `Sum` are plain loops, 5–20× slower than XNNPACK work of the
+ * same size. {@link registerWasmTrainingKernels} registers these five kernels
+ * for `wasm`, built from what the backend runs fast (XNNPACK convolutions and
+ * products, pads, reverses, reshapes) plus a few plain loops over the wasm
+ * heap where no fast kernel fits (transposes that move the innermost axis,
+ * max-pool routing, row sums):
+ *
+ * - `Conv2DBackpropFilter`: dW is a convolution of the input, transposed to
+ *   `[inC, H, W, batch]`, with the output gradient, transposed to
+ *   `[outH, outW, batch, outC]`, as the filter, dilated by the stride; the
+ *   result `[inC, fH, fW, outC]` is transposed to `[fH, fW, inC, outC]`.
+ * - `Conv2DBackpropInput`: dX is a stride-1 convolution of the output
+ *   gradient, dilated by the stride and padded by `filter - 1 - pad`, with the
+ *   filter flipped in space and its channel axes swapped.
+ * - `MaxPoolGrad`: one pass over the heap; each window's gradient goes to its
+ *   first maximum, as on the cpu backend (branch-free for 2×2 pools).
+ * - `BatchMatMul`: transposed operands are transposed first; where `b` is the
+ *   larger operand, `(bᵀaᵀ)ᵀ` is computed so that XNNPACK packs the smaller
+ *   one (a dense layer's kernel changes every training step, and packing it
+ *   cost 10× the product).
+ * - `Sum` over leading axes (bias gradients): one pass of row additions.
+ *
+ * The other kernels the chapter's models train with (`Step` for ReLU,
+ * sigmoid and cross-entropy, RMSprop's element-wise ops) are fast enough.
+ * `deno task bench` measures the result.
+ *
+ * ## Two cores: what was tried
+ *
+ * Measured on a shared 2-vCPU AMD EPYC (load average 1.2–2 from other
+ * jobs, so every number is noisy), tfjs 4.22.0, Deno 2.9.6:
+ *
+ * 1. Stock: tfjs sees Node APIs (Deno has `process.versions.node`), sets
+ *    `WASM_HAS_MULTITHREAD_SUPPORT` false, and loads the single-threaded SIMD
+ *    build.
+ * 2. Forcing `WASM_HAS_MULTITHREAD_SUPPORT` true: the start fails with
+ *    `ERR_WORKER_PATH`: Emscripten's Node path starts its pthread workers with
+ *    `node:worker_threads` from the Blob URL tfjs makes, and those need a file.
+ *    Deno refuses classic web Workers ("Classic workers are not supported"),
+ *    so Emscripten's browser path (`importScripts`) is out too. Deno does
+ *    pass shared `WebAssembly.Memory` and `WebAssembly.Module` to workers.
+ * 3. What works ({@link startWasmBackend}): tfjs' own pthread worker source
+ *    (from the installed bundle) is written to a `.cjs` file with a prelude
+ *    (make the worker globals it assigns writable, define the bundle's free
+ *    variables, evaluate the main script that tfjs sends as a Blob), and
+ *    `URL.createObjectURL` hands that file to Emscripten during the start.
+ *    tfjs' C++ then still allowed one thread: it caps threads at logical cores
+ *    / 2, so `os.cpus()` reports twice the cores during the start. Last,
+ *    Emscripten keeps a running pthread's worker referenced and XNNPACK's pool
+ *    threads never end, so the process did not exit: the workers are unref'd.
+ * 4. Results, 1 thread → 2 threads (`deno task bench`, CH5_BACKEND=wasm):
+ *    small convnet 150×150 training 7.3 → 10.8 images/s, inference 35 → 54;
+ *    VGG16 base inference 1.46 → 2.23; MNIST convnet training 400 → 518. A
+ *    lone 3.8-GFLOP convolution: 241–279 ms → 98–164 ms. Tiny ops lose (MNIST
+ *    inference once ran 1796 → 901 images/s), and the JavaScript loops here
+ *    stay on one thread, but every chapter model gains: threads are on by
+ *    default (`CH5_WASM_THREADS=1` turns them off).
+ * 5. Not needed, so not built: data parallelism over two module workers, each
+ *    with its own wasm instance computing half a batch's gradients. It would
+ *    copy 14 MB of gradients per step and need a training loop of its own
+ *    instead of `model.fit`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import "@tensorflow/tfjs-backend-wasm";
+ * import { registerWasmTrainingKernels } from "./wasm_training.ts";
+ *
+ * await tf.setBackend("wasm");
+ * registerWasmTrainingKernels(); // ["Conv2DBackpropFilter", "Conv2DBackpropInput", "MaxPoolGrad", "BatchMatMul", "Sum"]
+ * const x = tf.randomNormal([2, 8, 8, 1]) as tf.Tensor4D;
+ * const dw = tf.grad((w: tf.Tensor4D) => tf.conv2d(x, w, 1, "same").sum())(tf.randomNormal([3, 3, 1, 4]));
+ * ```
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
+import os from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+type TensorInfo = tf.TensorInfo;
+type Attrs = Record<string, unknown>;
+interface KernelArgs {
+  inputs: Record<string, TensorInfo>;
+  backend: tf.KernelBackend;
+  attrs: Attrs;
+}
+type StockKernelFunc = (args: KernelArgs) => TensorInfo | TensorInfo[];
+
+const BACKEND = "wasm";
+
+/** The part of tfjs-backend-wasm's `BackendWasm` used here. */
+interface WasmBackend extends tf.KernelBackend {
+  makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: tf.TypedArray): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+/** A float32 view of a tensor's data on the wasm heap; fetch it after the last allocation. */
+function heap(backend: tf.KernelBackend, info: TensorInfo): Float32Array {
+  return (backend as unknown as WasmBackend).typedArrayFromHeap(info) as Float32Array;
+}
+
+/**
+ * `dst[b][j][i][e] = src[b][i][j][e]` for `src` of shape `[batch, rows, cols, block]`:
+ * the transpose of each `rows × cols` matrix of `block`-sized elements, in
+ * cache-sized tiles. Much faster than the wasm Transpose kernel when the
+ * innermost axis moves (that one copies element by element with index maths).
+ *
+ * @example
+ * ```ts
+ * import { transposeTiles } from "./wasm_training.ts";
+ * const out = new Float32Array(6);
+ * transposeTiles(Float32Array.of(1, 2, 3, 4, 5, 6), out, 1, 2, 3); // 2×3 -> 3×2
+ * console.log(out); // [1, 4, 2, 5, 3, 6]
+ * ```
+ */
+export function transposeTiles(
+  src: Float32Array,
+  dst: Float32Array,
+  batch: number,
+  rows: number,
+  cols: number,
+  block = 1,
+): void {
+  const T = block === 1 ? 32 : Math.max(1, Math.floor(32 / block));
+  const plane = rows * cols * block;
+  for (let b = 0; b < batch; b++) {
+    const base = b * plane;
+    for (let i0 = 0; i0 < rows; i0 += T) {
+      const i1 = Math.min(rows, i0 + T);
+      for (let j0 = 0; j0 < cols; j0 += T) {
+        const j1 = Math.min(cols, j0 + T);
+        if (block === 1) {
+          for (let i = i0; i < i1; i++) {
+            let from = base + i * cols + j0;
+            let to = base + j0 * rows + i;
+            for (let j = j0; j < j1; j++, from++, to += rows) dst[to] = src[from];
+          }
+        } else {
+          for (let i = i0; i < i1; i++) {
+            for (let j = j0; j < j1; j++) {
+              const from = base + (i * cols + j) * block;
+              const to = base + (j * rows + i) * block;
+              for (let e = 0; e < block; e++) dst[to + e] = src[from + e];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** The stock wasm kernels that this module replaces, kept to fall back on. */
+const stock = new Map<string, tf.KernelConfig>();
+
+/**
+ * Runs stock wasm kernels inside a kernel and frees their intermediate
+ * outputs: the engine never sees them, so they cost no `tf.memory()` entry.
+ */
+class KernelScope {
+  readonly #temps: TensorInfo[] = [];
+  constructor(readonly backend: tf.KernelBackend) {}
+
+  /** Run the wasm kernel `name`; its output is freed by {@link dispose} unless kept. */
+  run(name: string, inputs: Record<string, TensorInfo>, attrs: Attrs = {}): TensorInfo {
+    const config = stock.get(name) ?? tf.getKernel(name, BACKEND);
+    if (!config) throw new Error(`wasm_training: the wasm backend has no '${name}' kernel to build on.`);
+    const out = (config.kernelFunc as unknown as StockKernelFunc)({ inputs, backend: this.backend, attrs });
+    if (Array.isArray(out)) throw new Error(`wasm_training: kernel '${name}' returned several outputs.`);
+    this.#temps.push(out);
+    return out;
+  }
+
+  /** Free `info`, made outside {@link run}, with the other temporaries. */
+  track(info: TensorInfo): TensorInfo {
+    this.#temps.push(info);
+    return info;
+  }
+
+  reshape(x: TensorInfo, shape: number[]): TensorInfo {
+    return this.run("Reshape", { x }, { shape });
+  }
+
+  /**
+   * Swap the two middle axes of `x` seen as `[batch, rows, cols, block]`,
+   * giving `shape` (same size); a float32 transpose done in JavaScript on the heap.
+   */
+  swap(x: TensorInfo, batch: number, rows: number, cols: number, block: number, shape: number[]): TensorInfo {
+    if (x.dtype !== "float32") throw new Error(`wasm_training: swap expects float32, got ${x.dtype}.`);
+    const out = this.track((this.backend as unknown as WasmBackend).makeOutput(shape, "float32"));
+    transposeTiles(heap(this.backend, x), heap(this.backend, out), batch, rows, cols, block);
+    return out;
+  }
+
+  /** Keep `out` alive past {@link dispose}: it becomes the kernel's output. */
+  keep(out: TensorInfo): TensorInfo {
+    const i = this.#temps.lastIndexOf(out);
+    if (i >= 0) this.#temps.splice(i, 1);
+    return out;
+  }
+
+  dispose(): void {
+    for (const t of this.#temps) this.backend.disposeData(t.dataId);
+    this.#temps.length = 0;
+  }
+}
+
+/** Run `body` in a fresh {@link KernelScope}; its return value is kept, everything else freed. */
+function scoped(backend: tf.KernelBackend, body: (s: KernelScope) => TensorInfo): TensorInfo {
+  const s = new KernelScope(backend);
+  try {
+    return s.keep(body(s));
+  } finally {
+    s.dispose();
+  }
+}
+
+function requireNHWC(kernel: string, dataFormat: unknown): void {
+  if (dataFormat !== undefined && dataFormat !== "NHWC" && dataFormat !== "channelsLast") {
+    throw new Error(
+      `${kernel} on the wasm backend supports only NHWC (channels-last) data, got dataFormat=${dataFormat}. ` +
+        `Use channels-last tensors, as the wasm Conv2D does.`,
+    );
+  }
+}
+
+/**
+ * Remove `begin` rows/cols before and `end` after along axes 1 and 2 of a
+ * NHWC tensor where these are negative pads (a crop); positive ones are left
+ * to the caller.
+ */
+function crop(s: KernelScope, x: TensorInfo, top: number, bottom: number, left: number, right: number): TensorInfo {
+  const cutTop = Math.max(0, -top), cutBottom = Math.max(0, -bottom);
+  const cutLeft = Math.max(0, -left), cutRight = Math.max(0, -right);
+  if (cutTop + cutBottom + cutLeft + cutRight === 0) return x;
+  const [n, h, w, c] = x.shape;
+  return s.run("Slice", { x }, {
+    begin: [0, cutTop, cutLeft, 0],
+    size: [n, h - cutTop - cutBottom, w - cutLeft - cutRight, c],
+  });
+}
+
+/** dW of a 2-D convolution: see the module notes. */
+function conv2DBackpropFilter(
+  args: KernelArgs,
+): TensorInfo {
+  const { inputs: { x, dy }, backend, attrs } = args;
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  requireNHWC("Conv2DBackpropFilter", dataFormat);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, padInfo } = info;
+  return scoped(backend, (s) => {
+    const [n, h, w, c] = x.shape;
+    const [, oh, ow, oc] = dy.shape;
+    // [N, H, W, inC] -> [H, W, inC, N] -> [inC, H, W, N]
+    const xt = s.swap(s.swap(x, 1, n, h * w * c, 1, [h * w * c, n]), 1, h * w, c, n, [c, h, w, n]);
+    const dyt = s.swap(dy, 1, n, oh * ow, oc, [oh, ow, n, oc]); // [outH, outW, N, outC]
+    // Pads never need to exceed what the forward pass used; crop first where negative.
+    const xc = crop(s, xt, padInfo.top, padInfo.bottom, padInfo.left, padInfo.right);
+    let dw = s.run("Conv2D", { x: xc, filter: dyt }, {
+      strides: [1, 1],
+      dilations: [sh, sw],
+      pad: [[0, 0], [Math.max(0, padInfo.top), Math.max(0, padInfo.bottom)], [
+        Math.max(0, padInfo.left),
+        Math.max(0, padInfo.right),
+      ], [0, 0]],
+      dataFormat: "NHWC",
+    }); // [inC, >=fH, >=fW, outC]
+    if (dw.shape[1] !== fh || dw.shape[2] !== fw) {
+      dw = s.run("Slice", { x: dw }, { begin: [0, 0, 0, 0], size: [c, fh, fw, oc] });
+    }
+    return s.swap(dw, 1, c, fh * fw, oc, [fh, fw, c, oc]);
+  });
+}
+
+/** dX of a 2-D convolution: see the module notes. */
+function conv2DBackpropInput(
+  args: KernelArgs,
+): TensorInfo {
+  const { inputs: { dy, filter }, backend, attrs } = args;
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  requireNHWC("Conv2DBackpropInput", dataFormat);
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, padInfo } = info;
+  const [n, oh, ow, oc] = dy.shape;
+  const [, h, w] = inputShape;
+  return scoped(backend, (s) => {
+    const flipped = s.run("Reverse", { x: filter }, { dims: [0, 1] });
+    const wt = s.run("Transpose", { x: flipped }, { perm: [0, 1, 3, 2] }); // [fH, fW, outC, inC]
+    let g = dy;
+    if (sh > 1 || sw > 1) {
+      // Insert stride-1 zeros after each row and column: [N, outH*sh, outW*sw, outC].
+      const g6 = s.reshape(dy, [n, oh, 1, ow, 1, oc]);
+      const padded = s.run("PadV2", { x: g6 }, {
+        paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]],
+        constantValue: 0,
+      });
+      g = s.reshape(padded, [n, oh * sh, ow * sw, oc]);
+    }
+    const top = fh - 1 - padInfo.top, left = fw - 1 - padInfo.left;
+    const bottom = h + fh - 1 - top - g.shape[1], right = w + fw - 1 - left - g.shape[2];
+    g = crop(s, g, top, bottom, left, right);
+    return s.run("Conv2D", { x: g, filter: wt }, {
+      strides: [1, 1],
+      dilations: [1, 1],
+      pad: [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]],
+      dataFormat: "NHWC",
+    });
+  });
+}
+
+/** Add `grad` at the first maximum (row-major, strictly greater) of one channel's window. */
+function firstMax(
+  x: Float32Array,
+  dx: Float32Array,
+  grad: number,
+  start: number,
+  rStart: number,
+  rEnd: number,
+  cStart: number,
+  cEnd: number,
+  rowStride: number,
+  c: number,
+): void {
+  let best = -Infinity, at = -1;
+  for (let r = rStart, row = start; r < rEnd; r++, row += rowStride) {
+    for (let col = cStart, q = row; col < cEnd; col++, q += c) {
+      const v = x[q];
+      if (v > best) {
+        best = v;
+        at = q;
+      }
+    }
+  }
+  if (at >= 0) dx[at] += grad;
+}
+
+/**
+ * The gradient of a 2-D max-pool: each window's output gradient goes to the
+ * window's first maximum (row-major, as the cpu backend picks it), summed
+ * where windows overlap. A direct loop over the wasm heap: one read of the
+ * input per window element, one write per gradient.
+ */
+function maxPoolGrad(args: KernelArgs): TensorInfo {
+  const { inputs: { dy, input }, backend, attrs } = args;
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolGradAttrs;
+  if (input.dtype !== "float32" || dy.dtype !== "float32") {
+    return (stock.get("MaxPoolGrad")!.kernelFunc as unknown as StockKernelFunc)(args) as TensorInfo;
+  }
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    filterSize,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  const { batchSize, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
+  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, padInfo } = info;
+  const out = (backend as unknown as WasmBackend).makeOutput(input.shape, "float32");
+  const x = heap(backend, input), g = heap(backend, dy), dx = heap(backend, out);
+  const rowStride = w * c;
+  const tiles2x2 = fh === 2 && fw === 2 && sh === 2 && sw === 2 && padInfo.top === 0 && padInfo.left === 0 &&
+    2 * oh <= h && 2 * ow <= w;
+  if (!tiles2x2 || 2 * oh !== h || 2 * ow !== w) dx.fill(0);
+  let gi = 0;
+  for (let b = 0; b < batchSize; b++) {
+    const plane = b * h * rowStride;
+    for (let i = 0; i < oh; i++) {
+      const r0 = i * sh - padInfo.top;
+      const rStart = Math.max(0, r0), rEnd = Math.min(h, r0 + fh);
+      for (let j = 0; j < ow; j++) {
+        const c0 = j * sw - padInfo.left;
+        const cStart = Math.max(0, c0), cEnd = Math.min(w, c0 + fw);
+        const corner = plane + rStart * rowStride + cStart * c;
+        if (tiles2x2) {
+          // The chapter's 2×2 pools: branch-free (random maxima defeat branch prediction).
+          const qb = corner + c, qc = corner + rowStride, qd = qc + c;
+          for (let k = 0; k < c; k++, gi++) {
+            const va = x[corner + k], vb = x[qb + k], vc = x[qc + k], vd = x[qd + k];
+            const m = Math.max(Math.max(va, vb), Math.max(vc, vd));
+            if (m > -Infinity) {
+              const gv = g[gi];
+              const ia = +(va === m), ib = +(vb === m) * (1 - ia);
+              const ic = +(vc === m) * (1 - ia) * (1 - ib), id = (1 - ia) * (1 - ib) * (1 - ic);
+              dx[corner + k] = ia * gv;
+              dx[qb + k] = ib * gv;
+              dx[qc + k] = ic * gv;
+              dx[qd + k] = id * gv;
+              continue;
+            }
+            // NaN or all -Infinity: the general rule below (no gradient, or the first non-NaN maximum).
+            dx[corner + k] =
+              dx[qb + k] =
+              dx[qc + k] =
+              dx[qd + k] =
+                0;
+            firstMax(x, dx, g[gi], corner + k, rStart, rEnd, cStart, cEnd, rowStride, c);
+          }
+        } else {
+          for (let k = 0; k < c; k++, gi++) {
+            firstMax(x, dx, g[gi], corner + k, rStart, rEnd, cStart, cEnd, rowStride, c);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * `BatchMatMul`. The stock kernel multiplies with XNNPACK only untransposed
+ * single matrices, and packs (copies and reorders) `b` as XNNPACK weights on
+ * each new `b`: cheap for a layer's weights at inference, where they stay the
+ * same, but in training they change every step, and packing a 6272×512 dense
+ * kernel costs 10× the product itself. Here transposed operands are
+ * transposed first, and where `b` is the larger operand the product is
+ * computed as `(bᵀ aᵀ)ᵀ`, so that XNNPACK packs the small one. Batched
+ * products (rank-3 with batch > 1) use the stock kernel.
+ */
+function batchMatMul(args: KernelArgs): TensorInfo {
+  const { inputs: { a, b }, backend, attrs } = args;
+  const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
+  const plain = stock.get("BatchMatMul")!.kernelFunc as unknown as StockKernelFunc;
+  const ra = a.shape.length, rb = b.shape.length;
+  const batchA = a.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+  const batchB = b.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+  if (a.dtype !== "float32" || b.dtype !== "float32" || batchA !== 1 || batchB !== 1) {
+    return plain(args) as TensorInfo;
+  }
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const outShape = [...(ra >= rb ? a.shape : b.shape).slice(0, -2), m, n];
+  const swapRoles = n > m && k * n >= 16384;
+  if (!swapRoles && !transposeA && !transposeB) return plain(args) as TensorInfo;
+  return scoped(backend, (s) => {
+    const mul = (x: TensorInfo, y: TensorInfo): TensorInfo =>
+      s.track(
+        plain({
+          inputs: { a: x, b: y },
+          backend,
+          attrs: { ...attrs, transposeA: false, transposeB: false },
+        }) as TensorInfo,
+      );
+    // rows×cols matrix `t` -> its transpose, as [1, cols, rows].
+    const flip = (t: TensorInfo, rows: number, cols: number): TensorInfo =>
+      s.swap(t, 1, rows, cols, 1, [1, cols, rows]);
+    const as3 = (t: TensorInfo, rows: number, cols: number): TensorInfo => s.reshape(t, [1, rows, cols]);
+    if (!swapRoles) {
+      const a2 = transposeA ? flip(a, k, m) : as3(a, m, k);
+      const b2 = transposeB ? flip(b, n, k) : as3(b, k, n);
+      return s.reshape(mul(a2, b2), outShape);
+    }
+    // (a b)ᵀ = bᵀ aᵀ: XNNPACK's input is bᵀ [n, k], its packed weights aᵀ [k, m].
+    const bt = transposeB ? as3(b, n, k) : flip(b, k, n);
+    const at = transposeA ? as3(a, k, m) : flip(a, m, k);
+    return s.reshape(flip(mul(bt, at), n, m), outShape);
+  });
+}
+
+/**
+ * `Sum` over leading axes, as a bias gradient sums `[N, H, W, C]` over N, H
+ * and W: the stock kernel first moves the reduced axes innermost, element by
+ * element; here one pass over the heap adds rows into float64 accumulators
+ * (as the cpu backend sums). Other sums use the stock kernel.
+ */
+function sum(args: KernelArgs): TensorInfo {
+  const { inputs: { x }, backend, attrs } = args;
+  const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
+  const plain = stock.get("Sum")!.kernelFunc as unknown as StockKernelFunc;
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+  const k = axes.length;
+  const leading = k > 0 && axes.every((v, i) => v === i) && k < x.shape.length;
+  const rows = x.shape.slice(0, k).reduce((p, q) => p * q, 1);
+  const cols = x.shape.slice(k).reduce((p, q) => p * q, 1);
+  if (x.dtype !== "float32" || !leading || cols < 2 || rows < 2) return plain(args) as TensorInfo;
+  const outShape = keepDims ? x.shape.map((d, i) => (i < k ? 1 : d)) : x.shape.slice(k);
+  const out = (backend as unknown as WasmBackend).makeOutput(outShape, "float32");
+  const src = heap(backend, x);
+  const acc = new Float64Array(cols);
+  for (let r = 0, base = 0; r < rows; r++, base += cols) {
+    for (let c = 0; c < cols; c++) acc[c] += src[base + c];
+  }
+  heap(backend, out).set(acc);
+  return out;
+}
+
+const KERNELS: { name: string; kernelFunc: typeof conv2DBackpropFilter }[] = [
+  { name: "Conv2DBackpropFilter", kernelFunc: conv2DBackpropFilter },
+  { name: "Conv2DBackpropInput", kernelFunc: conv2DBackpropInput },
+  { name: "MaxPoolGrad", kernelFunc: maxPoolGrad },
+  { name: "BatchMatMul", kernelFunc: batchMatMul },
+  { name: "Sum", kernelFunc: sum },
+];
+
+let registered: string[] | undefined;
+
+/**
+ * Register, once per process, the training kernels of this module for the
+ * `wasm` backend, replacing the stock ones of the same name; returns their
+ * names. Call it after importing `@tensorflow/tfjs-backend-wasm`, before or
+ * after `tf.setBackend("wasm")`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import "@tensorflow/tfjs-backend-wasm";
+ * import { registerWasmTrainingKernels } from "./wasm_training.ts";
+ * await tf.setBackend("wasm");
+ * console.log(registerWasmTrainingKernels()); // ["Conv2DBackpropFilter", ..., "Sum"]
+ * ```
+ * @throws {Error} when `@tensorflow/tfjs-backend-wasm` was not imported first.
+ */
+export function registerWasmTrainingKernels(): string[] {
+  if (registered) return [...registered];
+  if (!tf.getKernel("Conv2D", BACKEND)) {
+    throw new Error(
+      "registerWasmTrainingKernels: the wasm backend's kernels are not registered. " +
+        'Import "@tensorflow/tfjs-backend-wasm" before calling it.',
+    );
+  }
+  for (const { name, kernelFunc } of KERNELS) {
+    const old = tf.getKernel(name, BACKEND);
+    if (old) {
+      stock.set(name, old);
+      tf.unregisterKernel(name, BACKEND);
+    }
+    tf.registerKernel({
+      kernelName: name,
+      backendName: BACKEND,
+      kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+      // The stock kernel's setup (its wasm bindings) still runs when the backend starts.
+      setupFunc: old?.setupFunc,
+      disposeFunc: old?.disposeFunc,
+    });
+  }
+  registered = KERNELS.map((k) => k.name);
+  return [...registered];
+}
+
+/**
+ * What {@link startWasmBackend} started.
+ *
+ * @example
+ * ```ts
+ * import { startWasmBackend, type WasmStartReport } from "./wasm_training.ts";
+ * const report: WasmStartReport = await startWasmBackend({ threads: 2 });
+ * console.log(report.detail); // "threaded SIMD build"
+ * ```
+ */
+export interface WasmStartReport {
+  /** Threads XNNPACK computes with (1: the single-threaded SIMD build). */
+  threads: number;
+  /** The kernels {@link registerWasmTrainingKernels} registered. */
+  kernels: string[];
+  /** How the threads were set up, or why the threaded build was not used. */
+  detail: string;
+}
+
+const WORKER_MAIN_SCRIPT = "tfjs-main-script-already-evaluated";
+const START_TIMEOUT_MS = 120_000;
+const PROBE = "tfjs-pthread-worker-probe";
+
+/** Start the adapted worker once on its own: it must load and answer before tfjs relies on it. */
+async function probePthreadWorker(path: string): Promise<void> {
+  const { Worker } = await import("node:worker_threads");
+  const worker = new Worker(path, { workerData: PROBE });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      worker.once("message", (m) => (m === PROBE ? resolve() : reject(new Error(`unexpected message ${m}`))));
+      worker.once("error", reject);
+      timer = setTimeout(() => reject(new Error("the pthread worker did not answer within 30 s")), 30_000);
+    });
+  } finally {
+    clearTimeout(timer);
+    await worker.terminate();
+  }
+}
+
+/** Raised when the threaded wasm build's workers do not start (the backend cannot be restarted in this process). */
+class WasmStartStalled extends Error {
+  override name = "WasmStartStalled";
+  constructor() {
+    super(
+      `the threaded wasm backend did not start within ${START_TIMEOUT_MS / 1000} s (its pthread workers never ` +
+        "reported back). Set CH5_WASM_THREADS=1 to use the single-threaded build, and restart.",
+    );
+  }
+}
+
+/**
+ * The pthread worker of the threaded build, made to run as a Deno
+ * `node:worker_threads` worker: tfjs ships it as a string for Node, where it
+ * assigns globals that Deno's worker scope defines read-only, and it expects
+ * the main script as a file, which tfjs passes as a Blob.
+ */
+function pthreadWorkerSource(packageFile: string, stockWorker: string): string {
+  const distDir = dirname(packageFile);
+  return `"use strict";
+// Written by lib/wasm_training.ts: tfjs-backend-wasm's pthread worker, adapted to Deno.
+for (const k of ["self", "location", "postMessage", "performance", "Worker", "importScripts", "Module", "require"]) {
+  try {
+    Object.defineProperty(globalThis, k, { value: globalThis[k], writable: true, configurable: true, enumerable: true });
+  } catch (_) { /* keep the original */ }
+}
+// Free variables of the bundled Emscripten factory (rollup names of its imports).
+Object.assign(globalThis, {
+  require$$0: require("fs"), require$$1: require("path"), require$$3: require("perf_hooks"),
+  require$$4: require("os"), commonjsGlobal: globalThis, __dirname: ${JSON.stringify(distDir + "/")},
+});
+const workerThreads = require("node:worker_threads");
+const listen = workerThreads.parentPort.on.bind(workerThreads.parentPort);
+let queue = Promise.resolve();
+workerThreads.parentPort.on = (event, handler) => {
+  if (event !== "message") return listen(event, handler);
+  return listen("message", (data) => {
+    // Messages are handled in order; the first one may wait for the main script's text.
+    queue = queue.then(async () => {
+      if (data && data.cmd === "load" && data.urlOrBlob && typeof data.urlOrBlob !== "string") {
+        (0, eval)(await data.urlOrBlob.text());
+        data.urlOrBlob = ${JSON.stringify(WORKER_MAIN_SCRIPT)};
+      }
+      handler(data);
+    });
+  });
+};
+${stockWorker}
+{
+  const importScripts = globalThis.importScripts;
+  globalThis.importScripts = (f) => (f === ${JSON.stringify(WORKER_MAIN_SCRIPT)} ? undefined : importScripts(f));
+}
+if (workerThreads.workerData === ${JSON.stringify(PROBE)}) workerThreads.parentPort.postMessage(${
+    JSON.stringify(PROBE)
+  });
+`;
+}
+
+/** Write the adapted pthread worker next to the OS temp files; returns its path. */
+async function writePthreadWorker(): Promise<string> {
+  const packageFile = fileURLToPath(import.meta.resolve("@tensorflow/tfjs-backend-wasm"));
+  const bundle = await Deno.readTextFile(packageFile);
+  const match = bundle.match(/var wasmWorkerContents = ("(?:[^"\\]|\\.)*");/);
+  if (!match) throw new Error(`no pthread worker source found in ${packageFile}`);
+  // As tfjs does before making its Blob: keep "\n" escapes inside the worker's strings.
+  const stockWorker = (JSON.parse(match[1]) as string).replace(/\n/g, "\\n");
+  const source = pthreadWorkerSource(packageFile, stockWorker);
+  const dir = join(os.tmpdir(), `tfjs-wasm-threads-${tf.version.tfjs}`);
+  await Deno.mkdir(dir, { recursive: true });
+  const path = join(dir, "tfjs-backend-wasm-threaded-simd.worker.cjs");
+  const current = await Deno.readTextFile(path).catch(() => "");
+  if (current !== source) {
+    const tmp = `${path}.${Deno.pid}.tmp`;
+    await Deno.writeTextFile(tmp, source);
+    await Deno.rename(tmp, path);
+  }
+  return path;
+}
+
+/**
+ * Start the `wasm` backend, with XNNPACK on `threads` threads where the
+ * threaded SIMD build starts under Deno, and register
+ * {@link registerWasmTrainingKernels}. Falls back to the single-threaded
+ * build, and says why, when threads cannot start.
+ *
+ * tfjs turns threads off when it sees Node APIs (Deno has them), starts its
+ * pthread workers from a Blob URL (Node workers need a file), and caps the
+ * pool at half the logical cores (one thread on a 2-vCPU machine); this
+ * function works around all three for the duration of the start.
+ *
+ * @param options.threads threads to compute with (default: `CH5_WASM_THREADS`, else the logical cores, at most 8).
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { startWasmBackend } from "./wasm_training.ts";
+ * const { threads, kernels } = await startWasmBackend();
+ * console.log(tf.getBackend(), threads, kernels.length); // wasm 2 5
+ * ```
+ * @throws {Error} when even the single-threaded wasm backend cannot start, when
+ * `CH5_WASM_THREADS` is not a number, or when the threaded build's workers load
+ * but never report back (after 2 minutes; set `CH5_WASM_THREADS=1`).
+ */
+export async function startWasmBackend(options: { threads?: number } = {}): Promise<WasmStartReport> {
+  const env = Deno.env.get("CH5_WASM_THREADS");
+  const wanted = Math.min(
+    8,
+    Math.max(1, Math.floor(options.threads ?? (env ? Number(env) : navigator.hardwareConcurrency))),
+  );
+  if (!Number.isFinite(wanted)) {
+    throw new Error(`CH5_WASM_THREADS=${JSON.stringify(env)} is not a number of threads; use e.g. 2, or unset it.`);
+  }
+  let detail = "single-threaded SIMD build";
+  // (Not tf.findBackend: it would start the backend without threads.)
+  if ((tf.engine() as unknown as { registry: Record<string, unknown> }).registry[BACKEND]) {
+    // Already started in this process: threads are fixed at start.
+    if (!(await tf.setBackend("wasm"))) throw new Error("the wasm backend did not initialise");
+    return { threads: tfWasm.getThreadsCount(), kernels: registerWasmTrainingKernels(), detail: "already started" };
+  }
+  if (wanted > 1) {
+    let worker: string | undefined;
+    try {
+      worker = await writePthreadWorker();
+      await probePthreadWorker(worker);
+    } catch (err) {
+      worker = undefined;
+      detail = `threads off: ${(err as Error).message}`;
+    }
+    if (worker) {
+      const createObjectURL = URL.createObjectURL;
+      const cpus = os.cpus;
+      tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);
+      tfWasm.setThreadsCount(wanted);
+      URL.createObjectURL = (obj: Blob) =>
+        obj instanceof Blob && obj.type === "application/javascript" ? worker! : createObjectURL(obj);
+      // tfjs' C++ allows at most (logical cores / 2) threads.
+      (os as { cpus: typeof os.cpus }).cpus = () => Array.from({ length: 2 * wanted }, () => cpus()[0]);
+      let ok = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      // Workers that never report back would leave tf.setBackend pending for ever.
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new WasmStartStalled()), START_TIMEOUT_MS);
+      });
+      try {
+        ok = await Promise.race([tf.setBackend("wasm"), stalled]);
+      } catch (err) {
+        if (err instanceof WasmStartStalled) throw err;
+        detail = `threads off: ${(err as Error).message}`;
+      } finally {
+        clearTimeout(timer);
+        URL.createObjectURL = createObjectURL;
+        (os as { cpus: typeof os.cpus }).cpus = cpus;
+      }
+      if (ok) {
+        // Emscripten keeps a running pthread's worker referenced (Node would too, one
+        // reason tfjs turns threads off there); XNNPACK's pool threads never return,
+        // so without this the process would not exit when its work is done.
+        const pthreads = (tf.backend() as unknown as { wasm?: { PThread?: { runningWorkers?: { unref?(): void }[] } } })
+          .wasm?.PThread;
+        for (const w of pthreads?.runningWorkers ?? []) w.unref?.();
+        const threads = tfWasm.getThreadsCount();
+        return { threads, kernels: registerWasmTrainingKernels(), detail: "threaded SIMD build" };
+      }
+      if (detail === "single-threaded SIMD build") detail = "threads off: the threaded build did not start";
+      tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+    }
+  }
+  tfWasm.setThreadsCount(1);
+  if (!(await tf.setBackend("wasm"))) throw new Error("the wasm backend did not initialise");
+  return { threads: tfWasm.getThreadsCount(), kernels: registerWasmTrainingKernels(), detail };
+}
