@@ -30,7 +30,7 @@ export async function requireDenoKernel(): Promise<void> {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
     throw new JupyterMissingError(
       "Jupyter is not installed. On Debian/Ubuntu: sudo apt-get install jupyter-nbconvert jupyter-notebook " +
-        "python3-ipykernel (elsewhere: pip install notebook nbconvert), then run `deno task setup`.",
+        "jupyter-client python3-ipykernel (elsewhere: pip install notebook nbconvert), then run `deno task setup`.",
     );
   }
   const specs = output.success ? JSON.parse(new TextDecoder().decode(output.stdout)).kernelspecs ?? {} : {};
