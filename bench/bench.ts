@@ -117,13 +117,8 @@ async function timePerCall(
   return { seconds: (performance.now() - start) / 1000 / calls, calls };
 }
 
-async function startBackend(forced?: "cpu"): Promise<BackendReport> {
-  if (!forced && Deno.env.get("CH5_BACKEND")?.trim().toLowerCase() === "wasm") {
-    // Forced wasm: start it with threads (lib/backend.ts's chain may start it single-threaded).
-    const { startWasmBackend } = await import("../lib/wasm_training.ts");
-    await startWasmBackend();
-  }
-  return await initBackend(forced ? { backend: forced } : {});
+function startBackend(forced?: "cpu"): Promise<BackendReport> {
+  return initBackend(forced ? { backend: forced } : {});
 }
 
 function backendFields(report: BackendReport) {

@@ -168,12 +168,19 @@ function describe(report: Omit<BackendReport, "line">): string {
  * @param options.backend force one backend (default: `CH5_BACKEND`, else the chain).
  * @throws {BackendError} when the forced backend is unknown or cannot load.
  */
-export function initBackend(options: { backend?: BackendName } = {}): Promise<BackendReport> {
+export async function initBackend(options: { backend?: BackendName } = {}): Promise<BackendReport> {
   current ??= choose(options.backend).catch((err) => {
     current = undefined;
     throw err;
   });
-  return current;
+  const report = await current;
+  if (options.backend && options.backend !== report.name) {
+    throw new BackendError(
+      `initBackend({backend: "${options.backend}"}) was asked for after ${report.name} started; tfjs runs one ` +
+        `backend per process: restart the kernel (or process) to switch.`,
+    );
+  }
+  return report;
 }
 
 async function choose(forced?: BackendName): Promise<BackendReport> {
@@ -195,9 +202,12 @@ async function choose(forced?: BackendName): Promise<BackendReport> {
       return { ...report, line: describe(report) };
     } catch (err) {
       if (wanted) {
+        const how = forced ? `initBackend({backend: "${name}"})` : `CH5_BACKEND=${name}`;
+        const fix = forced ? "Leave the option out" : "Unset CH5_BACKEND";
         throw new BackendError(
-          `CH5_BACKEND=${name} was asked for but cannot run here: ${message(err)}. ` +
-            `Unset CH5_BACKEND to fall back to the fastest backend that works.`,
+          `${how} was asked for but cannot run here: ${
+            message(err)
+          }. ${fix} to fall back to the fastest backend that works.`,
         );
       }
       skipped.push({ name, reason: message(err) });

@@ -21,3 +21,26 @@ export async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
     throw err;
   }
 }
+
+/**
+ * Write a file so that readers see the old content or the new, never half:
+ * write a uniquely named temporary file beside it, then rename it into place
+ * (the temporary file is removed when anything fails).
+ *
+ * @example
+ * ```ts
+ * import { writeAtomically } from "./fs.ts";
+ * await writeAtomically(await Deno.makeTempFile(), "done\n");
+ * ```
+ */
+export async function writeAtomically(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
+    else await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, path);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+}

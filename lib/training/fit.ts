@@ -91,7 +91,7 @@ export async function fit(model: tf.LayersModel, data: FitData, options: FitOpti
     }
     steps = options.stepsPerEpoch;
   } else {
-    steps = Math.ceil((firstDim(data.x) * (1 - (options.validationSplit ?? 0))) / batchSize);
+    steps = Math.ceil(Math.floor(firstDim(data.x) * (1 - (options.validationSplit ?? 0))) / batchSize);
   }
   if (options.validationData && isDataset(options.validationData) && !options.validationSteps) {
     throw new Error("fit() with a validation dataset needs validationSteps (Keras' validation_steps).");

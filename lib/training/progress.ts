@@ -38,11 +38,10 @@ const encoder = new TextEncoder();
 
 function formatSeconds(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
-  if (seconds >= 3600) {
-    return `${Math.floor(seconds / 3600)}:${String(Math.floor(seconds / 60) % 60).padStart(2, "0")}h`;
-  }
-  if (seconds >= 60) return `${Math.floor(seconds / 60)}:${String(Math.round(seconds) % 60).padStart(2, "0")}`;
-  return `${Math.round(seconds)}s`;
+  const s = Math.round(seconds);
+  if (s >= 3600) return `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}h`;
+  if (s >= 60) return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  return `${s}s`;
 }
 
 /** Format metrics as Keras does: ` - loss: 0.1234 - acc: 0.9876`. */

@@ -17,16 +17,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { showPng } from "./display.ts";
-import {
-  addTitle,
-  applyColormap,
-  type ColormapName,
-  decodeRgb,
-  encodePng,
-  type RawImage,
-  tileGrid,
-  upscale,
-} from "./image.ts";
+import { addTitle, applyColormap, type ColormapName, encodePng, type RawImage, tileGrid, upscale } from "./image.ts";
+import { imgToArray, loadImg } from "../preprocessing/image.ts";
 
 function layerOutput(layer: tf.layers.Layer): tf.SymbolicTensor {
   const out = layer.getOutputAt(0);
@@ -250,7 +242,8 @@ async function pictureTensor(
   source: string | Uint8Array,
   rescale: number,
 ): Promise<tf.Tensor4D> {
+  // The same decoding and resizing as the training pipeline (Keras' load_img), so the model sees what it learnt on.
   const [, h, w] = model.inputs[0].shape;
-  const img = await decodeRgb(source, { width: w ?? undefined, height: h ?? undefined });
-  return tf.tidy(() => tf.tensor4d(img.data, [1, img.height, img.width, 3], "float32").mul(rescale));
+  const img = await loadImg(source, h && w ? { targetSize: [h, w] } : {});
+  return tf.tidy(() => imgToArray(img).mul(rescale).expandDims(0) as tf.Tensor4D);
 }

@@ -12,6 +12,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { Buffer } from "node:buffer";
+import { escapeXml } from "./svg_chart.ts";
 
 /** A Jupyter MIME bundle: MIME type → data (base64 text for images). */
 export type MimeBundle = Record<string, string | object | undefined>;
@@ -134,10 +135,6 @@ function cell(value: Row[string]): string {
   return String(value);
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
-}
-
 /**
  * Format rows as an aligned plain-text table (the `text/plain` of
  * {@link showTable}).
@@ -155,8 +152,8 @@ function columnsOf(rows: Row[]): string[] {
 
 /** Format rows as an HTML table (the `text/html` of {@link showTable}). */
 export function tableHtml(rows: Row[], columns = columnsOf(rows)): string {
-  const head = columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("");
-  const body = rows.map((row) => `<tr>${columns.map((c) => `<td>${escapeHtml(cell(row[c]))}</td>`).join("")}</tr>`)
+  const head = columns.map((c) => `<th>${escapeXml(c)}</th>`).join("");
+  const body = rows.map((row) => `<tr>${columns.map((c) => `<td>${escapeXml(cell(row[c]))}</td>`).join("")}</tr>`)
     .join("");
   return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
@@ -234,5 +231,5 @@ export function formatModelSummary(model: tf.LayersModel): string {
 /** Print a model's Keras-style summary (like Keras' `model.summary()`). */
 export async function modelSummary(model: tf.LayersModel): Promise<void> {
   const text = formatModelSummary(model);
-  await display({ "text/plain": text, "text/html": `<pre>${escapeHtml(text)}</pre>` });
+  await display({ "text/plain": text, "text/html": `<pre>${escapeXml(text)}</pre>` });
 }

@@ -18,6 +18,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import sharp from "sharp";
+import { escapeXml } from "./svg_chart.ts";
 
 type Sharp = ReturnType<typeof sharp>;
 
@@ -344,13 +345,6 @@ export function tensorToPng(t: tf.Tensor, options: { range?: [number, number] } 
 }
 
 let fontCheck: Promise<boolean> | undefined;
-
-function escapeXml(text: string): string {
-  return text.replace(
-    /[&<>"']/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;" })[c]!,
-  );
-}
 
 async function renderText(text: string, width: number, height: number, fontSize: number): Promise<Uint8Array> {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +

@@ -29,7 +29,7 @@
  * @module
  */
 import { display, inJupyter, type MimeBundle } from "./display.ts";
-import { type Figure, type Layout, svgChart, titleText, type Trace } from "./svg_chart.ts";
+import { escapeXml, type Figure, type Layout, svgChart, titleText, type Trace } from "./svg_chart.ts";
 
 export type { Axis, Figure, Layout, TitleText, Trace } from "./svg_chart.ts";
 export type { MimeBundle } from "./display.ts";
@@ -179,13 +179,13 @@ export function figureHtml(fig: Figure, options: FigureHtmlOptions = {}): string
   const id = options.id ?? `ch5-plot-${crypto.randomUUID()}`;
   const build = buildFor(fig);
   const svg = options.fallbackSvg === undefined ? svgChart(fig) : options.fallbackSvg;
-  const alt = escapeAttr(titleText(fig.layout?.title) || "plot");
+  const alt = escapeXml(titleText(fig.layout?.title) || "plot");
   const fallback = svg
     ? `<img class="${PLOT_CLASS}-fallback" alt="${alt}" style="max-width: 100%; height: auto;" ` +
       `src="data:image/svg+xml;base64,${base64(svg)}">`
     : "";
   const height = fig.layout?.height ?? 400;
-  const container = `<div id="${escapeAttr(id)}" class="${PLOT_CLASS}" data-plotly-build="${build}" ` +
+  const container = `<div id="${escapeXml(id)}" class="${PLOT_CLASS}" data-plotly-build="${build}" ` +
     `style="width: 100%; max-width: ${fig.layout?.width ?? 720}px; min-height: ${height}px;">${fallback}</div>`;
   const script = `<script type="text/javascript">(function () {
 var id = ${jsonForScript(id)}, build = ${jsonForScript(build)}, fig = ${jsonForScript(fig)};
@@ -219,10 +219,6 @@ setTimeout(function () {
 }, 5000);
 })();</script>`;
   return (options.loader ?? "") + container + script;
-}
-
-function escapeAttr(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 }
 
 function base64(text: string): string {
