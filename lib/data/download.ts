@@ -15,9 +15,8 @@
  * ```
  * @module
  */
-import { createHash } from "node:crypto";
 import { dirname } from "node:path";
-import { statOrNull } from "../fs.ts";
+import { fileHash, statOrNull } from "../fs.ts";
 
 /** Raised when a download cannot start, breaks off, or gives a file that fails its checks. */
 export class DownloadError extends Error {
@@ -70,11 +69,8 @@ interface Sidecar {
  * console.log(await sha256File("deno.json"));
  * ```
  */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  using file = await Deno.open(path, { read: true });
-  for await (const chunk of file.readable) hash.update(chunk);
-  return hash.digest("hex");
+export function sha256File(path: string): Promise<string> {
+  return fileHash(path, "sha256");
 }
 
 function megabytes(n: number): string {

@@ -19,6 +19,7 @@
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { dataPath } from "../profile.ts";
+import { fileHash } from "../fs.ts";
 
 /** Where Keras 2 downloads the VGG16 weights from. */
 export const WEIGHTS_BASE_URL = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1/";
@@ -65,11 +66,8 @@ export function weightsDir(): string {
  * console.log(await md5File("deno.json"));
  * ```
  */
-export async function md5File(path: string): Promise<string> {
-  const hash = createHash("md5");
-  const file = await Deno.open(path, { read: true });
-  for await (const chunk of file.readable) hash.update(chunk); // the stream closes the file
-  return hash.digest("hex");
+export function md5File(path: string): Promise<string> {
+  return fileHash(path, "md5");
 }
 
 /** Progress of a download, as {@link DownloadOptions.onProgress} gets it. */
