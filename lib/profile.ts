@@ -39,6 +39,28 @@ export function byProfile<T>(values: Record<Profile, T>): T {
   return values[profile()];
 }
 
+/**
+ * When training must be done by, from `CH5_TRAIN_UNTIL` (an ISO 8601 date and
+ * time such as `2026-11-27T07:00`, local time unless it names a zone), or
+ * `undefined` when it is not set. The notebooks pass it to `fit`, which then
+ * stops a long run (the book's 100 epochs take hours on a CPU) after the last
+ * epoch that fits, and says how many ran.
+ *
+ * @throws {ProfileError} for a value that is not a date and time.
+ */
+export function trainUntil(): Date | undefined {
+  const value = Deno.env.get("CH5_TRAIN_UNTIL")?.trim();
+  if (!value) return undefined;
+  const date = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value) ? new Date(value) : new Date(NaN);
+  if (Number.isNaN(date.getTime())) {
+    throw new ProfileError(
+      `CH5_TRAIN_UNTIL=${JSON.stringify(value)} is not a date and time: write it as ISO 8601, ` +
+        `e.g. 2026-11-27T07:00 (local time) or 2026-11-27T07:00Z (UTC).`,
+    );
+  }
+  return date;
+}
+
 /** The repository's root folder. */
 export const ROOT: string = dirname(dirname(fileURLToPath(import.meta.url)));
 

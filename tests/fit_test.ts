@@ -56,3 +56,20 @@ Deno.test("fit on an endless dataset needs stepsPerEpoch, and validates with val
   assert.ok(after - before < 20);
   tf.dispose([x, y]);
 });
+
+Deno.test("fit stops after the last epoch that ends before `until`, and says so", async () => {
+  const { x, y } = data(64);
+  const past = new Date(Date.now() - 1000);
+  const stopped = await fit(model(), { x, y }, { epochs: 5, batchSize: 32, until: past, verbose: 0 });
+  assert.deepEqual(stopped.epoch, [0]);
+  assert.match(stopped.stopped ?? "", /^stopped after 1 of 5 epochs: one more would end after /);
+  const later = new Date(Date.now() + 3_600_000);
+  const full = await fit(model(), { x, y }, { epochs: 3, batchSize: 32, until: later, verbose: 0 });
+  assert.deepEqual(full.epoch, [0, 1, 2]);
+  assert.equal(full.stopped, undefined);
+  // Training again after a stop runs its epochs (tfjs resets stopTraining).
+  const m = model();
+  await fit(m, { x, y }, { epochs: 3, batchSize: 32, until: past, verbose: 0 });
+  assert.equal((await fit(m, { x, y }, { epochs: 2, batchSize: 32, verbose: 0 })).epoch.length, 2);
+  tf.dispose([x, y]);
+});

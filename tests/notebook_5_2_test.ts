@@ -93,8 +93,22 @@ Deno.test({
       assert.equal(run.history.acc.length, run.epochs);
       assert.equal(run.history.val_acc.length, run.epochs);
       assert.equal(run.secondsPerEpoch.length, run.epochs);
+      assert.equal(run.epochsRun, run.epochs);
+      assert.equal(run.stopped, undefined, "no CH5_TRAIN_UNTIL here");
       assert.equal(run.testAcc.toFixed(4), acc.toFixed(4));
     }
+    // Both models' validation accuracy compared at the same epoch and over their last five epochs.
+    const [val1, val2] = [results.model1.history.val_acc, results.model2.history.val_acc];
+    const common = Math.min(val1.length, val2.length);
+    assert.match(
+      nb.text,
+      new RegExp(
+        `^val_acc at epoch ${common}: ${val1[common - 1].toFixed(4)} \\(plain\\) vs ${
+          val2[common - 1].toFixed(4)
+        } \\(augmentation \\+ dropout\\); mean of the last five epochs: `,
+        "m",
+      ),
+    );
     assert.equal(results.book.model2.valAcc, 0.82);
     assert.equal(results.data.counts.train.cats, 1000);
     console.log(

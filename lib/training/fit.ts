@@ -14,6 +14,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { print } from "../viz/display.ts";
 import { type Metrics, Progress } from "./progress.ts";
 
 /** Tensors to fit on, like Keras' `x` and `y`. */
@@ -33,6 +34,8 @@ export interface History {
   history: Record<string, number[]>;
   /** Wall-clock seconds of each epoch. */
   seconds: number[];
+  /** Why training ended before `epochs`, when it did (see {@link FitOptions.until}). */
+  stopped?: string;
 }
 
 /** Options of {@link fit}. */
@@ -52,6 +55,12 @@ export interface FitOptions {
   shuffle?: boolean;
   /** 1: a progress line per epoch (default); 0: silent. */
   verbose?: 0 | 1;
+  /**
+   * A time to be done by: after each epoch, training stops when one more
+   * epoch (at the mean epoch time so far) would end later. At least one epoch
+   * runs; {@link History.stopped} then says how many did.
+   */
+  until?: Date;
   /** More tfjs callbacks. */
   callbacks?: tf.CustomCallbackArgs;
 }
@@ -122,6 +131,14 @@ export async function fit(model: tf.LayersModel, data: FitData, options: FitOpti
       for (const [k, v] of Object.entries(logs ?? {})) (history.history[k] ??= []).push(v);
       await bar?.done(kerasOrder(logs ?? {}), steps);
       bar = undefined;
+      const done = epoch + 1;
+      const meanMs = (history.seconds.reduce((a, b) => a + b, 0) / history.seconds.length) * 1000;
+      if (options.until && done < options.epochs && Date.now() + meanMs > options.until.getTime()) {
+        history.stopped = `stopped after ${done} of ${options.epochs} epochs: one more would end after ` +
+          `${options.until.toISOString()}`;
+        model.stopTraining = true;
+        if (verbose) await print(history.stopped);
+      }
     },
   };
   const all = options.callbacks ? [callbacks, options.callbacks] : [callbacks];
