@@ -23,6 +23,7 @@ import { fileURLToPath } from "node:url";
 import { type BackendReport, initBackend } from "../lib/backend.ts";
 import { mnistConvnet, smallConvnet } from "../lib/models/convnets.ts";
 import { vgg16 } from "../lib/models/vgg16.ts";
+import { loadImg } from "../lib/preprocessing/image.ts";
 import { dataPath, saveResults } from "../lib/profile.ts";
 
 /**
@@ -243,15 +244,14 @@ async function catsFolder(): Promise<string | undefined> {
 }
 
 async function jpegDecodeResize(): Promise<Record<string, unknown>> {
-  const { default: sharp } = await import("sharp");
   const dir = await catsFolder();
   if (!dir) return { skipped: "no cats_and_dogs_small/train/cats folder (run `deno task data`)" };
   const files: string[] = [];
   for await (const e of Deno.readDir(dir)) if (e.isFile && /\.jpe?g$/i.test(e.name)) files.push(join(dir, e.name));
   files.sort();
   const sample = files.slice(0, 200);
-  const decode = (f: string) =>
-    sharp(f).resize(150, 150, { fit: "fill" }).removeAlpha().toColorspace("srgb").raw().toBuffer();
+  // As the training pipeline reads a picture: decode, RGB, PIL-exact nearest resize.
+  const decode = (f: string) => loadImg(f, { targetSize: [150, 150] });
   await decode(sample[0]);
   let start = performance.now();
   for (const f of sample) await decode(f);
@@ -404,7 +404,7 @@ async function main(): Promise<void> {
     ["mnistConvnet train (batch 64)", fmt(mnist.trainImagesPerSec, 0), fmt(mnist.trainGflops), ""],
     ["mnistConvnet inference (batch 64)", fmt(mnist.inferImagesPerSec, 0), fmt(mnist.inferGflops), ""],
     [
-      "jpeg decode + resize 150×150 (sharp)",
+      "jpeg decode + resize 150×150 (loadImg)",
       fmt(jpeg.imagesPerSec, 0),
       "",
       `sequential ${fmt(jpeg.sequentialImagesPerSec, 0)}`,

@@ -6,9 +6,7 @@ import { initBackend } from "../lib/backend.ts";
 import { decodePredictions, IMAGENET_BGR_MEAN, IMAGENET_CLASSES, preprocessInput } from "../lib/models/imagenet.ts";
 import {
   cachedWeights,
-  type DownloadProgress,
   md5File,
-  progressLine,
   VGG16_WEIGHTS,
   vgg16WeightsPath,
   weightsDir,
@@ -70,16 +68,10 @@ Deno.test("decodePredictions: top classes per image, most probable first", () =>
   preds.dispose();
 });
 
-Deno.test("progressLine shows bytes, percent and speed", () => {
-  const p: DownloadProgress = { file: "w.h5", received: 5e6, total: 2e7, elapsedMs: 2000, done: false };
-  assert.equal(progressLine(p), "w.h5: 5.0 / 20.0 MB (25.0%), 2.5 MB/s");
-  assert.equal(progressLine({ ...p, total: undefined }), "w.h5: 5.0 MB, 2.5 MB/s");
-});
-
 const BYTES = new TextEncoder().encode("not really HDF5, but bytes to checksum ".repeat(3000));
 const FAKE = { file: "fake_weights.h5", md5: createHash("md5").update(BYTES).digest("hex") };
 const offline: typeof fetch = () => Promise.reject(new TypeError("error sending request: dns error"));
-const quiet = { onProgress: () => {} };
+const quiet = { log: () => {} };
 
 async function tempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir();
@@ -103,13 +95,25 @@ Deno.test("weightsDir: data/weights, or CH5_WEIGHTS_DIR", () => {
   }
 });
 
-Deno.test("cachedWeights: a cached file with the right md5 is used without any request", async () => {
+Deno.test("cachedWeights: a cached file with the right md5 is used without any request, and hashed only once", async () => {
   await tempDir(async (dir) => {
-    await Deno.writeFile(join(dir, FAKE.file), BYTES);
+    const path = join(dir, FAKE.file);
+    await Deno.writeFile(path, BYTES);
     let requests = 0;
-    const path = await cachedWeights(FAKE, { dir, fetch: () => (requests++, offline("")), ...quiet });
-    assert.equal(path, join(dir, FAKE.file));
+    const options = { dir, fetch: () => (requests++, offline("")), ...quiet };
+    assert.equal(await cachedWeights(FAKE, options), path);
     assert.equal(requests, 0);
+    // The sums are remembered beside the file: a later call reads them instead of hashing 528 MB again.
+    const sidecar = JSON.parse(await Deno.readTextFile(`${path}.json`));
+    assert.equal(sidecar.md5, FAKE.md5);
+    assert.equal(sidecar.size, BYTES.length);
+    await Deno.writeTextFile(`${path}.json`, JSON.stringify({ ...sidecar, md5: "remembered" }));
+    await assert.rejects(cachedWeights(FAKE, options), WeightsUnavailableError, "the remembered sum is what counts");
+    // Sums that cannot be remembered (here a folder stands where the sidecar goes) are computed each time.
+    await Deno.remove(`${path}.json`);
+    await Deno.mkdir(`${path}.json`);
+    assert.equal(await cachedWeights(FAKE, options), path);
+    assert.equal(requests, 1, "only the call with the wrong remembered sum asked the server");
   });
 });
 
@@ -123,13 +127,13 @@ Deno.test("cachedWeights: downloads from a server, reports progress, checks the 
   try {
     const baseUrl = `http://127.0.0.1:${server.addr.port}/releases/`;
     await tempDir(async (dir) => {
-      const reports: DownloadProgress[] = [];
-      const path = await cachedWeights(FAKE, { dir, baseUrl, onProgress: (p) => reports.push(p) });
+      const lines: string[] = [];
+      const path = await cachedWeights(FAKE, { dir, baseUrl, log: (line) => lines.push(line) });
       assert.equal(path, join(dir, FAKE.file));
       assert.equal(await md5File(path!), FAKE.md5);
-      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [FAKE.file]);
-      const last = reports.at(-1)!;
-      assert.ok(last.done && last.received === BYTES.length && last.total === BYTES.length);
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [FAKE.file, `${FAKE.file}.json`]);
+      assert.match(lines[0], new RegExp(`^download: ${baseUrl}${FAKE.file} \\(0\\.1 MB\\) -> `));
+      assert.match(lines.at(-1)!, /^download: done, 0\.1 MB, sha256 [0-9a-f]{64}$/);
 
       // A damaged cached copy is downloaded again.
       await Deno.writeTextFile(path!, "truncated");
@@ -139,7 +143,7 @@ Deno.test("cachedWeights: downloads from a server, reports progress, checks the 
       // A server error says what it answered.
       await assert.rejects(
         cachedWeights({ file: "other.h5", md5: FAKE.md5 }, { dir, baseUrl, ...quiet }),
-        /the server answered 404/,
+        /HTTP 404 Not Found/,
       );
     });
   } finally {
@@ -153,7 +157,7 @@ Deno.test("cachedWeights: a checksum mismatch fails, keeps nothing, and says whe
     const serve: typeof fetch = () => Promise.resolve(new Response(BYTES));
     await assert.rejects(cachedWeights(wrong, { dir, fetch: serve, ...quiet }), (err: Error) => {
       assert.ok(err instanceof WeightsUnavailableError);
-      assert.match(err.message, new RegExp(`md5 is ${FAKE.md5}, not 0{32}`));
+      assert.match(err.message, new RegExp(`downloaded with md5 ${FAKE.md5}, expected 0{32}`));
       assert.ok(err.message.includes(`Put the file at:\n  ${join(dir, FAKE.file)}`), err.message);
       return true;
     });

@@ -89,7 +89,7 @@ Deno.test("vgg16 pooling avg / max ends in 512 features; input shape defaults as
 
 Deno.test("vgg16 rejects what Keras rejects, before any download", async () => {
   let requests = 0;
-  const download = { fetch: () => (requests++, offline("")), allowRandom: false, onProgress: () => {} };
+  const download = { fetch: () => (requests++, offline("")), allowRandom: false, log: () => {} };
   await assert.rejects(
     vgg16({ includeTop: true, inputShape: [150, 150, 3], download }),
     (err: Error) =>
@@ -113,7 +113,7 @@ Deno.test("vgg16 'imagenet' offline with allowRandom keeps random weights", asyn
     const model = await vgg16({
       includeTop: false,
       inputShape: [32, 32, 3],
-      download: { dir, fetch: offline, allowRandom: true, onProgress: () => {} },
+      download: { dir, fetch: offline, allowRandom: true, log: () => {} },
     });
     assert.equal(model.countParams(), 14_714_688);
     model.dispose();

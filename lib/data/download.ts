@@ -1,11 +1,12 @@
 /**
  * Download a file once into a cache, resuming an interrupted download with an
- * HTTP `Range` request and checking its size (and SHA-256, when known).
+ * HTTP `Range` request and checking its size (and SHA-256 or md5, when known).
  *
  * The file grows as `<dest>.part` and is renamed to `<dest>` only when it is
  * complete and checked, so `<dest>` is never a half-written file. A sidecar
- * `<dest>.json` records the URL, size and SHA-256, so a later call reuses the
- * file without downloading or hashing it again.
+ * `<dest>.json` records the URL, size and sums, so a later call reuses the
+ * file without downloading or hashing it again; a file put there by hand is
+ * hashed once.
  *
  * @example
  * ```ts
@@ -29,6 +30,14 @@ export interface DownloadFileOptions {
   expectedSize?: number;
   /** The SHA-256 (hex) the file must have; checked after the download. */
   sha256?: string;
+  /** The md5 (hex) the file must have, as Keras' `file_hash` checks it. */
+  md5?: string;
+  /**
+   * What to do with a file already at `dest` that fails the checks: `"error"`
+   * (default; the file is left alone) or `"replace"` (download it again; the
+   * file is replaced only by a download that passes).
+   */
+  onMismatch?: "error" | "replace";
   /** Where progress lines go (default `console.log`); `() => {}` silences them. */
   log?: (line: string) => void;
   /** A sentence added to network errors, e.g. what to do offline. */
@@ -37,6 +46,8 @@ export interface DownloadFileOptions {
   signal?: AbortSignal;
   /** Give up when no byte arrives for this long, in ms (default 60 000); the `.part` file stays. */
   stallTimeoutMs?: number;
+  /** The `fetch` to use (default the global one). */
+  fetch?: typeof fetch;
 }
 
 /** The result of {@link downloadFile}. */
@@ -56,21 +67,32 @@ export interface DownloadFileResult {
 interface Sidecar {
   url: string;
   size: number;
-  sha256: string;
+  sha256?: string;
+  md5?: string;
   savedAt: string;
 }
 
+async function readSidecar(path: string): Promise<Sidecar | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * SHA-256 of a file, streamed (constant memory).
- *
- * @example
- * ```ts
- * import { sha256File } from "./download.ts";
- * console.log(await sha256File("deno.json"));
- * ```
+ * Fill in the sums `record` lacks (hashing `path`: always SHA-256, md5 when
+ * one is expected) and return what differs from the expected ones, if any.
  */
-export function sha256File(path: string): Promise<string> {
-  return fileHash(path, "sha256");
+async function checkSums(path: string, record: Sidecar, options: DownloadFileOptions): Promise<string | undefined> {
+  record.sha256 ??= await fileHash(path, "sha256");
+  if (options.md5) record.md5 ??= await fileHash(path, "md5");
+  const wrong = [];
+  if (options.sha256 && options.sha256.toLowerCase() !== record.sha256) {
+    wrong.push(`SHA-256 ${record.sha256}, expected ${options.sha256}`);
+  }
+  if (options.md5 && options.md5.toLowerCase() !== record.md5) wrong.push(`md5 ${record.md5}, expected ${options.md5}`);
+  return wrong.length ? wrong.join("; ") : undefined;
 }
 
 function megabytes(n: number): string {
@@ -108,32 +130,28 @@ export async function downloadFile(
 
   const done = await statOrNull(dest);
   if (done) {
-    let sidecar: Sidecar | undefined;
-    try {
-      sidecar = JSON.parse(await Deno.readTextFile(sidecarPath));
-    } catch {
-      sidecar = undefined;
-    }
-    const sizeOk = options.expectedSize === undefined || options.expectedSize === done.size;
-    if (sidecar && sidecar.size === done.size && sizeOk && (!options.sha256 || options.sha256 === sidecar.sha256)) {
-      return { path: dest, size: done.size, sha256: sidecar.sha256, cached: true, resumed: false };
-    }
-    if (!sidecar && sizeOk) {
-      // A file put there by hand: check it once and remember.
-      const sha256 = await sha256File(dest);
-      if (!options.sha256 || options.sha256 === sha256) {
-        await Deno.writeTextFile(
-          sidecarPath,
-          JSON.stringify({ url, size: done.size, sha256, savedAt: new Date().toISOString() }, null, 2),
-        );
-        return { path: dest, size: done.size, sha256, cached: true, resumed: false };
+    const sidecar = await readSidecar(sidecarPath);
+    const record: Sidecar = sidecar?.size === done.size && sidecar.url === url
+      ? { ...sidecar }
+      : { url, size: done.size, savedAt: new Date().toISOString() }; // put there by hand: hash it once
+    const wrongSize = options.expectedSize !== undefined && options.expectedSize !== done.size;
+    const wrong = wrongSize
+      ? `size ${done.size}, expected ${options.expectedSize}`
+      : await checkSums(dest, record, options);
+    if (!wrong) {
+      if (JSON.stringify(record) !== JSON.stringify(sidecar)) {
+        // Remember the sums; a read-only cache folder only means hashing again next time.
+        await Deno.writeTextFile(sidecarPath, JSON.stringify(record, null, 2)).catch(() => {});
       }
+      return { path: dest, size: done.size, sha256: record.sha256!, cached: true, resumed: false };
     }
-    throw new DownloadError(
-      `${dest} is there but does not match what was expected (size ${done.size}` +
-        `${options.expectedSize !== undefined ? `, expected ${options.expectedSize}` : ""}); ` +
-        `delete it (and ${sidecarPath}) to download it again`,
-    );
+    if (options.onMismatch !== "replace") {
+      throw new DownloadError(
+        `${dest} is there but does not match what was expected (${wrong}); ` +
+          `delete it (and ${sidecarPath}) to download it again`,
+      );
+    }
+    log(`download: ${dest} does not match what was expected (${wrong}); downloading it again`);
   }
 
   await Deno.mkdir(dirname(dest), { recursive: true });
@@ -162,7 +180,7 @@ export async function downloadFile(
   async function fetchToPart(): Promise<DownloadFileResult> {
     let response: Response;
     try {
-      response = await fetch(url, { headers, signal });
+      response = await (options.fetch ?? fetch)(url, { headers, signal });
     } catch (err) {
       throw new DownloadError(`cannot download ${url}: ${why(err)}.${hint}`);
     }
@@ -247,16 +265,15 @@ export async function downloadFile(
         `the download of ${url} stopped at ${size} of ${wanted} bytes; run again to resume from ${partPath}`,
       );
     }
-    const sha256 = await sha256File(partPath);
-    if (options.sha256 && options.sha256.toLowerCase() !== sha256) {
+    const record: Sidecar = { url, size, savedAt: new Date().toISOString() };
+    const wrong = await checkSums(partPath, record, options);
+    if (wrong) {
       await Deno.remove(partPath);
-      throw new DownloadError(
-        `${url} downloaded with SHA-256 ${sha256}, expected ${options.sha256}; the damaged file was deleted, run again`,
-      );
+      throw new DownloadError(`${url} downloaded with ${wrong}; the damaged file was deleted, run again`);
     }
     await Deno.rename(partPath, dest);
-    const sidecar: Sidecar = { url, size, sha256, savedAt: new Date().toISOString() };
-    await Deno.writeTextFile(sidecarPath, JSON.stringify(sidecar, null, 2));
+    await Deno.writeTextFile(sidecarPath, JSON.stringify(record, null, 2));
+    const sha256 = record.sha256!;
     log(`download: done, ${megabytes(size)}, sha256 ${sha256}`);
     return { path: dest, size, sha256, cached: false, resumed };
   }

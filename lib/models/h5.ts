@@ -206,22 +206,3 @@ function nodeOf(entity: h5wasm.Group | h5wasm.Dataset | null, path: string): H5N
 export function readH5(path: string): Promise<H5Node> {
   return withH5(path, "r", (file) => nodeOf(file, "/"));
 }
-
-/**
- * The datasets of a tree, flattened to `path → node`.
- *
- * @example
- * ```ts
- * import { datasetsOf, readH5 } from "./h5.ts";
- * const paths = Object.keys(datasetsOf(await readH5("../shared/fixtures/keras/decoder.h5")));
- * ```
- */
-export function datasetsOf(node: H5Node): Record<string, H5Node> {
-  const out: Record<string, H5Node> = {};
-  const walk = (n: H5Node) => {
-    if (n.kind === "dataset") out[n.path] = n;
-    for (const child of Object.values(n.children ?? {})) walk(child);
-  };
-  walk(node);
-  return out;
-}

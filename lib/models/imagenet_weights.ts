@@ -1,7 +1,7 @@
 /**
  * The VGG16 ImageNet weights: Keras' own `.h5` files, found in a cache
- * folder or downloaded once, checked against Keras' md5 sums, and written
- * atomically (a temporary file renamed into place).
+ * folder or downloaded once (resumable, see `lib/data/download.ts`) and
+ * checked against Keras' md5 sums.
  *
  * The cache is `data/weights/` (override with `CH5_WEIGHTS_DIR`). Offline,
  * the error says which file to put where and where to get it. With
@@ -16,8 +16,8 @@
  * ```
  * @module
  */
-import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
+import { DownloadError, downloadFile } from "../data/download.ts";
 import { dataPath } from "../profile.ts";
 import { fileHash } from "../fs.ts";
 
@@ -70,119 +70,8 @@ export function md5File(path: string): Promise<string> {
   return fileHash(path, "md5");
 }
 
-/** Progress of a download, as {@link DownloadOptions.onProgress} gets it. */
-export interface DownloadProgress {
-  /** The file being downloaded. */
-  file: string;
-  /** Bytes received so far. */
-  received: number;
-  /** Bytes in all, when the server says (`content-length`). */
-  total?: number;
-  /** Milliseconds since the download started. */
-  elapsedMs: number;
-  /** Whether this is the last report. */
-  done: boolean;
-}
-
-/**
- * One progress line: `file: 12.3 / 58.9 MB (20.9%), 8.1 MB/s`.
- *
- * @example
- * ```ts
- * import { progressLine } from "./imagenet_weights.ts";
- * progressLine({ file: "w.h5", received: 5e6, total: 1e7, elapsedMs: 1000, done: false });
- * // "w.h5: 5.0 / 10.0 MB (50.0%), 5.0 MB/s"
- * ```
- */
-export function progressLine(p: DownloadProgress): string {
-  const mb = (n: number) => (n / 1e6).toFixed(1);
-  const rate = p.elapsedMs > 0 ? p.received / 1e6 / (p.elapsedMs / 1000) : 0;
-  const size = p.total
-    ? `${mb(p.received)} / ${mb(p.total)} MB (${(100 * p.received / p.total).toFixed(1)}%)`
-    : `${mb(p.received)} MB`;
-  return `${p.file}: ${size}, ${rate.toFixed(1)} MB/s`;
-}
-
-function printProgress(): (p: DownloadProgress) => void {
-  const encoder = new TextEncoder();
-  let last = 0;
-  return (p) => {
-    const now = performance.now();
-    if (!p.done && now - last < 250) return;
-    last = now;
-    Deno.stdout.writeSync(encoder.encode(`\r${progressLine(p)}${p.done ? "\n" : ""}`));
-  };
-}
-
-/** Options of {@link downloadVerified}. */
-export interface DownloadOptions {
-  /** The `fetch` to use (tests inject one). */
-  fetch?: typeof fetch;
-  /** Gets the progress a few times a second; default: one line on stdout updated in place. */
-  onProgress?: (progress: DownloadProgress) => void;
-}
-
-/**
- * Download `url` to `dest`: streamed to a temporary file beside it, md5
- * checked when `md5` is given, then renamed into place, so that `dest` is
- * either absent or complete.
- *
- * @throws {Error} when the request fails, the server answers an error, or the md5 differs.
- *
- * @example
- * ```ts
- * import { downloadVerified } from "./imagenet_weights.ts";
- * await downloadVerified("https://example.com/w.h5", "data/weights/w.h5", "0123456789abcdef0123456789abcdef");
- * ```
- */
-export async function downloadVerified(
-  url: string,
-  dest: string,
-  md5: string | undefined,
-  options: DownloadOptions = {},
-): Promise<string> {
-  const doFetch = options.fetch ?? fetch;
-  const onProgress = options.onProgress ?? printProgress();
-  const file = dest.split(/[\\/]/).pop()!;
-  const response = await doFetch(url);
-  if (!response.ok || !response.body) {
-    await response.body?.cancel();
-    throw new Error(`the server answered ${response.status} ${response.statusText} for ${url}`);
-  }
-  const total = Number(response.headers.get("content-length")) || undefined;
-  await Deno.mkdir(resolve(dest, ".."), { recursive: true });
-  const temp = `${dest}.${crypto.randomUUID().slice(0, 8)}.part`;
-  const hash = createHash("md5");
-  const start = performance.now();
-  let received = 0;
-  try {
-    const out = await Deno.open(temp, { write: true, create: true, truncate: true });
-    try {
-      for await (const chunk of response.body) {
-        hash.update(chunk);
-        let written = 0;
-        while (written < chunk.length) written += await out.write(chunk.subarray(written));
-        received += chunk.length;
-        onProgress({ file, received, total, elapsedMs: performance.now() - start, done: false });
-      }
-    } finally {
-      out.close();
-    }
-    onProgress({ file, received, total, elapsedMs: performance.now() - start, done: true });
-    const sum = hash.digest("hex");
-    if (md5 && sum !== md5) {
-      throw new Error(`the downloaded file's md5 is ${sum}, not ${md5} (${received} bytes received): it is damaged`);
-    }
-    await Deno.rename(temp, dest);
-  } catch (err) {
-    await Deno.remove(temp).catch(() => {});
-    throw err;
-  }
-  return dest;
-}
-
 /** Options of {@link cachedWeights} and {@link vgg16WeightsPath}. */
-export interface CachedWeightsOptions extends DownloadOptions {
+export interface CachedWeightsOptions {
   /** The cache folder (default {@link weightsDir}). */
   dir?: string;
   /** Where to download from (default {@link WEIGHTS_BASE_URL}); the file name is appended. */
@@ -192,6 +81,10 @@ export interface CachedWeightsOptions extends DownloadOptions {
    * be neither found nor downloaded (default: `CH5_ALLOW_RANDOM_WEIGHTS=1`).
    */
   allowRandom?: boolean;
+  /** The `fetch` to use (tests inject one). */
+  fetch?: typeof fetch;
+  /** Where download progress lines go (default `console.log`). */
+  log?: (line: string) => void;
 }
 
 function allowRandomFromEnv(): boolean {
@@ -200,8 +93,9 @@ function allowRandomFromEnv(): boolean {
 }
 
 /**
- * The path of a weights file in the cache folder, downloading it when it is
- * absent or its md5 differs. When it cannot be had: a
+ * The path of a weights file in the cache folder, downloading it (resumably,
+ * see {@link downloadFile}) when it is absent or its md5 differs; a checked
+ * file is not hashed again on later calls. When it cannot be had: a
  * {@link WeightsUnavailableError} that says which file to put where, or, with
  * `allowRandom`, `null` and a warning.
  *
@@ -216,18 +110,17 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
   const dest = join(dir, weights.file);
   const url = (options.baseUrl ?? WEIGHTS_BASE_URL).replace(/\/?$/, "/") + weights.file;
   let problem: string;
-  const cached = await Deno.stat(dest).then((s) => s.isFile, () => false);
-  if (cached) {
-    const sum = await md5File(dest);
-    if (sum === weights.md5) return dest;
-    problem = `the cached copy's md5 is ${sum}, not ${weights.md5}; downloading it again`;
-    console.warn(`warning: ${dest}: ${problem}`);
-  }
   try {
-    console.log(`Downloading ${url}`);
-    return await downloadVerified(url, dest, weights.md5, options);
+    const got = await downloadFile(url, dest, {
+      md5: weights.md5,
+      onMismatch: "replace",
+      fetch: options.fetch,
+      log: options.log,
+    });
+    return got.path;
   } catch (err) {
-    problem = err instanceof Error ? err.message : String(err);
+    if (!(err instanceof DownloadError)) throw err;
+    problem = err.message.replace(/\.$/, "");
   }
   const allowRandom = options.allowRandom ?? allowRandomFromEnv();
   if (allowRandom) {
