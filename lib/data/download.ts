@@ -116,7 +116,7 @@ function parseContentRange(value: string | null): { start: number; total?: numbe
  * ```
  * @throws {DownloadError} when the server cannot be reached, answers with an
  * error, the connection breaks (run again to resume), or the finished file has
- * the wrong size or SHA-256 (it is then deleted).
+ * the wrong size or sum (it is then deleted), or a file already at `dest` fails its checks (unless `onMismatch: "replace"`).
  */
 export async function downloadFile(
   url: string,
