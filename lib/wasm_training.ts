@@ -246,23 +246,32 @@ function crop(s: KernelScope, x: TensorInfo, top: number, bottom: number, left: 
   });
 }
 
+/** The geometry of an NHWC, undilated 2-D convolution, as both gradient kernels read it from their attributes. */
+function conv2DInfo(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: Pick<tf.Conv2DBackpropInputAttrs, "strides" | "pad" | "dimRoundingMode">,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+}
+
 /** dW of a 2-D convolution: see the module notes. */
 function conv2DBackpropFilter(
   args: KernelArgs,
 ): TensorInfo {
   const { inputs: { x, dy }, backend, attrs } = args;
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  const { dataFormat, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   requireNHWC("Conv2DBackpropFilter", dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    "channelsLast",
-  );
+  const info = conv2DInfo(x.shape, filterShape, attrs as unknown as tf.Conv2DBackpropFilterAttrs);
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, padInfo } = info;
   return scoped(backend, (s) => {
     const [n, h, w, c] = x.shape;
@@ -293,18 +302,9 @@ function conv2DBackpropInput(
   args: KernelArgs,
 ): TensorInfo {
   const { inputs: { dy, filter }, backend, attrs } = args;
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  const { dataFormat, inputShape } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
   requireNHWC("Conv2DBackpropInput", dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    "channelsLast",
-  );
+  const info = conv2DInfo(inputShape, filter.shape, attrs as unknown as tf.Conv2DBackpropInputAttrs);
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, padInfo } = info;
   const [n, oh, ow, oc] = dy.shape;
   const [, h, w] = inputShape;
