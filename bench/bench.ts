@@ -162,26 +162,29 @@ async function inferImagesPerSec(model: tf.LayersModel, batch: number) {
 
 const binaryLabels = (n: number) => () => tf.tensor2d(Array.from({ length: n }, (_, i) => [i % 2]));
 
+/** Training and inference speed of `model` on random batches, with the GFLOP/s they mean (a training step ≈ 3 forward passes). */
+async function trainAndInfer(model: tf.LayersModel, loss: string, batch: number, labels: () => tf.Tensor) {
+  const flops = forwardFlops(model);
+  const train = await trainImagesPerSec(model, loss, batch, labels);
+  const infer = await inferImagesPerSec(model, batch);
+  return {
+    trainImagesPerSec: train.imagesPerSec,
+    trainSteps: train.steps,
+    inferImagesPerSec: infer.imagesPerSec,
+    forwardGflopsPerImage: flops / 1e9,
+    trainGflops: (3 * flops * train.imagesPerSec) / 1e9,
+    inferGflops: (flops * infer.imagesPerSec) / 1e9,
+  };
+}
+
 /** Runs one step in this process. */
 async function runStep(step: StepName): Promise<StepResult> {
   switch (step) {
     case "smallConvnet150": {
       const report = await startBackend();
       const model = smallConvnet({ size: 150 });
-      const flops = forwardFlops(model);
-      const train = await trainImagesPerSec(model, "binaryCrossentropy", SMALL_BATCH, binaryLabels(SMALL_BATCH));
-      const infer = await inferImagesPerSec(model, SMALL_BATCH);
-      return {
-        step,
-        ...backendFields(report),
-        trainImagesPerSec: train.imagesPerSec,
-        trainSteps: train.steps,
-        inferImagesPerSec: infer.imagesPerSec,
-        forwardGflopsPerImage: flops / 1e9,
-        trainGflops: (3 * flops * train.imagesPerSec) / 1e9,
-        inferGflops: (flops * infer.imagesPerSec) / 1e9,
-        numTensorsAfter: tf.memory().numTensors,
-      };
+      const speeds = await trainAndInfer(model, "binaryCrossentropy", SMALL_BATCH, binaryLabels(SMALL_BATCH));
+      return { step, ...backendFields(report), ...speeds, numTensorsAfter: tf.memory().numTensors };
     }
     case "smallConvnet150Cpu": {
       const report = await startBackend("cpu");
@@ -211,19 +214,9 @@ async function runStep(step: StepName): Promise<StepResult> {
     }
     case "mnistConvnet": {
       const report = await startBackend();
-      const model = mnistConvnet();
-      const flops = forwardFlops(model);
       const labels = () => tf.oneHot(tf.tensor1d(Array.from({ length: MNIST_BATCH }, (_, i) => i % 10), "int32"), 10);
-      const train = await trainImagesPerSec(model, "categoricalCrossentropy", MNIST_BATCH, labels);
-      const infer = await inferImagesPerSec(model, MNIST_BATCH);
-      return {
-        step,
-        ...backendFields(report),
-        trainImagesPerSec: train.imagesPerSec,
-        inferImagesPerSec: infer.imagesPerSec,
-        trainGflops: (3 * flops * train.imagesPerSec) / 1e9,
-        inferGflops: (flops * infer.imagesPerSec) / 1e9,
-      };
+      const speeds = await trainAndInfer(mnistConvnet(), "categoricalCrossentropy", MNIST_BATCH, labels);
+      return { step, ...backendFields(report), ...speeds };
     }
     case "jpegDecodeResize":
       return { step, ...(await jpegDecodeResize()) };
