@@ -4,7 +4,7 @@
  * cpu backend. Prints a table and writes `data/results/bench.json`.
  *
  * Each measurement runs in its own process (`--step NAME`), so that each
- * starts its backend fresh: the chosen one (`lib/backend.ts`'s chain, or
+ * starts its backend fresh: the chosen one (`lib/backend/chain.ts`'s chain, or
  * `CH5_BACKEND`) for the models, `cpu` for the baseline. Inputs are random
  * tensors: speed does not depend on the pixels. `CH5_BENCH_SECONDS` (default
  * 10) is the time each timed loop runs for, after one warm-up call.
@@ -20,11 +20,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BackendReport, initBackend } from "../lib/backend.ts";
+import { type BackendReport, initBackend } from "../lib/backend/chain.ts";
 import { mnistConvnet, smallConvnet } from "../lib/models/convnets.ts";
 import { vgg16 } from "../lib/models/vgg16.ts";
 import { loadImg } from "../lib/preprocessing/image.ts";
-import { dataPath, saveResults } from "../lib/profile.ts";
+import { dataPath, saveResults } from "../lib/io/profile.ts";
 
 /**
  * The measurements, each run in its own process.

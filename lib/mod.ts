@@ -9,14 +9,14 @@
  * ```
  * @module
  */
-export * from "./backend.ts";
-export * from "./profile.ts";
+export * from "./backend/chain.ts";
+export * from "./io/profile.ts";
 export * from "./data/mnist.ts";
 export * from "./models/convnets.ts";
 export * from "./training/fit.ts";
-export * from "./training/progress.ts";
-export * from "./viz/display.ts";
-export * from "./viz/plot.ts";
+export * from "./notebook/progress.ts";
+export * from "./notebook/display.ts";
+export * from "./notebook/plot.ts";
 export * from "./data/cats_and_dogs.ts";
 export * from "./preprocessing/image.ts";
 export * from "./preprocessing/directory_iterator.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { BACKEND_CHAIN, BackendError, initBackend, parseBackendName } from "../lib/backend.ts";
+import { BACKEND_CHAIN, BackendError, initBackend, parseBackendName } from "../lib/backend/chain.ts";
 
 Deno.test("parseBackendName accepts every name of the chain, case-insensitively", () => {
   for (const name of BACKEND_CHAIN) assert.equal(parseBackendName(` ${name.toUpperCase()} `), name);

@@ -8,8 +8,8 @@ import {
   expectedCounts,
   resolveSource,
 } from "../lib/data/cats_and_dogs.ts";
-import { zipFiles } from "../lib/data/zip.ts";
-import { ROOT } from "../lib/profile.ts";
+import { zipFiles } from "../lib/io/zip.ts";
+import { ROOT } from "../lib/io/profile.ts";
 
 const SHARED = resolve(ROOT, "../shared/datasets/cats_and_dogs_small");
 const hasShared = await Deno.stat(join(SHARED, "train/cats")).then(() => true, () => false);

@@ -2,8 +2,8 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import sharp from "sharp";
-import { initBackend } from "../lib/backend.ts";
-import { ROOT } from "../lib/profile.ts";
+import { initBackend } from "../lib/backend/chain.ts";
+import { ROOT } from "../lib/io/profile.ts";
 import {
   type Batch,
   type DirectoryIterator,

@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { formatModelSummary, formatTable, inJupyter, summaryTable, tableHtml, thousands } from "../lib/viz/display.ts";
+import {
+  formatModelSummary,
+  formatTable,
+  inJupyter,
+  summaryTable,
+  tableHtml,
+  thousands,
+} from "../lib/notebook/display.ts";
 import { mnistConvnet, smallConvnet } from "../lib/models/convnets.ts";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../lib/backend/chain.ts";
 
 await initBackend({ backend: "cpu" });
 

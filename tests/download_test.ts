@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { DownloadError, downloadFile } from "../lib/data/download.ts";
+import { DownloadError, downloadFile } from "../lib/io/download.ts";
 
 const BODY = (() => {
   const b = new Uint8Array(300_000);

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../lib/backend/chain.ts";
 import { extractFeatures, FeatureExtractionError, weightsFingerprint } from "../lib/models/features.ts";
 import { flowFromDirectory, type FlowFromDirectoryOptions } from "../lib/preprocessing/directory_iterator.ts";
 

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../lib/backend/chain.ts";
 import { deprocessImage, filterGrid, filterPattern, filterPatterns } from "../lib/viz/filters.ts";
 
 await initBackend({ backend: "cpu" });

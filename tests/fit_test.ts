@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { evaluate, fit } from "../lib/training/fit.ts";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../lib/backend/chain.ts";
 
 await initBackend({ backend: "cpu" });
 

@@ -2,11 +2,11 @@ import * as tf from "@tensorflow/tfjs";
 import sharp from "sharp";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../lib/backend/chain.ts";
 import { smallConvnet } from "../lib/models/convnets.ts";
 import { gradCam, type Heatmap, heatmapPng, overlayHeatmap } from "../lib/viz/gradcam.ts";
 import { encodePng } from "../lib/viz/image.ts";
-import { chainLayers, splitAt } from "../lib/viz/submodel.ts";
+import { chainLayers, splitAt } from "../lib/models/submodel.ts";
 
 await initBackend({ backend: "cpu" });
 

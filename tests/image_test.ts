@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import sharp from "sharp";
-import { initBackend } from "../lib/backend.ts";
-import { ROOT } from "../lib/profile.ts";
+import { initBackend } from "../lib/backend/chain.ts";
+import { ROOT } from "../lib/io/profile.ts";
 import {
   ImageLoadError,
   imgToArray,

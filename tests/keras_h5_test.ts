@@ -1,10 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend.ts";
-import { H5Error, openH5, readH5 } from "../lib/models/h5.ts";
+import { initBackend } from "../lib/backend/chain.ts";
+import { H5Error, openH5, readH5 } from "../lib/io/h5.ts";
 import { KerasH5Error, loadKerasModel, loadWeightsFromH5, saveWeightsToH5 } from "../lib/models/keras_h5.ts";
-import type { Dataset, Group } from "../lib/models/h5.ts";
+import type { Dataset, Group } from "../lib/io/h5.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/keras/", import.meta.url).pathname;
 const fixture = (name: string) => join(FIXTURES, name);

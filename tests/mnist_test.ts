@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { embeddedSplit, hasFullMnist, loadMnist, MnistError, parseIdx } from "../lib/data/mnist.ts";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../lib/backend/chain.ts";
 
 await initBackend({ backend: "cpu" });
 

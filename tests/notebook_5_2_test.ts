@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pictureSizes, runNotebook } from "./notebook_helpers.ts";
-import { dataPath } from "../lib/profile.ts";
+import { dataPath } from "../lib/io/profile.ts";
 
 const NOTEBOOK = "5.2-training-convnet-from-scratch.ipynb";
 

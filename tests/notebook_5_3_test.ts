@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runNotebook } from "./notebook_helpers.ts";
-import { dataPath } from "../lib/profile.ts";
+import { dataPath } from "../lib/io/profile.ts";
 import { VGG16_WEIGHTS, weightsDir } from "../lib/models/imagenet_weights.ts";
 
 Deno.test({

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join, resolve } from "node:path";
 import { EXECUTED_DIR, executeNotebook } from "../tools/html.ts";
-import { ROOT } from "../lib/profile.ts";
+import { ROOT } from "../lib/io/profile.ts";
 
 /** One code cell's outputs, flattened for assertions. */
 export interface CellOutputs {

@@ -13,9 +13,9 @@ import {
   plotlySource,
   smoothCurve,
   trainingCurveFigures,
-} from "../lib/viz/plot.ts";
-import { niceTicks, svgChart } from "../lib/viz/svg_chart.ts";
-import { settleMs } from "../lib/viz/display.ts";
+} from "../lib/notebook/plot.ts";
+import { niceTicks, svgChart } from "../lib/notebook/svg_chart.ts";
+import { settleMs } from "../lib/notebook/display.ts";
 
 const FAKE = { basic: "/*BASIC-BUNDLE*/ window.Plotly = { build: 'basic' };", full: "/*FULL-BUNDLE*/" };
 const fakeSession = () => new PlotlySession({ source: (build) => FAKE[build] });

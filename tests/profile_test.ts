@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { byProfile, profile, ProfileError, trainUntil } from "../lib/profile.ts";
+import { byProfile, profile, ProfileError, trainUntil } from "../lib/io/profile.ts";
 
 function withEnv(name: string, value: string | undefined, body: () => void) {
   const old = Deno.env.get(name);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatMetrics, formatProgress, Progress } from "../lib/training/progress.ts";
+import { formatMetrics, formatProgress, Progress } from "../lib/notebook/progress.ts";
 
 Deno.test("a running line shows step/total, the bar, the ETA and the running metrics", () => {
   const line = formatProgress(25, 100, 5000, { loss: 0.5, acc: 0.75 }, { label: "Epoch 1/3" });

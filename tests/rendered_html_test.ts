@@ -15,8 +15,8 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ROOT } from "../lib/profile.ts";
-import { PLOTLY_LOADER_ATTRIBUTE } from "../lib/viz/plot.ts";
+import { ROOT } from "../lib/io/profile.ts";
+import { PLOTLY_LOADER_ATTRIBUTE } from "../lib/notebook/plot.ts";
 import { findChromium, launchChromium, type Page } from "../tools/chromium.ts";
 import { EXECUTED_DIR, HTML_DIR, makeOffline, renderNotebooks } from "../tools/html.ts";
 

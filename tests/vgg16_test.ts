@@ -1,11 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend.ts";
-import { openH5, readH5 } from "../lib/models/h5.ts";
+import { initBackend } from "../lib/backend/chain.ts";
+import { openH5, readH5 } from "../lib/io/h5.ts";
 import { saveWeightsToH5 } from "../lib/models/keras_h5.ts";
 import { buildVgg16, vgg16, Vgg16Error } from "../lib/models/vgg16.ts";
-import { formatModelSummary, summaryTable } from "../lib/viz/display.ts";
+import { formatModelSummary, summaryTable } from "../lib/notebook/display.ts";
 
 await initBackend({ backend: "cpu" });
 

@@ -1,5 +1,5 @@
 /**
- * The wasm backend's training kernels (lib/wasm_training.ts) compute what the
+ * The wasm backend's training kernels (lib/backend/wasm_training.ts) compute what the
  * cpu backend computes, train the chapter's models the same, and leak nothing.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -8,7 +8,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { mnistConvnet, smallConvnet } from "../lib/models/convnets.ts";
-import { registerWasmTrainingKernels, transposeTiles } from "../lib/wasm_training.ts";
+import { registerWasmTrainingKernels, transposeTiles } from "../lib/backend/wasm_training.ts";
 
 const TOLERANCE = 1e-4;
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openZip, ZipError, zipFiles } from "../lib/data/zip.ts";
+import { openZip, ZipError, zipFiles } from "../lib/io/zip.ts";
 
 const enc = new TextEncoder();
 

@@ -8,7 +8,7 @@
  * writes `build/html/NAME.html` with `jupyter nbconvert --to html`, then
  * makes the page offline-safe (see {@link makeOffline}). Pictures are already
  * inside the notebook as base64; plotly.js travels inside the first figure's
- * output (see `lib/viz/plot.ts`).
+ * output (see `lib/notebook/plot.ts`).
  *
  * @example
  * ```ts
@@ -19,8 +19,8 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { ROOT } from "../lib/profile.ts";
-import { statOrNull } from "../lib/fs.ts";
+import { ROOT } from "../lib/io/profile.ts";
+import { statOrNull } from "../lib/io/fs.ts";
 
 /** Where executed notebooks are kept (`deno task notebooks` writes them there too). */
 export const EXECUTED_DIR: string = join(ROOT, "build", "notebooks");

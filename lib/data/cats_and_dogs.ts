@@ -39,10 +39,10 @@
  */
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { ImageLoadError, loadImg } from "../preprocessing/image.ts";
-import { dataPath, ROOT } from "../profile.ts";
-import { downloadFile } from "./download.ts";
-import { openZip, type ZipEntry, type ZipReader } from "./zip.ts";
-import { statOrNull } from "../fs.ts";
+import { dataPath, ROOT } from "../io/profile.ts";
+import { downloadFile } from "../io/download.ts";
+import { openZip, type ZipEntry, type ZipReader } from "../io/zip.ts";
+import { statOrNull } from "../io/fs.ts";
 
 /** The public archive downloaded when no source is given (Microsoft's copy of the Kaggle pictures). */
 export const PETIMAGES_URL =

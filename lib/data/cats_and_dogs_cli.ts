@@ -20,8 +20,8 @@
  */
 import { parseArgs } from "node:util";
 import { CatsAndDogsError, ensureCatsAndDogs, PETIMAGES_URL } from "./cats_and_dogs.ts";
-import { DownloadError } from "./download.ts";
-import { ZipError } from "./zip.ts";
+import { DownloadError } from "../io/download.ts";
+import { ZipError } from "../io/zip.ts";
 
 const USAGE = `Usage: deno task data [--from PATH] [--dest DIR] [--copy] [--url URL]
 

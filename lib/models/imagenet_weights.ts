@@ -1,6 +1,6 @@
 /**
  * The VGG16 ImageNet weights: Keras' own `.h5` files, found in a cache
- * folder or downloaded once (resumable, see `lib/data/download.ts`) and
+ * folder or downloaded once (resumable, see `lib/io/download.ts`) and
  * checked against Keras' md5 sums.
  *
  * The cache is `data/weights/` (override with `CH5_WEIGHTS_DIR`). Offline,
@@ -17,9 +17,9 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { DownloadError, downloadFile } from "../data/download.ts";
-import { dataPath } from "../profile.ts";
-import { fileHash } from "../fs.ts";
+import { DownloadError, downloadFile } from "../io/download.ts";
+import { dataPath } from "../io/profile.ts";
+import { fileHash } from "../io/fs.ts";
 
 /** Where Keras 2 downloads the VGG16 weights from. */
 export const WEIGHTS_BASE_URL = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1/";

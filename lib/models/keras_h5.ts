@@ -23,7 +23,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { dirname, resolve } from "node:path";
-import { type Dataset, type Group, type H5File, h5Ready, openH5, plainValue } from "./h5.ts";
+import { type Dataset, type Group, type H5File, h5Ready, openH5, plainValue } from "../io/h5.ts";
 
 /** Raised when a Keras file does not fit the model, or holds no Keras model. */
 export class KerasH5Error extends Error {

@@ -31,8 +31,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
-import { dataPath } from "../profile.ts";
-import { statOrNull } from "../fs.ts";
+import { dataPath } from "../io/profile.ts";
+import { statOrNull } from "../io/fs.ts";
 
 /** The file that holds the topology and the weights manifest. */
 export const MODEL_JSON = "model.json";

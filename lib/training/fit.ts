@@ -14,8 +14,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { print } from "../viz/display.ts";
-import { type Metrics, Progress } from "./progress.ts";
+import { print } from "../notebook/display.ts";
+import { type Metrics, Progress } from "../notebook/progress.ts";
 
 /** Tensors to fit on, like Keras' `x` and `y`. */
 export interface TensorData {

@@ -16,7 +16,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { showPng } from "./display.ts";
+import { showPng } from "../notebook/display.ts";
 import { addTitle, applyColormap, type ColormapName, encodePng, type RawImage, tileGrid, upscale } from "./image.ts";
 import { imgToArray, loadImg } from "../preprocessing/image.ts";
 

@@ -23,7 +23,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { addTitle, encodePng, type RawImage, tileGrid } from "./image.ts";
-import { runLayers, splitAt } from "./submodel.ts";
+import { runLayers, splitAt } from "../models/submodel.ts";
 
 /** Options of {@link filterPattern} and {@link filterPatterns}. */
 export interface FilterPatternOptions {

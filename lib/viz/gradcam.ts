@@ -34,7 +34,7 @@ import {
   resizeBilinear,
   upscale,
 } from "./image.ts";
-import { runLayers, splitAt } from "./submodel.ts";
+import { runLayers, splitAt } from "../models/submodel.ts";
 
 /** A class activation map: values in [0, 1], row-major. */
 export interface Heatmap {

@@ -18,7 +18,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import sharp from "sharp";
-import { escapeXml } from "./svg_chart.ts";
+import { escapeXml } from "../notebook/svg_chart.ts";
 
 type Sharp = ReturnType<typeof sharp>;
 

@@ -17,7 +17,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { fileHash, statOrNull } from "../fs.ts";
+import { fileHash, statOrNull } from "./fs.ts";
 
 /** Raised when a download cannot start, breaks off, or gives a file that fails its checks. */
 export class DownloadError extends Error {

@@ -8,7 +8,7 @@
  * 3. `webgpu`: `@tensorflow/tfjs-backend-webgpu`, when `navigator.gpu` offers
  *    a real (not a software fallback) adapter;
  * 4. `wasm`: `@tensorflow/tfjs-backend-wasm` plus the training kernels of
- *    `lib/wasm_training.ts`;
+ *    `lib/backend/wasm_training.ts`;
  * 5. `cpu`: the pure-JavaScript backend, the last resort.
  *
  * `CH5_BACKEND=<name>` forces one of these names; a forced backend that does
@@ -16,7 +16,7 @@
  *
  * @example
  * ```ts
- * import { initBackend } from "./backend.ts";
+ * import { initBackend } from "./chain.ts";
  * const report = await initBackend();
  * console.log(report.line); // backend: wasm (...); skipped: node-gpu (...), ...
  * ```

@@ -11,7 +11,7 @@
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { smallConvnet } from "../models/convnets.ts";
+ * import { smallConvnet } from "./convnets.ts";
  * import { runLayers, splitAt } from "./submodel.ts";
  * const { base, head } = splitAt(smallConvnet(), "conv2d_4");
  * const features = runLayers(base, tf.zeros([1, 150, 150, 3])); // (1, 15, 15, 128)
@@ -50,7 +50,7 @@ function producers(layer: Layer): Layer[] {
  *   the layer before it (a branching model: residual, multi-input).
  * @example
  * ```ts
- * import { smallConvnet } from "../models/convnets.ts";
+ * import { smallConvnet } from "./convnets.ts";
  * import { chainLayers } from "./submodel.ts";
  * chainLayers(smallConvnet()).map((l) => l.name); // ["conv2d_1", "max_pooling2d_1", …, "dense_2"]
  * ```
@@ -89,7 +89,7 @@ export function chainLayers(model: tf.LayersModel): Layer[] {
  * @throws {Error} naming the layers that exist when `layerName` is not one.
  * @example
  * ```ts
- * import { smallConvnet } from "../models/convnets.ts";
+ * import { smallConvnet } from "./convnets.ts";
  * import { splitAt } from "./submodel.ts";
  * const { layer, head } = splitAt(smallConvnet(), "conv2d_4");
  * head.map((l) => l.name); // ["max_pooling2d_4", "flatten_1", "dense_1", "dense_2"]

@@ -14,7 +14,7 @@
  * ```
  * @module
  */
-import { display, inJupyter, updateDisplay } from "../viz/display.ts";
+import { display, inJupyter, updateDisplay } from "./display.ts";
 
 /** Metric name → value, as Keras prints them (`loss: 0.1234`). */
 export type Metrics = Record<string, number>;

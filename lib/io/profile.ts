@@ -62,7 +62,7 @@ export function trainUntil(): Date | undefined {
 }
 
 /** The repository's root folder. */
-export const ROOT: string = dirname(dirname(fileURLToPath(import.meta.url)));
+export const ROOT: string = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 
 /**
  * A path under the workbook's `data/` folder (downloads, datasets, models,
