@@ -18,7 +18,7 @@
  */
 import { join, resolve } from "node:path";
 import { DownloadError, downloadFile } from "../io/download.ts";
-import { dataPath } from "../io/profile.ts";
+import { dataPath, dirSetting } from "../io/profile.ts";
 import { fileHash } from "../io/fs.ts";
 
 /** Where Keras 2 downloads the VGG16 weights from. */
@@ -44,7 +44,8 @@ export class WeightsUnavailableError extends Error {
 }
 
 /**
- * The folder of cached weights: `CH5_WEIGHTS_DIR`, else `data/weights`.
+ * The folder of cached weights: `CH5_WEIGHTS_DIR` (a relative value starts at
+ * the project root), else `data/weights`.
  *
  * @example
  * ```ts
@@ -53,8 +54,7 @@ export class WeightsUnavailableError extends Error {
  * ```
  */
 export function weightsDir(): string {
-  const env = Deno.env.get("CH5_WEIGHTS_DIR");
-  return env ? resolve(env) : dataPath("weights");
+  return dirSetting("CH5_WEIGHTS_DIR", dataPath("weights"));
 }
 
 /**
