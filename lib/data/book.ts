@@ -1,0 +1,185 @@
+/**
+ * The book's numbers for chapter 5, in one typed table, so that notebooks,
+ * results files and the README compare against the same values.
+ *
+ * Source: *Deep Learning with Python*, first edition (François Chollet,
+ * Manning 2017), chapter 5. Each measured number says how it appears in the
+ * book: `printed` (the output of a listing, exact), `text` (stated in the
+ * prose, usually rounded: "about 90%") or `figure` (read off a plot, so only
+ * approximate). Where the book and its companion notebooks
+ * (fchollet/deep-learning-with-python-notebooks) differ, `note` says so.
+ *
+ * @example
+ * ```ts
+ * import { BOOK, bookText } from "./book.ts";
+ * BOOK["5.1"].settings.epochs; // 5
+ * bookText(BOOK["5.1"].numbers.testAcc); // "0.9908"
+ * bookText(BOOK["5.2"].numbers["model1.valAcc"]); // "≈0.70–0.72"
+ * ```
+ * @module
+ */
+
+/** How a number appears in the book. */
+export type BookNumberKind = "printed" | "text" | "figure";
+
+/** One number the book measured. */
+export interface BookNumber {
+  /** The value (accuracies as fractions, epochs 1-based). */
+  value: number;
+  /** For a rounded statement or a reading of a figure: the range it allows. */
+  range?: readonly [number, number];
+  kind: BookNumberKind;
+  /** Where in the book. */
+  where: string;
+  /** The book's words, or what differs between the book and its companion notebook. */
+  note?: string;
+  /** Digits to show (default 4 for fractions below 1, else 0). */
+  digits?: number;
+}
+
+/** The book's run and results for one notebook. */
+export interface BookSection {
+  /** The section's title. */
+  title: string;
+  /** The book's settings (epochs, batch sizes, sizes of the data). */
+  settings: Readonly<Record<string, unknown>>;
+  /**
+   * What the book measured, keyed as the notebook's results file keys the
+   * same quantity (a dotted path for nested results: `model1.valAcc`).
+   */
+  numbers: Readonly<Record<string, BookNumber>>;
+}
+
+/** The four notebooks of the chapter. */
+export type NotebookName = "5.1" | "5.2" | "5.3" | "5.4";
+
+/** The chapter's numbers, per notebook. */
+export const BOOK = {
+  "5.1": {
+    title: "5.1 Introduction to convnets",
+    settings: { epochs: 5, batchSize: 64, trainImages: 60_000, testImages: 10_000, params: 93_322 },
+    numbers: {
+      testAcc: {
+        value: 0.9908,
+        kind: "printed",
+        where: "§5.1, model.evaluate after listing 5.3 (0.99080000000000001)",
+        note: "本文は「99.3 %」と書く(印字は 0.9908)。付属ノートブックの実行では 0.991",
+      },
+      denseTestAcc: {
+        value: 0.978,
+        kind: "text",
+        where: "§5.1: the densely connected network of chapter 2",
+        note: "第2章の全結合ネットワーク(比較用)",
+        digits: 3,
+      },
+    },
+  },
+  "5.2": {
+    title: "5.2 Training a convnet from scratch on a small dataset",
+    settings: {
+      split: { train: 2_000, validation: 1_000, test: 1_000 },
+      params: 3_453_121,
+      model1: { epochs: 30, stepsPerEpoch: 100, validationSteps: 50, batchSize: 20 },
+      model2: { epochs: 100, stepsPerEpoch: 100, validationSteps: 50, batchSize: 32 },
+    },
+    numbers: {
+      "model1.trainAcc": {
+        value: 1,
+        kind: "text",
+        where: "§5.2.4, figure 5.9",
+        note: "「訓練精度は時間とともにほぼ直線的に上がり、ほぼ 100 % に達する」",
+        digits: 2,
+      },
+      "model1.valAcc": {
+        value: 0.71,
+        range: [0.70, 0.72],
+        kind: "text",
+        where: "§5.2.4, figure 5.9",
+        note: "「検証精度は 70–72 % で頭打ち」",
+        digits: 2,
+      },
+      "model1.bestValLossEpoch": {
+        value: 5,
+        kind: "text",
+        where: "§5.2.4, figure 5.10",
+        note: "「検証損失は 5 エポックで最小になり、その後は横ばい」",
+      },
+      "model2.valAcc": {
+        value: 0.82,
+        kind: "text",
+        where: "§5.2.5, figure 5.12",
+        note: "「正則化なしのモデルより相対で 15 % の改善」。調整すれば 86–87 % まで届くだろうとも",
+        digits: 2,
+      },
+    },
+  },
+  "5.3": {
+    title: "5.3 Using a pretrained convnet",
+    settings: {
+      convBaseParams: 14_714_688,
+      featureShape: [4, 4, 512],
+      featureExtraction: { epochs: 30, batchSize: 20, learningRate: 2e-5 },
+      augmentation: { epochs: 30, stepsPerEpoch: 100, validationSteps: 50, batchSize: 20, learningRate: 2e-5 },
+      fineTuning: { epochs: 100, stepsPerEpoch: 100, validationSteps: 50, learningRate: 1e-5, from: "block5_conv1" },
+      trainableWeights: { before: 30, after: 4 },
+    },
+    numbers: {
+      "featureExtraction.valAcc": {
+        value: 0.9,
+        kind: "text",
+        where: "§5.3.1, feature extraction without data augmentation (listing 5.18)",
+        note: "「検証精度は約 90 %」",
+        digits: 2,
+      },
+      "augmentation.valAcc": {
+        value: 0.96,
+        kind: "text",
+        where: "§5.3.1, feature extraction with data augmentation (listing 5.21)",
+        note: "「検証精度は約 96 %」",
+        digits: 2,
+      },
+      "fineTuning.valAcc": {
+        value: 0.97,
+        kind: "text",
+        where: "§5.3.2, fine-tuning (listings 5.23–5.24)",
+        note: "「約 96 % から 97 % 超へ、1 % の改善」",
+        digits: 2,
+      },
+      "fineTuning.testAcc": {
+        value: 0.967,
+        kind: "printed",
+        where: "§5.3.2, evaluate_generator after listing 5.24 (test acc: 0.967)",
+        digits: 3,
+      },
+    },
+  },
+  "5.4": {
+    title: "5.4 Visualizing what convnets learn",
+    settings: {
+      firstActivationShape: [1, 148, 148, 32],
+      elephantClassIndex: 386,
+    },
+    numbers: {
+      "elephant.classIndex": {
+        value: 386,
+        kind: "printed",
+        where: "§5.4.3, np.argmax(preds[0]) after listing 5.41",
+      },
+      "elephant.probability": {
+        value: 0.92546833,
+        kind: "printed",
+        where: "§5.4.3, decode_predictions after listing 5.41 (African_elephant 0.92546833)",
+        note: "本では tusker 0.070、Indian_elephant 0.004。付属ノートブックの実行では African_elephant 0.909",
+        digits: 3,
+      },
+    },
+  },
+} as const satisfies Record<NotebookName, BookSection>;
+
+/** A book number as the results table shows it: `0.9908`, `≈0.70–0.72`, `5`. */
+export function bookText(number: BookNumber): string {
+  const digits = number.digits ?? (Math.abs(number.value) < 1 && number.value !== 0 ? 4 : 0);
+  const format = (v: number) => v.toFixed(digits);
+  if (number.range) return `≈${format(number.range[0])}–${format(number.range[1])}`;
+  return number.kind === "printed" ? format(number.value) : `≈${format(number.value)}`;
+}
