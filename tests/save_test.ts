@@ -4,9 +4,18 @@ import { join } from "node:path";
 import { initBackend } from "../lib/backend/chain.ts";
 import { mnistConvnet } from "../lib/models/convnets.ts";
 import { loadWeightsFromH5 } from "../lib/models/keras_h5.ts";
-import { loadModel, ModelNotFoundError, modelPath, saveModel } from "../lib/models/save.ts";
+import {
+  loadModel,
+  MANIFEST_JSON,
+  ModelDamagedError,
+  ModelNotFoundError,
+  modelPath,
+  saveModel,
+} from "../lib/models/save.ts";
 
 await initBackend({ backend: "cpu" });
+
+const ROOT_FIXTURES = join(import.meta.dirname!, "..", "..", "shared", "fixtures", "keras");
 
 /** Run `fn` with `CH5_DATA_DIR` in a fresh temporary folder. */
 async function inTempDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -41,7 +50,11 @@ Deno.test("saveModel writes model.json, weights.bin and Keras .h5 under data/mod
     assert.equal(saved.dir, join(dataDir, "models", "cats_and_dogs_small_1"));
     assert.equal(modelPath("cats_and_dogs_small_1"), saved.dir);
     const files = [...Deno.readDirSync(saved.dir)].map((e) => e.name).sort();
-    assert.deepEqual(files, ["cats_and_dogs_small_1.h5", "model.json", "weights.bin"]);
+    assert.deepEqual(files, ["cats_and_dogs_small_1.h5", "manifest.json", "model.json", "weights.bin"]);
+    const manifest = JSON.parse(await Deno.readTextFile(join(saved.dir, MANIFEST_JSON)));
+    assert.deepEqual(Object.keys(manifest.files).sort(), ["cats_and_dogs_small_1.h5", "model.json", "weights.bin"]);
+    assert.equal(manifest.files["weights.bin"].size, 93_322 * 4);
+    assert.match(manifest.files["weights.bin"].sha256, /^[0-9a-f]{64}$/);
     assert.equal(saved.weightBytes, 93_322 * 4);
     assert.equal((await Deno.stat(saved.weightsBin)).size, 93_322 * 4);
     const json = JSON.parse(await Deno.readTextFile(saved.modelJson));
@@ -139,4 +152,111 @@ Deno.test("model names must be plain folder names", () => {
   assert.throws(() => modelPath("../escape"), RangeError);
   assert.throws(() => modelPath(""), RangeError);
   assert.equal(modelPath("cats_and_dogs_small_1").endsWith(join("models", "cats_and_dogs_small_1")), true);
+});
+
+/** A small saved model for the damage tests. */
+async function savedSmall(name: string) {
+  const model = tf.sequential({ layers: [tf.layers.dense({ name: "dense_1", units: 2, inputShape: [3] })] });
+  const saved = await saveModel(model, name, { h5: false });
+  model.dispose();
+  return saved;
+}
+
+Deno.test("issue 13 row 10: a truncated weights.bin is a ModelDamagedError naming the file, not tfjs' shape error", async () => {
+  await inTempDataDir(async () => {
+    const saved = await savedSmall("cut");
+    const bytes = await Deno.readFile(saved.weightsBin);
+    await Deno.writeFile(saved.weightsBin, bytes.subarray(0, 10));
+    await assert.rejects(loadModel("cut"), (err: Error) => {
+      assert.ok(err instanceof ModelDamagedError, String(err));
+      assert.ok(err.message.includes(saved.weightsBin), err.message);
+      assert.match(err.message, /10 bytes.*records 32 bytes/);
+      assert.match(err.message, /Save the model again/);
+      return true;
+    });
+    // Without a manifest (saved by tfjs or an older version) the size is checked against model.json.
+    await Deno.remove(join(saved.dir, MANIFEST_JSON));
+    await assert.rejects(loadModel("cut"), (err: Error) => {
+      assert.ok(err instanceof ModelDamagedError, String(err));
+      assert.match(
+        err.message,
+        /holds 10 bytes but .*model\.json describes 32 bytes of weights: the file is truncated/,
+      );
+      return true;
+    });
+  });
+});
+
+Deno.test("issue 13 row 11: same-size corruption of weights.bin is refused (SHA-256 differs from the manifest)", async () => {
+  await inTempDataDir(async () => {
+    const saved = await savedSmall("flipped");
+    const bytes = await Deno.readFile(saved.weightsBin);
+    bytes[5] ^= 0x01;
+    await Deno.writeFile(saved.weightsBin, bytes);
+    await assert.rejects(loadModel("flipped"), (err: Error) => {
+      assert.ok(err instanceof ModelDamagedError, String(err));
+      assert.match(
+        err.message,
+        /differs from what was saved \(same size, SHA-256 [0-9a-f]{64}; manifest\.json records/,
+      );
+      return true;
+    });
+  });
+});
+
+Deno.test("issue 13: NaN or infinite weights after loading are a ModelDamagedError naming the weight", async () => {
+  await inTempDataDir(async () => {
+    const saved = await savedSmall("nan");
+    const bytes = await Deno.readFile(saved.weightsBin);
+    new DataView(bytes.buffer).setFloat32(4, NaN, true);
+    await Deno.writeFile(saved.weightsBin, bytes);
+    await Deno.remove(join(saved.dir, MANIFEST_JSON)); // as if the model itself had diverged before the save
+    await assert.rejects(loadModel("nan"), (err: Error) => {
+      assert.ok(err instanceof ModelDamagedError, String(err));
+      assert.match(err.message, /weight "dense_1\/kernel" holds NaN at index 1/);
+      return true;
+    });
+  });
+});
+
+Deno.test("issue 13 row 12: loadModel of a Keras .h5 file says to use loadKerasModel / loadWeightsFromH5", async () => {
+  await inTempDataDir(async (dataDir) => {
+    for (const arg of ["x.h5", join(ROOT_FIXTURES, "dense_imdb.h5")]) {
+      await assert.rejects(loadModel(arg), (err: Error) => {
+        assert.ok(err instanceof ModelNotFoundError, String(err));
+        assert.match(err.message, /is a Keras file, not a model saved by saveModel/);
+        assert.match(err.message, /loadKerasModel\(/);
+        assert.match(err.message, /loadWeightsFromH5\(model, /);
+        return true;
+      });
+    }
+    // A model.json that is not JSON: a ModelDamagedError, not "Unexpected token".
+    const saved = await savedSmall("badjson");
+    await Deno.writeTextFile(saved.modelJson, "<html>not json</html>");
+    await assert.rejects(loadModel("badjson"), (err: Error) => {
+      assert.ok(err instanceof ModelDamagedError, String(err));
+      assert.ok(err.message.includes(saved.modelJson));
+      assert.match(err.message, /save the model again/);
+      return true;
+    });
+    assert.ok(dataDir);
+  });
+});
+
+Deno.test("issue 13 row 13: temporary folders left by a killed save are removed at the next save", async () => {
+  await inTempDataDir(async (dataDir) => {
+    const models = join(dataDir, "models");
+    await Deno.mkdir(models, { recursive: true });
+    // The pid of a process that has ended.
+    const child = new Deno.Command("true").spawn();
+    await child.status;
+    const dead = child.pid;
+    const stale = [`.leak.tmp-${dead}-abcd1234`, `.leak.old-${dead}-abcd1234`];
+    for (const name of stale) await Deno.mkdir(join(models, name, "inner"), { recursive: true });
+    // One of a save that is still running (this process) must stay.
+    const live = `.leak.tmp-${Deno.pid}-running`;
+    await Deno.mkdir(join(models, live));
+    await savedSmall("leak");
+    assert.deepEqual([...Deno.readDirSync(models)].map((e) => e.name).sort(), [live, "leak"].sort());
+  });
 });

@@ -12,6 +12,13 @@
  *   layout, which Keras reads with `model.load_weights(...)` into the same
  *   architecture (see `keras_h5.ts`).
  *
+ * - `manifest.json`: the size and SHA-256 of each of these files.
+ *
+ * Loading checks the files against the manifest (a truncated or changed
+ * `weights.bin` is a {@link ModelDamagedError} naming the file, never a model
+ * with wrong weights) and refuses weights that are NaN or infinite. A save
+ * first removes the temporary folders that a killed save left behind.
+ *
  * The browser build of TensorFlow.js has no `file://` handler in Deno, so both
  * directions go through small custom IO handlers that read and write these
  * files. Saving is atomic: the folder is written next to its destination under
@@ -30,18 +37,37 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { createHash } from "node:crypto";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { dataPath } from "../io/profile.ts";
-import { statOrNull } from "../io/fs.ts";
+import { fileHash, removeStaleTemps, statOrNull } from "../io/fs.ts";
 
 /** The file that holds the topology and the weights manifest. */
 export const MODEL_JSON = "model.json";
 /** The file that holds the weights. */
 export const WEIGHTS_BIN = "weights.bin";
 
-/** Raised for a model that is not there, or a folder that is not a saved model. */
+/** The file that records the size and SHA-256 of every other file of a saved model. */
+export const MANIFEST_JSON = "manifest.json";
+
+/** Raised for a model that is not there, or a path that is not a saved model (e.g. a Keras `.h5` file). */
 export class ModelNotFoundError extends Error {
   override name = "ModelNotFoundError";
+}
+
+/**
+ * Raised for a saved model whose files are damaged: `model.json` that is not
+ * JSON, a `weights.bin` of the wrong size or with another SHA-256 than its
+ * manifest records, or weights that are NaN or infinite.
+ */
+export class ModelDamagedError extends Error {
+  override name = "ModelDamagedError";
+}
+
+/** What `manifest.json` holds. */
+interface Manifest {
+  format: "ch5-saved-model-manifest-1";
+  files: Record<string, { size: number; sha256: string }>;
 }
 
 /** Options of {@link saveModel}. */
@@ -119,6 +145,8 @@ export async function saveModel(
   const dir = modelPath(name);
   const parent = dirname(dir);
   await Deno.mkdir(parent, { recursive: true });
+  // Folders left by a save that was killed (its process is gone) are removed first.
+  for (const kind of ["tmp", "old"]) await removeStaleTemps(parent, `.${name}.${kind}-`);
   const tag = `${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const tmp = join(parent, `.${name}.tmp-${tag}`);
   await Deno.mkdir(tmp);
@@ -151,6 +179,12 @@ export async function saveModel(
       const { saveWeightsToH5 } = await import("./keras_h5.ts");
       await saveWeightsToH5(model, join(tmp, `${name}.h5`));
     }
+    const manifest: Manifest = { format: "ch5-saved-model-manifest-1", files: {} };
+    for await (const entry of Deno.readDir(tmp)) {
+      const path = join(tmp, entry.name);
+      manifest.files[entry.name] = { size: (await Deno.stat(path)).size, sha256: await fileHash(path, "sha256") };
+    }
+    await Deno.writeTextFile(join(tmp, MANIFEST_JSON), JSON.stringify(manifest, null, 1) + "\n");
     // Swap in the new folder; an old one is moved aside first (a rename cannot replace a non-empty folder).
     const old = join(parent, `.${name}.old-${tag}`);
     const hadOld = await Deno.rename(dir, old).then(() => true, (err) => {
@@ -174,6 +208,16 @@ export async function saveModel(
 
 /** The `model.json` a name or path refers to. */
 async function resolveModelJson(nameOrPath: string): Promise<string> {
+  const kerasFile = /\.(h5|hdf5|keras)$/i.test(nameOrPath) ? resolve(nameOrPath) : undefined;
+  if (kerasFile || await isHdf5File(nameOrPath)) {
+    const file = kerasFile ?? resolve(nameOrPath);
+    throw new ModelNotFoundError(
+      `loadModel(${JSON.stringify(nameOrPath)}): ${file} is a Keras file, not a model saved by saveModel ` +
+        `(a folder holding ${MODEL_JSON} and ${WEIGHTS_BIN}). Load a whole Keras model with ` +
+        `loadKerasModel(${JSON.stringify(nameOrPath)}), or weights into a model you built with ` +
+        `loadWeightsFromH5(model, ${JSON.stringify(nameOrPath)}) (both in lib/models/keras_h5.ts).`,
+    );
+  }
   const looksLikePath = isAbsolute(nameOrPath) || /[\\/]/.test(nameOrPath) || nameOrPath.endsWith(".json");
   const where = looksLikePath ? resolve(nameOrPath) : modelPath(nameOrPath);
   const info = await statOrNull(where);
@@ -190,6 +234,53 @@ async function resolveModelJson(nameOrPath: string): Promise<string> {
     );
   }
   return file;
+}
+
+function group0(manifest: tf.io.WeightsManifestConfig): string {
+  return manifest.flatMap((g) => g.paths).join(", ") || WEIGHTS_BIN;
+}
+
+/** Whether `path` is a file that starts with the HDF5 signature. */
+async function isHdf5File(path: string): Promise<boolean> {
+  if (!(await statOrNull(path))?.isFile) return false;
+  using file = await Deno.open(path, { read: true });
+  const head = new Uint8Array(8);
+  const n = await file.read(head);
+  return n === 8 && head.every((b, i) => b === [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a][i]);
+}
+
+const BYTES_PER_VALUE: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8 };
+
+/** The bytes a weights manifest needs, or `undefined` when it cannot be told (quantized or string weights). */
+function neededBytes(specs: tf.io.WeightsManifestEntry[]): number | undefined {
+  let total = 0;
+  for (const spec of specs) {
+    const per = BYTES_PER_VALUE[spec.dtype];
+    if (spec.quantization || per === undefined) return undefined;
+    total += spec.shape.reduce((a, b) => a * b, 1) * per;
+  }
+  return total;
+}
+
+/** Throw when a float32 weight holds NaN or ±Infinity. */
+function checkFinite(specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer, where: string): void {
+  let offset = 0;
+  for (const spec of specs) {
+    const n = spec.shape.reduce((a, b) => a * b, 1);
+    const bytes = n * (BYTES_PER_VALUE[spec.dtype] ?? 0);
+    if (spec.dtype === "float32" && !spec.quantization) {
+      const values = new Float32Array(data, offset, n);
+      for (let i = 0; i < n; i++) {
+        if (!Number.isFinite(values[i])) {
+          throw new ModelDamagedError(
+            `${where}: weight "${spec.name}" holds ${values[i]} at index ${i}: the file is damaged, or the model ` +
+              `diverged before it was saved (lower the learning rate). Save a good model again.`,
+          );
+        }
+      }
+    }
+    offset += bytes;
+  }
 }
 
 /**
@@ -211,10 +302,27 @@ export function fileHandler(modelJsonPath: string): tf.io.IOHandler {
       try {
         json = JSON.parse(await Deno.readTextFile(modelJsonPath));
       } catch (err) {
-        throw new ModelNotFoundError(`cannot read ${modelJsonPath} as a tfjs model.json: ${(err as Error).message}`);
+        throw new ModelDamagedError(
+          `cannot read ${modelJsonPath} as a tfjs model.json (${(err as Error).message}): the file is damaged ` +
+            `or is not a model.json; save the model again.`,
+        );
       }
-      if (!json.modelTopology) {
-        throw new ModelNotFoundError(`${modelJsonPath} has no modelTopology: it is not a tfjs layers model.`);
+      if (!json || typeof json !== "object" || !json.modelTopology || !Array.isArray(json.weightsManifest ?? [])) {
+        throw new ModelDamagedError(
+          `${modelJsonPath} has no modelTopology or a bad weightsManifest: it is not a tfjs layers model ` +
+            `(damaged, or another kind of JSON); save the model again.`,
+        );
+      }
+      const dir = dirname(modelJsonPath);
+      let integrity: Manifest | undefined;
+      const manifestPath = join(dir, MANIFEST_JSON);
+      if (await statOrNull(manifestPath)) {
+        try {
+          integrity = JSON.parse(await Deno.readTextFile(manifestPath));
+          if (typeof integrity?.files !== "object") throw new Error("no files");
+        } catch (err) {
+          throw new ModelDamagedError(`${manifestPath} is damaged (${(err as Error).message}); save the model again.`);
+        }
       }
       return tf.io.getModelArtifactsForJSON(json, async (manifest) => {
         const specs: tf.io.WeightsManifestEntry[] = [];
@@ -222,17 +330,42 @@ export function fileHandler(modelJsonPath: string): tf.io.IOHandler {
         for (const group of manifest) {
           specs.push(...group.weights);
           for (const path of group.paths) {
-            const file = join(dirname(modelJsonPath), path);
+            const file = join(dir, path);
             const bytes = await Deno.readFile(file).catch((err) => {
-              throw new ModelNotFoundError(
+              throw new ModelDamagedError(
                 `${modelJsonPath} names the weights file ${path}, which cannot be read (${(err as Error).message}): ` +
                   `save the model again.`,
               );
             });
+            const recorded = integrity?.files[basename(path)];
+            if (recorded) {
+              const sha256 = recorded.size === bytes.length
+                ? createHash("sha256").update(bytes).digest("hex")
+                : undefined;
+              if (sha256 !== recorded.sha256) {
+                throw new ModelDamagedError(
+                  `${file} differs from what was saved (${
+                    sha256 ? `same size, SHA-256 ${sha256}` : `${bytes.length} bytes`
+                  }; ${MANIFEST_JSON} records ${recorded.size} bytes, SHA-256 ${recorded.sha256}): ` +
+                    `the file is damaged or was changed. Save the model again (or restore the folder from a copy).`,
+                );
+              }
+            }
             buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
           }
         }
-        return [specs, tf.io.concatenateArrayBuffers(buffers)];
+        const data = tf.io.concatenateArrayBuffers(buffers);
+        const where = join(dir, group0(manifest));
+        const needed = neededBytes(specs);
+        if (needed !== undefined && needed !== data.byteLength) {
+          throw new ModelDamagedError(
+            `${where} holds ${data.byteLength} bytes but ${modelJsonPath} describes ${needed} bytes of weights: ` +
+              `the file is ${data.byteLength < needed ? "truncated" : "too long"} (an interrupted copy or save?). ` +
+              `Save the model again.`,
+          );
+        }
+        checkFinite(specs, data, where);
+        return [specs, data];
       });
     },
   };
@@ -249,7 +382,8 @@ export function fileHandler(modelJsonPath: string): tf.io.IOHandler {
  * const model = await loadModel("cats_and_dogs_small_2");
  * model.summary();
  * ```
- * @throws {ModelNotFoundError} when there is no such model.
+ * @throws {ModelNotFoundError} when there is no such model, or `nameOrPath` is a Keras `.h5` file.
+ * @throws {ModelDamagedError} when its files are damaged (see the module doc).
  */
 export async function loadModel(nameOrPath: string): Promise<tf.LayersModel> {
   return await tf.loadLayersModel(fileHandler(await resolveModelJson(nameOrPath)));
