@@ -8,7 +8,7 @@ import {
   type Batch,
   type DirectoryIterator,
   DirectoryIteratorError,
-  flowFromDirectory,
+  type FlowFromDirectoryOptions,
 } from "../lib/preprocessing/directory_iterator.ts";
 import { ImageLoadError } from "../lib/preprocessing/image.ts";
 import { imageDataGenerator } from "../lib/preprocessing/image_data_generator.ts";
@@ -18,6 +18,12 @@ await initBackend({ backend: "cpu" });
 const SHARED_TRAIN = resolve(ROOT, "../shared/datasets/cats_and_dogs_small/train");
 const hasShared = await Deno.stat(SHARED_TRAIN).then(() => true, () => false);
 const quiet = () => {};
+
+/** Batches without augmentation or rescaling: values 0..255. */
+const flowFromDirectory = (dir: string, options?: FlowFromDirectoryOptions) =>
+  imageDataGenerator().flowFromDirectory(dir, options);
+/** The book's test generator: rescale only. */
+const rescaled = imageDataGenerator({ rescale: 1 / 255 });
 
 const picture = (value: number, format: "jpeg" | "png" = "png", size = 12) =>
   sharp({ create: { width: size, height: size, channels: 3, background: { r: value, g: value, b: value } } })
@@ -99,7 +105,7 @@ Deno.test("flowFromDirectory: label shapes per classMode, rescale, target size",
       ["sparse", [4]],
     ] as const;
     for (const [classMode, shape] of expectations) {
-      const it = await flowFromDirectory(dir, { ...common, classMode, rescale: 1 / 255 });
+      const it = await rescaled.flowFromDirectory(dir, { ...common, classMode });
       const b = await it.next();
       assert.deepEqual(b.xs.shape, [4, 6, 5, 3]);
       assert.equal(b.xs.dtype, "float32");
@@ -173,15 +179,24 @@ Deno.test("flowFromDirectory: errors for a missing folder, no class folders, no 
     await Deno.mkdir(join(dir, "a"));
     await Deno.mkdir(join(dir, "b"));
     const lines: string[] = [];
-    const empty = await flowFromDirectory(dir, { log: (l) => lines.push(l) });
-    assert.deepEqual(lines, ["Found 0 images belonging to 2 classes."]);
+    const empty = await flowFromDirectory(dir, { log: (l) => lines.push(l), warn: (l) => lines.push(l) });
+    assert.equal(lines.length, 3);
+    assert.match(lines[0], /class folder .*\/a holds no pictures/);
+    assert.match(lines[1], /class folder .*\/b holds no pictures/);
+    assert.equal(lines[2], "Found 0 images belonging to 2 classes.");
     await assert.rejects(
       empty.next(),
       (err: Error) => err instanceof DirectoryIteratorError && /no pictures/.test(err.message),
     );
     // One good class, one empty: fine.
     for (let i = 0; i < 4; i++) await Deno.writeFile(join(dir, `a/${i}.png`), await picture(i * 10));
-    const half = await flowFromDirectory(dir, { log: quiet, targetSize: [4, 4], batchSize: 2, shuffle: false });
+    const half = await flowFromDirectory(dir, {
+      log: quiet,
+      warn: quiet,
+      targetSize: [4, 4],
+      batchSize: 2,
+      shuffle: false,
+    });
     assert.equal(half.samples, 4);
     // A picture that breaks in the middle of training: the batch that holds it fails, naming it.
     await Deno.writeTextFile(join(dir, "a/2.png"), "no longer a picture");
@@ -189,9 +204,10 @@ Deno.test("flowFromDirectory: errors for a missing folder, no class folders, no 
     await assert.rejects(half.next(), (err: Error) => err instanceof ImageLoadError && /a\/2\.png/.test(err.message));
     dispose(await half.next()); // the iterator goes on with the next batch
     await Deno.mkdir(join(dir, "c"));
-    await assert.rejects(flowFromDirectory(dir, { log: quiet, classMode: "binary" }), /needs 2 class folders/);
-    await assert.rejects(flowFromDirectory(dir, { log: quiet, classes: ["a", "a"] }), /twice/);
-    await assert.rejects(flowFromDirectory(dir, { log: quiet, classes: ["a", "zebra"] }), /zebra is not in/);
+    const opts = { log: quiet, warn: quiet };
+    await assert.rejects(flowFromDirectory(dir, { ...opts, classMode: "binary" }), /needs 2 class folders/);
+    await assert.rejects(flowFromDirectory(dir, { ...opts, classes: ["a", "a"] }), /twice/);
+    await assert.rejects(flowFromDirectory(dir, { ...opts, classes: ["a", "zebra"] }), /zebra is not in/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -207,28 +223,22 @@ Deno.test("flowFromDirectory: with an ImageDataGenerator, batches are augmented 
     // Uniform pictures stay uniform under rotation with fill "nearest".
     assert.ok(Math.abs(x[0] - 10 / 255) < 1e-6 && Math.abs(x[x.length - 1] - 202 / 255) < 1e-6);
     dispose(b);
-    await assert.rejects(
-      flowFromDirectory(dir, { generator: datagen, rescale: 1 / 255, log: quiet }),
-      /rescale is given twice/,
-    );
   });
 });
 
 Deno.test("flowFromDirectory: toDataset trains with model.fitDataset without leaking tensors", async () => {
   await withTree(async (dir) => {
-    const train = await flowFromDirectory(dir, {
+    const train = await rescaled.flowFromDirectory(dir, {
       targetSize: [8, 8],
       batchSize: 3,
       classMode: "binary",
-      rescale: 1 / 255,
       seed: 1,
       log: quiet,
     });
-    const validation = await flowFromDirectory(dir, {
+    const validation = await rescaled.flowFromDirectory(dir, {
       targetSize: [8, 8],
       batchSize: 4,
       classMode: "binary",
-      rescale: 1 / 255,
       shuffle: false,
       log: quiet,
     });
@@ -258,25 +268,104 @@ Deno.test("flowFromDirectory: the next batch is decoded while the current one is
   const dir = await Deno.makeTempDir({ prefix: "ch5_flow_prefetch_" });
   try {
     await Deno.mkdir(join(dir, "only"));
-    const big = await picture(120, "jpeg", 900);
-    for (let i = 0; i < 16; i++) await Deno.writeFile(join(dir, `only/${i}.jpg`), big);
-    const latency = async (prefetch: boolean) => {
-      const it = await flowFromDirectory(dir, { targetSize: [150, 150], batchSize: 4, prefetch, log: quiet });
+    // With prefetch, batch 2 is read as soon as batch 1 is handed out: deleting its files afterwards
+    // does not matter. Without prefetch, batch 2 is read only when asked for, and fails.
+    const batch2Gone = async (prefetch: boolean) => {
+      for (let i = 0; i < 4; i++) await Deno.writeFile(join(dir, `only/${i}.png`), await picture(i * 50));
+      const it = await flowFromDirectory(dir, {
+        targetSize: [6, 6],
+        batchSize: 2,
+        shuffle: false,
+        prefetch,
+        log: quiet,
+      });
       dispose(await it.next());
-      await new Promise((r) => setTimeout(r, 1000)); // "training" on the first batch
-      const t = performance.now();
-      dispose(await it.next());
-      return performance.now() - t;
+      await new Promise((r) => setTimeout(r, 500)); // "training" on batch 1
+      for (const i of [2, 3]) await Deno.remove(join(dir, `only/${i}.png`));
+      return it.next().then((b) => {
+        const first = b.xs.dataSync()[0];
+        dispose(b);
+        return first;
+      });
     };
-    const without = await latency(false);
-    const withPrefetch = await latency(true);
-    console.log(
-      `next() after 1 s of training: ${withPrefetch.toFixed(1)} ms with prefetch, ${without.toFixed(1)} ms without`,
-    );
-    assert.ok(withPrefetch < without, "prefetching hides the decoding time");
+    assert.equal(await batch2Gone(true), 100, "batch 2 was decoded ahead");
+    await assert.rejects(batch2Gone(false), ImageLoadError);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("flowFromDirectory: an empty class folder is a warning that names it and its label", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ch5_flow_empty_" });
+  const warnings: string[] = [];
+  const warn = console.warn;
+  console.warn = (line: string) => warnings.push(line);
+  try {
+    await Deno.mkdir(join(dir, "cats"));
+    await Deno.mkdir(join(dir, "dogs"));
+    for (let i = 0; i < 2; i++) await Deno.writeFile(join(dir, `cats/cat.${i}.png`), await picture(i));
+    const it = await flowFromDirectory(dir, { classMode: "binary", log: quiet });
+    assert.equal(it.samples, 2);
+    assert.deepEqual(warnings, [
+      `flowFromDirectory: class folder ${join(dir, "dogs")} holds no pictures ` +
+      "(.jpg/.jpeg/.png/.bmp/.ppm/.tif/.tiff); its label 1 never occurs, so every batch has only the other labels. " +
+      "Put pictures in it or remove the folder.",
+    ]);
+  } finally {
+    console.warn = warn;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A picture whose pixels all differ, so any rotation, zoom or flip shows. */
+const texture = (seed: number, size = 8) =>
+  sharp(Uint8Array.from({ length: size * size * 3 }, (_, i) => (i * 37 + seed * 11) % 256), {
+    raw: { width: size, height: size, channels: 3 },
+  }).png().toBuffer().then((b) => new Uint8Array(b));
+
+Deno.test("getState/setState: a resumed iterator gives the same batches, augmentation included, as one never stopped", async () => {
+  await withTree(async (dir) => {
+    for (const [i, name] of ["cats/cat.0.png", "cats/cat.1.PNG", "dogs/dog.0.png", "dogs/dog.1.png"].entries()) {
+      await Deno.writeFile(join(dir, name), await texture(i));
+    }
+    const make = () =>
+      imageDataGenerator({ rescale: 1 / 255, rotationRange: 40, zoomRange: 0.3, horizontalFlip: true, seed: 5 })
+        .flowFromDirectory(dir, { targetSize: [8, 8], batchSize: 3, classMode: "binary", seed: 9, log: quiet });
+    const take = async (it: DirectoryIterator, n: number) => {
+      const out: { indices: number[]; x: number[]; y: number[] }[] = [];
+      for (let k = 0; k < n; k++) {
+        const b = await it.next();
+        out.push({ indices: Array.from(b.indices), x: Array.from(b.xs.dataSync()), y: Array.from(b.ys!.dataSync()) });
+        dispose(b);
+      }
+      return out;
+    };
+    const whole = await take(await make(), 8); // 8 batches: 2 epochs of 3 and 2 of the third
+    const plain = await imageDataGenerator({ rescale: 1 / 255 })
+      .flowFromDirectory(dir, { targetSize: [8, 8], batchSize: 3, classMode: "binary", seed: 9, log: quiet });
+    const unaugmented = await take(plain, 8);
+    assert.deepEqual(unaugmented.map((b) => b.indices), whole.map((b) => b.indices));
+    assert.ok(unaugmented.some((b, k) => b.x.join() !== whole[k].x.join()), "the pictures are augmented");
+    const first = await make();
+    const head = await take(first, 4); // one epoch and a batch; batch 5 is being decoded ahead
+    const saved = JSON.parse(JSON.stringify(first.getState()));
+    assert.equal(saved.totalBatchesSeen, 4, "the state counts batches handed out, not the one decoded ahead");
+    assert.deepEqual(head, whole.slice(0, 4));
+    // A fresh process: new generator and iterator with the same seeds, then the saved state.
+    const resumed = await make();
+    resumed.setState(saved);
+    assert.deepEqual(await take(resumed, 4), whole.slice(4), "same pictures, same augmentation, same labels");
+    // The same iterator can go back, too, and toDataset carries the state.
+    const ds = first.toDataset();
+    ds.setState(saved);
+    assert.deepEqual(ds.getState(), saved);
+    assert.deepEqual(await take(first, 1), whole.slice(4, 5));
+    // States of another iterator, or not a state, are refused.
+    const other = await imageDataGenerator().flowFromDirectory(dir, { seed: 10, log: quiet });
+    assert.throws(() => other.setState(saved), /seed 9.*seed 10/);
+    assert.throws(() => first.setState({ ...saved, indexArray: [99] }), DirectoryIteratorError);
+    assert.throws(() => first.setState(null as never), /not a DirectoryIterator state/);
+  });
 });
 
 Deno.test({
@@ -284,11 +373,10 @@ Deno.test({
   ignore: !hasShared,
   fn: async () => {
     const lines: string[] = [];
-    const it = await flowFromDirectory(SHARED_TRAIN, {
+    const it = await rescaled.flowFromDirectory(SHARED_TRAIN, {
       targetSize: [150, 150],
       batchSize: 20,
       classMode: "binary",
-      rescale: 1 / 255,
       log: (l) => lines.push(l),
     });
     assert.deepEqual(lines, ["Found 2000 images belonging to 2 classes."]);

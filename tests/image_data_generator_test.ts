@@ -188,7 +188,7 @@ Deno.test("imageDataGenerator: the same seed gives the same draws; bad options a
   assert.deepEqual(Array.from(new Random(3).permutation(6)).sort(), [0, 1, 2, 3, 4, 5]);
 });
 
-Deno.test("augmentation is fast: 32 pictures of 150×150×3 with every transform", () => {
+Deno.test("ImageDataGenerator.transformInto: its own fill mode, cval and rescale on a given draw; draws can be replayed", () => {
   const datagen = imageDataGenerator({
     rescale: 1 / 255,
     rotationRange: 40,
@@ -197,23 +197,28 @@ Deno.test("augmentation is fast: 32 pictures of 150×150×3 with every transform
     shearRange: 0.2,
     zoomRange: 0.2,
     horizontalFlip: true,
+    fillMode: "constant",
+    cval: 51,
     seed: 1,
   });
-  const img = {
-    data: Uint8Array.from({ length: 150 * 150 * 3 }, (_, i) => i % 251),
-    height: 150,
-    width: 150,
+  const img: PixelImage<Uint8Array> = {
+    data: Uint8Array.from({ length: 15 * 15 * 3 }, (_, i) => i % 251),
+    height: 15,
+    width: 15,
     channels: 3,
   };
-  const out = new Float32Array(32 * 150 * 150 * 3);
-  for (let k = 0; k < 32; k++) datagen.transformInto(img, out, k * 67500); // warm up
-  const times: number[] = [];
-  for (let rep = 0; rep < 3; rep++) {
-    const t = performance.now();
-    for (let k = 0; k < 32; k++) datagen.transformInto(img, out, k * 67500);
-    times.push(performance.now() - t);
-  }
-  const best = Math.min(...times);
-  console.log(`augmenting 32×150×150×3: ${best.toFixed(1)} ms`);
-  assert.ok(best < 250, `took ${best.toFixed(0)} ms (target well under 100 ms on an idle core)`);
+  const saved = datagen.getState();
+  const out = new Float32Array(3 * 675);
+  const draws = [0, 1, 2].map((k) => {
+    const p = datagen.randomTransform(15, 15);
+    datagen.transformInto(img, p, out, k * 675);
+    return p;
+  });
+  const expected = new Float32Array(3 * 675);
+  draws.forEach((p, k) => transformInto(img, p, expected, k * 675, { fillMode: "constant", cval: 51, scale: 1 / 255 }));
+  assert.deepEqual(out, expected);
+  assert.ok(out.includes(Math.fround(51 / 255)), "some points fall outside and get cval, rescaled");
+  datagen.setState(saved);
+  assert.deepEqual([0, 1, 2].map(() => datagen.randomTransform(15, 15)), draws, "setState replays the draws");
+  assert.throws(() => datagen.setState(-1), /Random state/);
 });

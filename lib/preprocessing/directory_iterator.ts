@@ -1,6 +1,9 @@
 /**
  * Endless batches of pictures read from one subfolder per class, like Keras
- * 2.0.8's `ImageDataGenerator.flow_from_directory` (its `DirectoryIterator`).
+ * 2.0.8's `DirectoryIterator`, which `ImageDataGenerator.flowFromDirectory`
+ * returns. As in Keras, the iterator always holds a generator: it draws the
+ * augmentation of every picture and applies it with its `rescale` (the one
+ * place where pixels are rescaled).
  *
  * Keras semantics:
  *
@@ -15,27 +18,30 @@
  *   not divide the number of pictures, exactly as Keras does; with a `seed`
  *   the order is the same on every run;
  * - each picture is loaded with `loadImg` (RGB, nearest-neighbour resize to
- *   `targetSize`), augmented by the `generator` if any, then rescaled.
+ *   `targetSize`), then transformed and rescaled by the generator.
  *
  * Differences: folders whose name starts with a dot (`.ipynb_checkpoints`)
  * are not classes (Keras would count them); labels are float32 tensors shaped
  * for tfjs' losses (see {@link ClassMode}); a folder without class subfolders
- * is an error at once.
+ * is an error at once, and an empty class folder a warning.
  *
  * Decoding runs in libvips' native threads: when batch k is handed out,
- * batch k + 1 is already being decoded, so reading overlaps training.
+ * batch k + 1 is already being decoded, so reading overlaps training. The
+ * augmentation of a batch is drawn when the batch is scheduled, in batch
+ * order, so a seed gives the same pictures whatever the decoding times.
+ * {@link DirectoryIterator.getState} / `setState` save and restore the
+ * position and random state between epochs (for resumable training).
  *
  * Every batch's tensors belong to the caller: dispose them (`model.fitDataset`
  * does it for the batches of {@link DirectoryIterator.toDataset}).
  *
  * @example
  * ```ts
- * import { flowFromDirectory } from "./directory_iterator.ts";
- * const train = await flowFromDirectory("data/cats_and_dogs_small/train", {
+ * import { imageDataGenerator } from "./image_data_generator.ts";
+ * const train = await imageDataGenerator({ rescale: 1 / 255 }).flowFromDirectory("data/cats_and_dogs_small/train", {
  *   targetSize: [150, 150],
  *   batchSize: 20,
  *   classMode: "binary",
- *   rescale: 1 / 255,
  * }); // Found 2000 images belonging to 2 classes.
  * const { xs, ys } = await train.next();
  * console.log(xs.shape, ys!.shape); // [20, 150, 150, 3] [20, 1]
@@ -45,26 +51,65 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { join, relative, sep } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import { ImageLoadError, type LoadedImage, loadImg } from "./image.ts";
-import type { ImageTransformer } from "./image_data_generator.ts";
 import { mixSeed, Random, randomSeed } from "./random.ts";
 
 /**
  * How labels are returned:
  *
  * - `categorical`: one-hot, float32 `[n, numClasses]`;
- * - `binary`: float32 `[n, 1]` of 0/1 (tfjs' `binaryCrossentropy` wants the
- *   same shape as the model's `[n, 1]` output; Keras gives `[n]`);
+ * - `binary`: float32 `[n, 1]` of 0/1. Keras gives `[n]`, but tfjs'
+ *   `fitDataset` and `evaluateDataset` refuse labels `[n]` for a model whose
+ *   output is `[n, 1]` ("logits and labels must have the same shape"; only
+ *   `model.fit` on whole tensors reshapes them), so every binary label in
+ *   this workbook is `[n, 1]`;
  * - `sparse`: class numbers as float32 `[n]`;
  * - `null`: no labels (pictures only, e.g. for `predict`).
  */
 export type ClassMode = "categorical" | "binary" | "sparse" | null;
 
 /** The file extensions taken as pictures (lower case, without the dot). */
-export const IMAGE_EXTENSIONS: readonly string[] = ["png", "jpg", "jpeg", "bmp", "ppm", "tif", "tiff"];
+export const IMAGE_EXTENSIONS: readonly string[] = ["jpg", "jpeg", "png", "bmp", "ppm", "tif", "tiff"];
 
-/** Options of {@link flowFromDirectory}, named like Keras' arguments in camelCase. */
+/**
+ * What the iterator needs from its generator (an `ImageDataGenerator`): draw
+ * one picture's random transformation, apply it with the generator's
+ * rescaling, and save/restore the random state. `P` is the generator's draw.
+ */
+export interface ImageTransformer<P = unknown> {
+  /** Draw the transformation of one picture of `height × width` pixels (advances the random state). */
+  randomTransform(height: number, width: number): P;
+  /** Write `image` transformed by `params` and rescaled into `out` from `offset`. */
+  transformInto(image: LoadedImage, params: P, out: Float32Array, offset: number): void;
+  /** The random state of the draws. */
+  getState(): number;
+  /** Continue the draws from a state of {@link ImageTransformer.getState}. */
+  setState(state: number): void;
+}
+
+/**
+ * Where an iterator stands, as JSON-able numbers: enough to continue with the
+ * same batches and the same augmentation after a restart.
+ */
+export interface IteratorState {
+  /** Number of pictures (a state only fits an iterator over as many). */
+  samples: number;
+  /** The iterator's seed. */
+  seed: number;
+  /** Batch position within the epoch. */
+  batchIndex: number;
+  /** Batches handed out so far. */
+  totalBatchesSeen: number;
+  /** The current epoch's picture order. */
+  indexArray: number[];
+  /** The shuffle generator's state. */
+  random: number;
+  /** The augmentation generator's state. */
+  generator: number;
+}
+
+/** Options of `ImageDataGenerator.flowFromDirectory`, named like Keras' arguments in camelCase. */
 export interface FlowFromDirectoryOptions {
   /** `[height, width]` every picture is resized to; default `[256, 256]` as in Keras. */
   targetSize?: readonly [number, number];
@@ -80,16 +125,24 @@ export interface FlowFromDirectoryOptions {
   shuffle?: boolean;
   /** Seed of the shuffles (default: random). */
   seed?: number;
-  /** Multiply the pixels by this (e.g. `1 / 255`) when no `generator` does it. */
-  rescale?: number | null;
-  /** Augmentation applied to every picture (an `ImageDataGenerator`); it rescales too. */
-  generator?: ImageTransformer;
   /** Decode the next batch while the current one is used; default true. */
   prefetch?: boolean;
   /** Follow symbolic links to folders; default false (Keras `follow_links`). */
   followLinks?: boolean;
   /** Where "Found N images ..." goes; default `console.log`. */
   log?: (line: string) => void;
+  /** Where the warning about an empty class folder goes; default `console.warn`. */
+  warn?: (line: string) => void;
+}
+
+/** The pictures of a folder tree: what {@link listDirectory} finds. */
+export interface DirectoryListing {
+  /** Class names in label order. */
+  classNames: readonly string[];
+  /** Picture paths relative to the folder, `/`-separated. */
+  filenames: readonly string[];
+  /** The label of each picture. */
+  classes: Int32Array;
 }
 
 /** One batch. The tensors belong to the caller. */
@@ -102,7 +155,7 @@ export interface Batch {
   indices: Int32Array;
 }
 
-/** Raised for a missing folder, a folder without class subfolders, or iterating over no pictures. */
+/** Raised for a missing folder, a folder without class subfolders, iterating over no pictures, or a state of another iterator. */
 export class DirectoryIteratorError extends Error {
   override name = "DirectoryIteratorError";
 }
@@ -115,7 +168,8 @@ interface Prepared {
 
 interface Pending {
   promise: Promise<Prepared>;
-  totalBatchesSeen: number;
+  /** The state before this batch was scheduled. */
+  before: IteratorState;
 }
 
 async function listPictures(root: string, classDir: string, followLinks: boolean): Promise<string[]> {
@@ -155,8 +209,8 @@ async function listPictures(root: string, classDir: string, followLinks: boolean
 }
 
 /**
- * An endless source of batches; create it with {@link flowFromDirectory} or
- * `ImageDataGenerator.flowFromDirectory`.
+ * An endless source of batches; create it with
+ * `imageDataGenerator(...).flowFromDirectory(directory, options)`.
  */
 export class DirectoryIterator implements AsyncIterable<Batch> {
   /** The folder the pictures come from. */
@@ -185,9 +239,9 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
   readonly seed: number;
   /** Whether the next batch is decoded ahead. */
   readonly prefetch: boolean;
+  /** The generator that transforms and rescales every picture. */
+  readonly generator: ImageTransformer;
   readonly #grayscale: boolean;
-  readonly #rescale: number | null;
-  readonly #generator?: ImageTransformer;
   readonly #seeded: boolean;
   readonly #random: Random;
   #batchIndex = 0;
@@ -195,15 +249,16 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
   #indexArray: Int32Array = new Int32Array(0);
   #pending?: Pending;
 
-  /** Prefer {@link flowFromDirectory}, which lists the folder. */
+  /** Prefer `ImageDataGenerator.flowFromDirectory`, which lists the folder ({@link listDirectory}) and logs. */
   constructor(
     directory: string,
-    classNames: readonly string[],
-    filenames: readonly string[],
-    classes: Int32Array,
+    generator: ImageTransformer,
+    listing: DirectoryListing,
     options: FlowFromDirectoryOptions = {},
   ) {
+    const { classNames, filenames, classes } = listing;
     this.directory = directory;
+    this.generator = generator;
     this.classNames = classNames;
     this.classIndices = Object.fromEntries(classNames.map((name, i) => [name, i]));
     this.filenames = filenames;
@@ -242,14 +297,6 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
     this.seed = options.seed ?? randomSeed();
     this.#random = new Random(this.seed);
     this.prefetch = options.prefetch ?? true;
-    this.#generator = options.generator;
-    const rescale = options.rescale ?? null;
-    if (rescale !== null && this.#generator?.rescale != null) {
-      throw new RangeError(
-        "rescale is given twice (to the generator and to flowFromDirectory): give it in one place only",
-      );
-    }
-    this.#rescale = rescale === 0 ? null : rescale;
   }
 
   /** Number of classes. */
@@ -296,7 +343,7 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
     return this.#indexArray.slice(current, current + size);
   }
 
-  async #prepare(indices: Int32Array): Promise<Prepared> {
+  async #prepare(indices: Int32Array, params: unknown[]): Promise<Prepared> {
     const [h, w, c] = this.imageShape;
     const per = h * w * c;
     const images = await Promise.all(
@@ -316,28 +363,90 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
       }),
     );
     const x = new Float32Array(indices.length * per);
-    const scale = this.#rescale ?? 1;
-    images.forEach((img, k) => {
-      if (this.#generator) {
-        this.#generator.transformInto(img, x, k * per);
-      } else {
-        const src = img.data;
-        const o = k * per;
-        for (let p = 0; p < per; p++) x[o + p] = src[p] * scale;
-      }
-    });
-    if (this.#generator && this.#rescale !== null) {
-      for (let p = 0; p < x.length; p++) x[p] *= this.#rescale;
-    }
+    images.forEach((img, k) => this.generator.transformInto(img, params[k], x, k * per));
     const labels = Int32Array.from(indices, (i) => this.classes[i]);
     return { x, labels, indices };
   }
 
   #schedule(): Pending {
-    const totalBatchesSeen = this.#totalBatchesSeen;
-    const promise = this.#prepare(this.#nextIndices());
+    const before = this.#snapshot();
+    const indices = this.#nextIndices();
+    // Draw now, in batch order, so the augmentation does not depend on which decode finishes first.
+    const [h, w] = this.targetSize;
+    const params = Array.from(indices, () => this.generator.randomTransform(h, w));
+    const promise = this.#prepare(indices, params);
     promise.catch(() => {}); // handled when awaited in next(); never an unhandled rejection
-    return { promise, totalBatchesSeen };
+    return { promise, before };
+  }
+
+  #snapshot(): IteratorState {
+    return {
+      samples: this.samples,
+      seed: this.seed,
+      batchIndex: this.#batchIndex,
+      totalBatchesSeen: this.#totalBatchesSeen,
+      indexArray: Array.from(this.#indexArray),
+      random: this.#random.getState(),
+      generator: this.generator.getState(),
+    };
+  }
+
+  /**
+   * Where the iterator stands after the batches handed out so far (a batch
+   * decoded ahead does not count): pass it to {@link DirectoryIterator.setState}
+   * to continue, in this or a new process, with the same batches and
+   * augmentation as if nothing had stopped.
+   *
+   * @example
+   * ```ts
+   * import { imageDataGenerator } from "./image_data_generator.ts";
+   * const it = await imageDataGenerator({ rescale: 1 / 255, rotationRange: 40, seed: 1 })
+   *   .flowFromDirectory("data/cats_and_dogs_small/train", { targetSize: [150, 150], seed: 2 });
+   * const saved = JSON.stringify(it.getState());
+   * const a = await it.next();
+   * it.setState(JSON.parse(saved));
+   * const b = await it.next(); // the same pictures, augmented the same way, as a
+   * ```
+   */
+  getState(): IteratorState {
+    return this.#pending ? structuredClone(this.#pending.before) : this.#snapshot();
+  }
+
+  /**
+   * Continue from a state of {@link DirectoryIterator.getState} (taken from an
+   * iterator over the same pictures with the same seed). A batch decoded
+   * ahead is dropped.
+   *
+   * @throws {DirectoryIteratorError} when the state is not one of this iterator's.
+   */
+  setState(state: IteratorState): void {
+    const s = state as Partial<IteratorState> | null;
+    const whole = (v: unknown, max: number) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= max;
+    if (
+      !s || typeof s !== "object" || !whole(s.batchIndex, this.batchesPerEpoch) ||
+      !whole(s.totalBatchesSeen, Number.MAX_SAFE_INTEGER) || !whole(s.random, 0xffff_ffff) ||
+      !whole(s.generator, 0xffff_ffff) || !Array.isArray(s.indexArray) ||
+      !s.indexArray.every((i) => whole(i, this.samples - 1))
+    ) {
+      throw new DirectoryIteratorError(
+        `setState: not a DirectoryIterator state (expected what getState() returns), got ${
+          JSON.stringify(state)?.slice(0, 200)
+        }`,
+      );
+    }
+    if (s.samples !== this.samples || s.seed !== this.seed) {
+      throw new DirectoryIteratorError(
+        `setState: the state is of an iterator over ${s.samples} pictures with seed ${s.seed}, but ` +
+          `${this.directory} has ${this.samples} pictures and seed ${this.seed}; give flowFromDirectory the same ` +
+          `seed and folder, or start afresh without the saved state`,
+      );
+    }
+    this.#pending = undefined;
+    this.#batchIndex = s.batchIndex!;
+    this.#totalBatchesSeen = s.totalBatchesSeen!;
+    this.#indexArray = Int32Array.from(s.indexArray);
+    this.#random.setState(s.random!);
+    this.generator.setState(s.generator!);
   }
 
   #labels(labels: Int32Array): tf.Tensor | undefined {
@@ -364,8 +473,9 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
    *
    * @example
    * ```ts
-   * import { flowFromDirectory } from "./directory_iterator.ts";
-   * const it = await flowFromDirectory("data/cats_and_dogs_small/validation", { targetSize: [150, 150], classMode: "binary" });
+   * import { imageDataGenerator } from "./image_data_generator.ts";
+   * const it = await imageDataGenerator({ rescale: 1 / 255 })
+   *   .flowFromDirectory("data/cats_and_dogs_small/validation", { targetSize: [150, 150], classMode: "binary" });
    * const { xs, ys } = await it.next();
    * xs.dispose();
    * ys?.dispose();
@@ -391,21 +501,17 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
 
   /**
    * Start the next batch at a fresh epoch (reshuffled), like Keras'
-   * `reset()`. A batch prepared ahead is dropped (its augmentation draws are
-   * not replayed).
+   * `reset()`. A batch prepared ahead is dropped, and its draws with it.
    *
    * @example
    * ```ts
-   * import { flowFromDirectory } from "./directory_iterator.ts";
-   * const it = await flowFromDirectory("data/cats_and_dogs_small/test", { shuffle: false });
+   * import { imageDataGenerator } from "./image_data_generator.ts";
+   * const it = await imageDataGenerator().flowFromDirectory("data/cats_and_dogs_small/test", { shuffle: false });
    * it.reset(); // the next batch holds the first pictures again
    * ```
    */
   reset(): void {
-    if (this.#pending) {
-      this.#totalBatchesSeen = this.#pending.totalBatchesSeen;
-      this.#pending = undefined;
-    }
+    if (this.#pending) this.setState(this.#pending.before);
     this.#batchIndex = 0;
   }
 
@@ -415,8 +521,11 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
    *
    * @example
    * ```ts
-   * import { flowFromDirectory } from "./directory_iterator.ts";
-   * const it = await flowFromDirectory("data/cats_and_dogs_small/train", { targetSize: [150, 150], batchSize: 20 });
+   * import { imageDataGenerator } from "./image_data_generator.ts";
+   * const it = await imageDataGenerator().flowFromDirectory("data/cats_and_dogs_small/train", {
+   *   targetSize: [150, 150],
+   *   batchSize: 20,
+   * });
    * let seen = 0;
    * for await (const { xs, ys } of it) {
    *   xs.dispose();
@@ -440,18 +549,22 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
    *
    * @example
    * ```ts
-   * import { flowFromDirectory } from "./directory_iterator.ts";
-   * const train = await flowFromDirectory("data/cats_and_dogs_small/train", { targetSize: [150, 150], batchSize: 20, classMode: "binary", rescale: 1 / 255 });
-   * const validation = await flowFromDirectory("data/cats_and_dogs_small/validation", { targetSize: [150, 150], batchSize: 20, classMode: "binary", rescale: 1 / 255 });
-   * // await model.fitDataset(train.toDataset(), { batchesPerEpoch: 100, epochs: 30, validationData: validation.toDataset(), validationBatches: 50 });
+   * import { imageDataGenerator } from "./image_data_generator.ts";
+   * const datagen = imageDataGenerator({ rescale: 1 / 255 });
+   * const options = { targetSize: [150, 150], batchSize: 20, classMode: "binary" } as const;
+   * const train = await datagen.flowFromDirectory("data/cats_and_dogs_small/train", options);
+   * const validation = await datagen.flowFromDirectory("data/cats_and_dogs_small/validation", options);
+   * const trainData = train.toDataset();
+   * const saved = trainData.getState(); // the iterator's state, for a checkpoint
+   * // await model.fitDataset(trainData, { batchesPerEpoch: 100, epochs: 30, validationData: validation.toDataset(), validationBatches: 50 });
    * ```
    */
-  toDataset(options: { batches?: number } = {}): tf.data.Dataset<tf.TensorContainer> {
+  toDataset(options: { batches?: number } = {}): StatefulDataset {
     const limit = options.batches ?? Infinity;
     const nullMode = this.classMode === null;
     // deno-lint-ignore no-this-alias
     const self = this;
-    return tf.data.generator(
+    const dataset = tf.data.generator(
       async function* () {
         for (let i = 0; i < limit; i++) {
           const { xs, ys } = await self.next();
@@ -459,32 +572,39 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
         }
       } as () => AsyncIterator<tf.TensorContainer>,
     );
+    return Object.assign(dataset, {
+      getState: (): IteratorState => self.getState(),
+      setState: (state: IteratorState): void => self.setState(state),
+    });
   }
 }
 
+/** A dataset of {@link DirectoryIterator.toDataset}: its batches' state can be saved and restored. */
+export type StatefulDataset = tf.data.Dataset<tf.TensorContainer> & {
+  /** The iterator's {@link DirectoryIterator.getState}. */
+  getState(): IteratorState;
+  /** The iterator's {@link DirectoryIterator.setState}. */
+  setState(state: IteratorState): void;
+};
+
 /**
- * List `directory`'s class subfolders and pictures, print
- * `Found N images belonging to K classes.`, and return an endless batch
- * iterator (Keras `flow_from_directory`).
+ * List `directory`'s class subfolders and pictures as Keras'
+ * `DirectoryIterator` does, warn about class folders without pictures, and
+ * print `Found N images belonging to K classes.` (what
+ * `ImageDataGenerator.flowFromDirectory` calls before it makes the iterator).
  *
  * @example
  * ```ts
- * import { flowFromDirectory } from "./directory_iterator.ts";
- * const test = await flowFromDirectory("data/cats_and_dogs_small/test", {
- *   targetSize: [150, 150],
- *   batchSize: 20,
- *   classMode: "binary",
- *   rescale: 1 / 255,
- *   shuffle: false,
- * });
- * console.log(test.classIndices, test.filenames[0]); // { cats: 0, dogs: 1 } cats/cat.1500.jpg
+ * import { listDirectory } from "./directory_iterator.ts";
+ * const { classNames, filenames } = await listDirectory("data/cats_and_dogs_small/test");
+ * console.log(classNames, filenames[0]); // ["cats", "dogs"] cats/cat.1500.jpg
  * ```
  * @throws {DirectoryIteratorError} for a missing folder, or one without class subfolders.
  */
-export async function flowFromDirectory(
+export async function listDirectory(
   directory: string,
-  options: FlowFromDirectoryOptions = {},
-): Promise<DirectoryIterator> {
+  options: Pick<FlowFromDirectoryOptions, "classes" | "followLinks" | "log" | "warn"> = {},
+): Promise<DirectoryListing> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(directory);
@@ -529,8 +649,16 @@ export async function flowFromDirectory(
   }
   const filenames: string[] = [];
   const labels: number[] = [];
+  const warn = options.warn ?? ((line: string) => console.warn(line));
   for (let k = 0; k < classNames.length; k++) {
     const files = await listPictures(directory, join(directory, classNames[k]), options.followLinks ?? false);
+    if (files.length === 0) {
+      warn(
+        `flowFromDirectory: class folder ${resolve(directory, classNames[k])} holds no pictures ` +
+          `(${IMAGE_EXTENSIONS.map((e) => "." + e).join("/")}); its label ${k} never occurs, so every batch has ` +
+          `only the other labels. Put pictures in it or remove the folder.`,
+      );
+    }
     for (const f of files) {
       filenames.push(f);
       labels.push(k);
@@ -538,5 +666,5 @@ export async function flowFromDirectory(
   }
   const log = options.log ?? ((line: string) => console.log(line));
   log(`Found ${filenames.length} images belonging to ${classNames.length} classes.`);
-  return new DirectoryIterator(directory, classNames, filenames, Int32Array.from(labels), options);
+  return { classNames, filenames, classes: Int32Array.from(labels) };
 }

@@ -60,7 +60,12 @@
  * ```
  * @module
  */
-import { type DirectoryIterator, flowFromDirectory, type FlowFromDirectoryOptions } from "./directory_iterator.ts";
+import {
+  DirectoryIterator,
+  type FlowFromDirectoryOptions,
+  type ImageTransformer,
+  listDirectory,
+} from "./directory_iterator.ts";
 import { Random, randomSeed } from "./random.ts";
 
 /** How points outside the picture are filled (scipy/Keras `fill_mode`). */
@@ -133,18 +138,6 @@ export const IDENTITY_TRANSFORM: Readonly<TransformParams> = Object.freeze({
   flipHorizontal: false,
   flipVertical: false,
 });
-
-/**
- * What a directory iterator needs from a generator: write one decoded picture,
- * augmented and rescaled, into a batch buffer. {@link ImageDataGenerator}
- * implements it; `flowFromDirectory` takes one as its `generator` option.
- */
-export interface ImageTransformer {
-  /** The factor applied after augmenting, or null. */
-  readonly rescale: number | null;
-  /** Augment (with fresh random draws) and rescale `image` into `out` from `offset`; returns the draw. */
-  transformInto(image: PixelImage, out: Float32Array, offset: number): TransformParams;
-}
 
 /**
  * The 2×3 matrix `[a, b, c, d, e, f]` that maps an output pixel (row `i`,
@@ -354,9 +347,11 @@ function checkRange(name: string, value: number | undefined): number {
 }
 
 /**
- * A configured generator; create it with {@link imageDataGenerator}.
+ * A configured generator; create it with {@link imageDataGenerator}. Its
+ * `flowFromDirectory` makes the batch iterator, which always holds it: the
+ * generator is the one place where pictures are augmented and rescaled.
  */
-export class ImageDataGenerator implements ImageTransformer {
+export class ImageDataGenerator implements ImageTransformer<TransformParams> {
   /** Factor applied after augmenting, or null. */
   readonly rescale: number | null;
   /** Degrees. */
@@ -464,58 +459,69 @@ export class ImageDataGenerator implements ImageTransformer {
   }
 
   /**
-   * Draw, apply and rescale in one go (Keras `random_transform` then
-   * `standardize`), as a new float picture.
-   *
-   * @example
-   * ```ts
-   * import { imageDataGenerator } from "./image_data_generator.ts";
-   * import { loadImg } from "./image.ts";
-   * const datagen = imageDataGenerator({ rescale: 1 / 255, zoomRange: 0.2 });
-   * const x = datagen.randomAugment(await loadImg("cat.0.jpg", { targetSize: [150, 150] }));
-   * ```
-   */
-  randomAugment(image: PixelImage): PixelImage<Float32Array> {
-    const out = new Float32Array(image.height * image.width * image.channels);
-    this.transformInto(image, out, 0);
-    return { data: out, height: image.height, width: image.width, channels: image.channels };
-  }
-
-  /**
-   * The batch hook: draw parameters for `image`, then write it augmented and
-   * rescaled into `out` from `offset`.
+   * Write `image` transformed by `params` (a draw of
+   * {@link ImageDataGenerator.randomTransform}), then rescaled, into `out`
+   * from `offset` (Keras `random_transform` then `standardize`): what the
+   * batch iterator calls for every picture.
    *
    * @example
    * ```ts
    * import { imageDataGenerator } from "./image_data_generator.ts";
    * const datagen = imageDataGenerator({ horizontalFlip: true, rescale: 1 / 255, seed: 3 });
-   * const image = { data: new Uint8Array(4 * 4 * 3), height: 4, width: 4, channels: 3 };
+   * const image = { data: new Uint8Array(4 * 4 * 3).fill(255), height: 4, width: 4, channels: 3 };
    * const batch = new Float32Array(2 * 48);
-   * datagen.transformInto(image, batch, 48);
+   * datagen.transformInto(image, datagen.randomTransform(4, 4), batch, 48);
+   * console.log(batch[48]); // 1
    * ```
    */
-  transformInto(image: PixelImage, out: Float32Array, offset: number): TransformParams {
-    const params = this.randomTransform(image.height, image.width);
+  transformInto(image: PixelImage, params: TransformParams, out: Float32Array, offset: number): void {
     transformInto(image, params, out, offset, { fillMode: this.fillMode, cval: this.cval, scale: this.rescale ?? 1 });
-    return params;
   }
 
   /**
-   * Batches of augmented pictures from class subfolders of `directory` (Keras
-   * `flow_from_directory`); see `flowFromDirectory` for the options.
+   * The state of the random draws, to continue them later with
+   * {@link ImageDataGenerator.setState} (the batch iterator saves it in its own state).
    *
    * @example
    * ```ts
    * import { imageDataGenerator } from "./image_data_generator.ts";
-   * const train = await imageDataGenerator({ rescale: 1 / 255 })
-   *   .flowFromDirectory("data/cats_and_dogs_small/train", { targetSize: [150, 150], batchSize: 20, classMode: "binary" });
+   * const datagen = imageDataGenerator({ rotationRange: 40, seed: 1 });
+   * const saved = datagen.getState();
+   * const a = datagen.randomTransform(150, 150);
+   * datagen.setState(saved);
+   * console.log(datagen.randomTransform(150, 150).theta === a.theta); // true
    * ```
    */
-  flowFromDirectory(
-    directory: string,
-    options: Omit<FlowFromDirectoryOptions, "generator" | "rescale"> = {},
-  ): Promise<DirectoryIterator> {
-    return flowFromDirectory(directory, { ...options, generator: this });
+  getState(): number {
+    return this.#rng.getState();
+  }
+
+  /** Continue the draws from a state of {@link ImageDataGenerator.getState}. */
+  setState(state: number): void {
+    this.#rng.setState(state);
+  }
+
+  /**
+   * List the class subfolders of `directory`, print
+   * `Found N images belonging to K classes.`, and return an endless iterator
+   * over batches of its pictures, augmented and rescaled by this generator
+   * (Keras `flow_from_directory`; see `DirectoryIterator` for the semantics).
+   *
+   * @example
+   * ```ts
+   * import { imageDataGenerator } from "./image_data_generator.ts";
+   * const test = await imageDataGenerator({ rescale: 1 / 255 }).flowFromDirectory("data/cats_and_dogs_small/test", {
+   *   targetSize: [150, 150],
+   *   batchSize: 20,
+   *   classMode: "binary",
+   *   shuffle: false,
+   * });
+   * console.log(test.classIndices, test.filenames[0]); // { cats: 0, dogs: 1 } cats/cat.1500.jpg
+   * ```
+   * @throws {DirectoryIteratorError} for a missing folder, or one without class subfolders.
+   */
+  async flowFromDirectory(directory: string, options: FlowFromDirectoryOptions = {}): Promise<DirectoryIterator> {
+    return new DirectoryIterator(directory, this, await listDirectory(directory, options), options);
   }
 }
 

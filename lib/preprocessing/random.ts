@@ -47,6 +47,32 @@ export class Random {
     this.#state = seed >>> 0;
   }
 
+  /**
+   * The generator's whole state (one 32-bit integer), to save and later
+   * continue the same sequence with {@link Random.setState}.
+   *
+   * @example
+   * ```ts
+   * import { Random } from "./random.ts";
+   * const rng = new Random(1);
+   * const saved = rng.getState();
+   * const a = rng.next();
+   * rng.setState(saved);
+   * console.log(rng.next() === a); // true
+   * ```
+   */
+  getState(): number {
+    return this.#state;
+  }
+
+  /** Continue from a state returned by {@link Random.getState}. */
+  setState(state: number): void {
+    if (!Number.isInteger(state) || state < 0 || state > 0xffff_ffff) {
+      throw new RangeError(`a Random state is a whole number in [0, 2^32), got ${JSON.stringify(state)}`);
+    }
+    this.#state = state >>> 0;
+  }
+
   /** A uniform number in [0, 1). */
   next(): number {
     let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
