@@ -296,3 +296,80 @@ Deno.test("errors: a layer of the file that the model lacks, and a shape mismatc
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Run `fn`, collecting what goes to console.error and console.warn (where h5wasm's HDF5-DIAG lines went). */
+async function capturingStderr<T>(fn: () => Promise<T>): Promise<[T | Error, string]> {
+  const lines: string[] = [];
+  const [error, warn] = [console.error, console.warn];
+  console.error = console.warn = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    return [await fn().catch((err: Error) => err), lines.join("\n")];
+  } finally {
+    [console.error, console.warn] = [error, warn];
+  }
+}
+
+Deno.test("issue 13 row 1: a truncated .h5 (4 KB, half, 2 KB short) is an H5Error naming the file, no HDF5-DIAG noise", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const whole = await Deno.readFile(fixture("dense_imdb.h5"));
+    for (
+      const [label, length] of [["4k", 4096], ["half", whole.length >> 1], ["short", whole.length - 2048]] as const
+    ) {
+      const path = join(dir, `${label}.h5`);
+      await Deno.writeFile(path, whole.subarray(0, length));
+      for (const load of [() => loadKerasModel(path) as Promise<unknown>, () => loadWeightsFromH5(smallNet(1), path)]) {
+        const [err, stderr] = await capturingStderr(load);
+        assert.ok(err instanceof H5Error, `${label}: ${err}`);
+        assert.ok(err.message.includes(path), err.message);
+        assert.match(err.message, new RegExp(`damaged or incomplete \\(HDF5: truncated file: eof = ${length}`));
+        assert.match(err.message, /Fetch or copy it again/);
+        assert.doesNotMatch(stderr, /HDF5-DIAG/);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("issue 13 row 2: 512 bytes overwritten inside a .h5 never load as NaN weights", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = smallNet(64);
+    const path = await saveWeightsToH5(model, join(dir, "w.h5"));
+    const bytes = await Deno.readFile(path);
+    // Find the first kernel's values in the file and overwrite 512 bytes there with 0xff (NaN as float32).
+    const kernel = await model.getLayer("conv_a").weights[0].read().data() as Float32Array;
+    const needle = new Uint8Array(kernel.buffer, kernel.byteOffset, 16);
+    const at = bytes.findIndex((_, i) => needle.every((b, k) => bytes[i + k] === b));
+    assert.ok(at > 0, "the kernel's bytes are in the file");
+    bytes.fill(0xff, at, at + 512);
+    await Deno.writeFile(path, bytes);
+    await assert.rejects(loadWeightsFromH5(smallNet(64), path), (err: Error) => {
+      assert.ok(err instanceof KerasH5Error, String(err));
+      assert.match(err.message, /holds NaN at index 0: the file is damaged/);
+      return true;
+    });
+    // Finite garbage is only found by a manifest: a .h5 saved by saveModel has one beside it.
+    const { saveModel } = await import("../lib/models/save.ts");
+    const before = Deno.env.get("CH5_DATA_DIR");
+    Deno.env.set("CH5_DATA_DIR", dir);
+    try {
+      const saved = await saveModel(model, "m");
+      const h5 = await Deno.readFile(saved.h5!);
+      const pos = h5.findIndex((_, i) => needle.every((b, k) => h5[i + k] === b));
+      h5.fill(0x3f, pos, pos + 512); // 0x3f3f3f3f is 0.747: finite, wrong
+      await Deno.writeFile(saved.h5!, h5);
+      await assert.rejects(loadWeightsFromH5(smallNet(64), saved.h5!), (err: Error) => {
+        assert.ok(err instanceof KerasH5Error, String(err));
+        assert.match(err.message, /differs from what was saved \(SHA-256 [0-9a-f]{64}; manifest\.json beside it/);
+        return true;
+      });
+    } finally {
+      if (before === undefined) Deno.env.delete("CH5_DATA_DIR");
+      else Deno.env.set("CH5_DATA_DIR", before);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -19,9 +19,26 @@ import { resolve } from "node:path";
 
 export type { Dataset, File as H5File, Group } from "h5wasm/node";
 
-/** Raised for a path that is missing or is not an HDF5 file. */
+/** Raised for a path that is missing, is not an HDF5 file, or is a damaged or truncated one. */
 export class H5Error extends Error {
   override name = "H5Error";
+}
+
+/**
+ * The most telling line of an HDF5 error stack (h5wasm's throwing handler
+ * puts the whole "HDF5-DIAG" stack in the message): the innermost
+ * `... in FUNC(): what` line, e.g. `truncated file: eof = 4096, ..., stored_eof = 1304048`.
+ *
+ * @example
+ * ```ts
+ * import { hdf5Reason } from "./h5.ts";
+ * hdf5Reason(new Error("#000: H5F.c line 1 in H5Fopen(): unable to open file")); // "unable to open file"
+ * ```
+ */
+export function hdf5Reason(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const lines = [...text.matchAll(/in [A-Za-z0-9_]+\(\): (.+)/g)].map((m) => m[1].trim());
+  return lines.length ? lines[lines.length - 1] : text.split("\n")[0].trim();
 }
 
 /** The 8-byte signature an HDF5 file starts with (or carries at 512, 1024, ... after a user block). */
@@ -60,9 +77,20 @@ async function head(path: string, length: number): Promise<Uint8Array> {
   }
 }
 
-/** Wait for h5wasm's WebAssembly module (once per process). */
+let throwing = false;
+
+/**
+ * Wait for h5wasm's WebAssembly module (once per process). HDF5's errors are
+ * switched to JavaScript exceptions (h5wasm's throwing handler), so a damaged
+ * file is an error here instead of ~50 lines of "HDF5-DIAG" on stderr and a
+ * confusing failure later.
+ */
 export async function h5Ready(): Promise<typeof h5wasm> {
-  await h5wasm.ready;
+  const module = await h5wasm.ready;
+  if (!throwing) {
+    (module as unknown as { activate_throwing_error_handler(): number }).activate_throwing_error_handler();
+    throwing = true;
+  }
   return h5wasm;
 }
 
@@ -98,11 +126,23 @@ export async function openH5(path: string, mode: "r" | "w" | "a" = "r"): Promise
       );
     }
   }
+  let file: h5wasm.File;
   try {
-    return new h5.File(absolute, mode);
+    file = new h5.File(absolute, mode);
   } catch (err) {
-    throw new H5Error(`HDF5 could not open ${absolute} (mode "${mode}"): ${err instanceof Error ? err.message : err}`);
+    throw damaged(absolute, mode, hdf5Reason(err));
   }
+  // h5wasm does not throw for every failed open: it hands back a file whose id is negative.
+  if (Number(file.file_id) < 0) throw damaged(absolute, mode, "HDF5 could not open it");
+  return file;
+}
+
+function damaged(path: string, mode: string, reason: string): H5Error {
+  if (mode !== "r") return new H5Error(`HDF5 could not open ${path} for writing (${reason}): check the folder.`);
+  return new H5Error(
+    `${path} is damaged or incomplete (HDF5: ${reason}). It is not a whole HDF5 file: an interrupted download ` +
+      `or copy? Fetch or copy it again (or save the model again).`,
+  );
 }
 
 /**

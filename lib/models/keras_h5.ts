@@ -22,10 +22,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { dirname, resolve } from "node:path";
-import { type Dataset, type Group, type H5File, h5Ready, openH5, plainValue } from "../io/h5.ts";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileHash } from "../io/fs.ts";
+import { type Dataset, type Group, H5Error, type H5File, h5Ready, hdf5Reason, openH5, plainValue } from "../io/h5.ts";
 
-/** Raised when a Keras file does not fit the model, or holds no Keras model. */
+/** Raised when a Keras file does not fit the model, holds no Keras model, or holds NaN or infinite weights. */
 export class KerasH5Error extends Error {
   override name = "KerasH5Error";
 }
@@ -214,6 +215,13 @@ function assignLayer(
   try {
     for (let i = 0; i < names.length; i++) {
       const data = toFloat32(datasets[i].value, `${where}: ${fileLayer.name}/${names[i]}`);
+      const bad = data.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        throw new KerasH5Error(
+          `${where}: weight "${names[i]}" of layer "${fileLayer.name}" holds ${data[bad]} at index ${bad}: ` +
+            `the file is damaged (or was saved from a model that diverged). Fetch or save it again.`,
+        );
+      }
       values[order[i]] = tf.tensor(data, datasets[i].shape ?? [], "float32");
     }
     layer.setWeights(values);
@@ -283,6 +291,31 @@ function loadFromRoot(
   return report;
 }
 
+/**
+ * When the file sits in a folder written by `saveModel` (a `manifest.json`
+ * recording its size and SHA-256), check it against that record: a byte
+ * changed inside a weight leaves HDF5 readable, so only this finds it.
+ */
+async function checkAgainstManifest(path: string): Promise<void> {
+  let recorded: { size: number; sha256: string } | undefined;
+  try {
+    const manifest = JSON.parse(await Deno.readTextFile(join(dirname(resolve(path)), "manifest.json")));
+    recorded = manifest?.files?.[basename(path)];
+  } catch {
+    return; // no manifest: a file from Keras or elsewhere
+  }
+  if (!recorded) return;
+  const size = (await Deno.stat(path)).size;
+  const sha256 = size === recorded.size ? await fileHash(path, "sha256") : undefined;
+  if (sha256 !== recorded.sha256) {
+    throw new KerasH5Error(
+      `${resolve(path)} differs from what was saved (${sha256 ? `SHA-256 ${sha256}` : `${size} bytes`}; ` +
+        `manifest.json beside it records ${recorded.size} bytes, SHA-256 ${recorded.sha256}): the file is damaged ` +
+        `or was changed. Save the model again.`,
+    );
+  }
+}
+
 async function withSource<T>(source: Source, fn: (file: H5File, where: string) => T | Promise<T>): Promise<T> {
   let path: string;
   let temp: string | undefined;
@@ -294,11 +327,23 @@ async function withSource<T>(source: Source, fn: (file: H5File, where: string) =
     path = temp;
   }
   try {
+    if (!temp) await checkAgainstManifest(path);
     const file = await openH5(path, "r");
     try {
       return await fn(file, describe(source));
+    } catch (err) {
+      if (err instanceof KerasH5Error || err instanceof H5Error || !/HDF5|H5[A-Z]/.test(String(err))) throw err;
+      // HDF5 failed while reading (a damaged part of the file), with h5wasm's throwing handler on.
+      throw new H5Error(
+        `${describe(source)} is damaged (HDF5: ${hdf5Reason(err)}): fetch or copy the file again ` +
+          `(or save the model again).`,
+      );
     } finally {
-      file.close();
+      try {
+        file.close();
+      } catch {
+        // closing a damaged file may fail too; the error above says what matters
+      }
     }
   } finally {
     if (temp) await Deno.remove(temp).catch(() => {});
