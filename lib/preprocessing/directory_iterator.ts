@@ -70,7 +70,7 @@ import { mixSeed, Random, randomSeed } from "./random.ts";
 export type ClassMode = "categorical" | "binary" | "sparse" | null;
 
 /** The file extensions taken as pictures (lower case, without the dot). */
-export const IMAGE_EXTENSIONS: readonly string[] = ["jpg", "jpeg", "png", "bmp", "ppm", "tif", "tiff"];
+const IMAGE_EXTENSIONS: readonly string[] = ["jpg", "jpeg", "png", "bmp", "ppm", "tif", "tiff"];
 
 /**
  * What the iterator needs from its generator (an `ImageDataGenerator`): draw
