@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import sharp from "sharp";
+import { crc32, deflateSync } from "node:zlib";
 import { initBackend } from "../lib/backend/chain.ts";
 import { ROOT } from "../lib/io/profile.ts";
 import {
   ImageLoadError,
+  ImageTooLargeError,
   imgToArray,
   imgToFloat32,
   loadImg,
+  MAX_PIXELS,
   resizeNearest,
   toGrayscale,
 } from "../lib/preprocessing/image.ts";
@@ -153,4 +156,45 @@ Deno.test("imgToArray / imgToFloat32: HWC float32 0..255, optionally scaled", ()
   const scaled = imgToFloat32(img, 1 / 255);
   assert.ok(Math.abs(scaled[1] - goldenSource[1] / 255) < 1e-7);
   assert.equal(resizeNearest(img, [GH, GW]).data.length, goldenSource.length);
+});
+
+/** A PNG whose header says `width`×`height` (greyscale), with a tiny, incomplete image stream. */
+function pngHeader(width: number, height: number): Uint8Array {
+  const chunk = (type: string, data: Uint8Array) => {
+    const out = new Uint8Array(12 + data.length);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, data.length);
+    out.set(new TextEncoder().encode(type), 4);
+    out.set(data, 8);
+    view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)) >>> 0);
+    return out;
+  };
+  const ihdr = new Uint8Array(13);
+  new DataView(ihdr.buffer).setUint32(0, width);
+  new DataView(ihdr.buffer).setUint32(4, height);
+  ihdr[8] = 8; // 8-bit greyscale
+  return new Uint8Array([
+    ...[137, 80, 78, 71, 13, 10, 26, 10],
+    ...chunk("IHDR", ihdr),
+    ...chunk("IDAT", deflateSync(new Uint8Array(width + 1))),
+    ...chunk("IEND", new Uint8Array(0)),
+  ]);
+}
+
+Deno.test("issue 13 row 15: a 20000×20000 picture is 'too many pixels' (ImageTooLargeError), not 'corrupt'", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "huge.png");
+    await Deno.writeFile(path, pngHeader(20000, 20000));
+    for (const source of [path, await Deno.readFile(path)]) {
+      await assert.rejects(loadImg(source), (err: Error) => {
+        assert.ok(err instanceof ImageTooLargeError, String(err));
+        assert.ok(err instanceof ImageLoadError);
+        assert.match(err.message, /too many pixels: .* is 20000×20000 = 400 million pixels, over the 268 million/);
+        assert.match(err.message, /not necessarily corrupt: shrink it first/);
+        assert.doesNotMatch(err.message, /not an image \/ corrupt/);
+        return true;
+      });
+    }
+    assert.equal(MAX_PIXELS, 16383 * 16383);
+  });
 });

@@ -63,6 +63,17 @@ export class ImageLoadError extends Error {
   }
 }
 
+/**
+ * Raised for a picture with more pixels than {@link loadImg} decodes
+ * ({@link MAX_PIXELS}): the file may be fine, it is only too large.
+ */
+export class ImageTooLargeError extends ImageLoadError {
+  override name = "ImageTooLargeError";
+}
+
+/** The most pixels {@link loadImg} decodes: 16383 × 16383 (268 million), about 805 MB as 8-bit RGB. */
+export const MAX_PIXELS = 0x3fff * 0x3fff;
+
 /** Throw the clearest error for a file that could not be decoded, when the file itself is the problem. */
 async function explainFileError(path: string): Promise<void> {
   let info: Deno.FileInfo;
@@ -96,6 +107,7 @@ function checkSize(targetSize: readonly [number, number]): void {
  * console.log(img.height, img.width, img.channels, img.data.length); // 150 150 3 67500
  * ```
  * @throws {ImageLoadError} for a missing, empty, corrupt or non-picture file.
+ * @throws {ImageTooLargeError} for a picture of more than {@link MAX_PIXELS} pixels.
  */
 export async function loadImg(source: string | Uint8Array, options: LoadImgOptions = {}): Promise<LoadedImage> {
   const label = typeof source === "string" ? source : "<bytes>";
@@ -107,7 +119,7 @@ export async function loadImg(source: string | Uint8Array, options: LoadImgOptio
   try {
     // Hand the file to libvips at once (no await before): decoding starts in its threads even
     // when the JavaScript thread is busy right after this call (prefetching relies on it).
-    const { data, info } = await sharp(source, { failOn: "error", limitInputPixels: 0x3fff * 0x3fff })
+    const { data, info } = await sharp(source, { failOn: "error", limitInputPixels: MAX_PIXELS })
       .removeAlpha()
       .toColourspace("srgb")
       .raw({ depth: "uchar" })
@@ -121,6 +133,19 @@ export async function loadImg(source: string | Uint8Array, options: LoadImgOptio
   } catch (err) {
     if (typeof source === "string") await explainFileError(source);
     const reason = (err as Error).message.split("\n")[0].trim();
+    if (/exceeds pixel limit/i.test(reason)) {
+      const meta = await sharp(source, { limitInputPixels: false }).metadata().catch(() => undefined);
+      const size = meta?.width && meta.height
+        ? `${meta.width}×${meta.height} = ${(meta.width * meta.height / 1e6).toFixed(0)} million pixels`
+        : "more pixels";
+      throw new ImageTooLargeError(
+        `too many pixels: ${label} is ${size}, over the ${
+          (MAX_PIXELS / 1e6).toFixed(0)
+        } million (16383×16383) that loadImg decodes. The file is not necessarily corrupt: shrink it first ` +
+          `(e.g. sharp(file).resize(4000).toFile(...), or any image editor).`,
+        label,
+      );
+    }
     throw new ImageLoadError(`not an image / corrupt: ${label} (${reason})`, label);
   }
   if (decoded.channels !== 3) {
