@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { DownloadError, downloadFile } from "../lib/io/download.ts";
+import { cachedWeights, WeightsUnavailableError } from "../lib/models/imagenet_weights.ts";
 
 const BODY = (() => {
   const b = new Uint8Array(300_000);
@@ -142,6 +143,43 @@ Deno.test("download: a stalled connection is given up after stallTimeoutMs, keep
       // already cancelled by the client
     }
     await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("issue 13 row 14: a cached ImageNet file with the wrong md5, offline, is named as damaged (md5 expected/actual), also with CH5_ALLOW_RANDOM_WEIGHTS", async () => {
+  const dir = await Deno.makeTempDir();
+  const weights = { file: "fake_weights.h5", md5: "0123456789abcdef0123456789abcdef" };
+  const path = join(dir, weights.file);
+  await Deno.writeFile(path, BODY);
+  const actual = createHash("md5").update(BODY).digest("hex");
+  const offline: typeof fetch = () => Promise.reject(new TypeError("error sending request: dns error"));
+  try {
+    await assert.rejects(
+      cachedWeights(weights, { dir, fetch: offline, allowRandom: false, log: quiet }),
+      (err: Error) => {
+        assert.ok(err instanceof WeightsUnavailableError, String(err));
+        assert.ok(err.message.includes(`the file at ${path} is damaged or a different file`), err.message);
+        assert.ok(err.message.includes(`md5 ${actual}, expected ${weights.md5}`), err.message);
+        assert.ok(err.message.includes(`Fix: delete ${path}`), err.message);
+        assert.doesNotMatch(err.message, /Put the file at/);
+        return true;
+      },
+    );
+    assert.deepEqual(await Deno.readFile(path), BODY, "the file is left alone");
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
+    try {
+      assert.equal(await cachedWeights(weights, { dir, fetch: offline, allowRandom: true, log: quiet }), null);
+    } finally {
+      console.warn = warn;
+    }
+    assert.equal(warnings.length, 1);
+    assert.ok(warnings[0].includes(`the file at ${path} is damaged or a different file (md5 ${actual}`), warnings[0]);
+    assert.match(warnings[0], /was NOT used/);
+    assert.match(warnings[0], /RANDOM weights/);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

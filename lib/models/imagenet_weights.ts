@@ -19,7 +19,7 @@
 import { join, resolve } from "node:path";
 import { DownloadError, downloadFile } from "../io/download.ts";
 import { dataPath, dirSetting } from "../io/profile.ts";
-import { fileHash } from "../io/fs.ts";
+import { fileHash, statOrNull } from "../io/fs.ts";
 
 /** Where Keras 2 downloads the VGG16 weights from. */
 export const WEIGHTS_BASE_URL = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1/";
@@ -110,6 +110,7 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
   const dest = join(dir, weights.file);
   const url = (options.baseUrl ?? WEIGHTS_BASE_URL).replace(/\/?$/, "/") + weights.file;
   let problem: string;
+  const before = await statOrNull(dest);
   try {
     const got = await downloadFile(url, dest, {
       md5: weights.md5,
@@ -122,14 +123,32 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
     if (!(err instanceof DownloadError)) throw err;
     problem = err.message.replace(/\.$/, "");
   }
+  // A file that is there but failed its md5 (and could not be replaced by a download) is damaged or another file.
+  const present = before?.isFile ? await statOrNull(dest) : null;
+  const damaged = present ? await md5Of(dest, present.size) : undefined;
+  const badFile = damaged && damaged !== weights.md5
+    ? `the file at ${dest} is damaged or a different file (md5 ${damaged}, expected ${weights.md5}; ` +
+      `${present!.size} bytes) and was NOT used`
+    : undefined;
   const allowRandom = options.allowRandom ?? allowRandomFromEnv();
   if (allowRandom) {
     console.warn(
-      `WARNING: ${weights.file} is not available (${problem}). CH5_ALLOW_RANDOM_WEIGHTS is set, so the model ` +
-        `keeps RANDOM weights: its predictions, features and accuracies mean nothing. ` +
-        `Put the file at ${dest} for real results.`,
+      `WARNING: ${weights.file} is not available (${badFile ? `${badFile}; ` : ""}${problem}). ` +
+        `CH5_ALLOW_RANDOM_WEIGHTS is set, so the model keeps RANDOM weights: its predictions, features and ` +
+        `accuracies mean nothing. ` +
+        (badFile
+          ? `Replace ${dest} with a good copy (md5 ${weights.md5}) for real results.`
+          : `Put the file at ${dest} for real results.`),
     );
     return null;
+  }
+  if (badFile) {
+    throw new WeightsUnavailableError(
+      `Could not use the ImageNet weights ${weights.file}: ${badFile}, and a fresh download failed: ${problem}.\n` +
+        `Fix: delete ${dest} (and ${dest}.json) and run again with internet, or replace it with a good copy from ` +
+        `${url} (md5 ${weights.md5}).\n` +
+        `To run the code with random weights instead (its numbers then mean nothing), set CH5_ALLOW_RANDOM_WEIGHTS=1.`,
+    );
   }
   throw new WeightsUnavailableError(
     `Could not get the ImageNet weights ${weights.file}: ${problem}.\n` +
@@ -138,6 +157,17 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
       `or set CH5_WEIGHTS_DIR to a folder that already holds it.\n` +
       `To run the code with random weights instead (its numbers then mean nothing), set CH5_ALLOW_RANDOM_WEIGHTS=1.`,
   );
+}
+
+/** The md5 of a cached file: from its sidecar (written by downloadFile) when it matches the size, else hashed. */
+async function md5Of(path: string, size: number): Promise<string> {
+  try {
+    const sidecar = JSON.parse(await Deno.readTextFile(`${path}.json`));
+    if (sidecar.size === size && typeof sidecar.md5 === "string") return sidecar.md5;
+  } catch {
+    // no sidecar
+  }
+  return await fileHash(path, "md5");
 }
 
 /**
