@@ -76,6 +76,7 @@ export interface LayerReport {
 
 /** Raised when the folder to check does not exist. */
 export class CheckLayersError extends Error {
+  /** The class name, for messages. */
   override name = "CheckLayersError";
 }
 

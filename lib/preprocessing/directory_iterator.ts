@@ -157,6 +157,7 @@ export interface Batch {
 
 /** Raised for a missing folder, a folder without class subfolders, iterating over no pictures, or a state of another iterator. */
 export class DirectoryIteratorError extends Error {
+  /** The class name, for messages and `instanceof`-free checks. */
   override name = "DirectoryIteratorError";
 }
 

@@ -121,9 +121,13 @@ export interface TransformParams {
 
 /** A picture with 8-bit or float pixels in HWC order. */
 export interface PixelImage<T extends Uint8Array | Float32Array = Uint8Array | Float32Array> {
+  /** `height * width * channels` values. */
   data: T;
+  /** Rows. */
   height: number;
+  /** Columns. */
   width: number;
+  /** Values per pixel. */
   channels: number;
 }
 

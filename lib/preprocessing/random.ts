@@ -42,7 +42,7 @@ export function randomSeed(): number {
 export class Random {
   #state: number;
 
-  /** @param seed any integer; the same seed gives the same sequence. */
+  /** A generator started from `seed` (any integer; the same seed gives the same sequence). */
   constructor(seed: number = randomSeed()) {
     this.#state = seed >>> 0;
   }
