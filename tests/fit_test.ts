@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { evaluate, fit } from "../lib/training/fit.ts";
+import { CheckpointError, checkpointPath, deleteCheckpoint } from "../lib/training/checkpoint.ts";
+import { interruptListening, requestInterrupt } from "../lib/notebook/interrupt.ts";
 import { initBackend } from "../lib/backend/chain.ts";
 
 await initBackend({ backend: "cpu" });
@@ -72,4 +74,87 @@ Deno.test("fit stops after the last epoch that ends before `until`, and says so"
   await fit(m, { x, y }, { epochs: 3, batchSize: 32, until: past, verbose: 0 });
   assert.equal((await fit(m, { x, y }, { epochs: 2, batchSize: 32, verbose: 0 })).epoch.length, 2);
   tf.dispose([x, y]);
+});
+
+// The real SIGINT in a real kernel: tests/kernel_interrupt_test.ts (`deno test` itself ends on SIGINT).
+Deno.test("Interrupt stops fit after the current step; the History keeps the complete epochs", async () => {
+  const m = model();
+  const { x, y } = data(128);
+  let seen = 0;
+  const history = await fit(m, { x, y }, {
+    epochs: 10,
+    batchSize: 16,
+    verbose: 0,
+    callbacks: {
+      onBatchBegin: () => {
+        seen++;
+        // Press Interrupt during epoch 3, step 5 (of 8).
+        if (seen === 2 * 8 + 5) assert.equal(requestInterrupt(), true);
+      },
+    },
+  });
+  // Outside fit, Interrupt is not caught any more (it ends the process as before).
+  assert.equal(interruptListening(), false);
+  assert.equal(requestInterrupt(), false);
+  assert.deepEqual(history.interrupted, { epoch: 3, step: 5, steps: 8 });
+  assert.deepEqual(history.epoch, [0, 1]);
+  assert.equal(history.history.loss.length, 2);
+  assert.equal(history.seconds.length, 2);
+  assert.equal(seen, 21, "no step after the interrupted one");
+  // The model keeps its weights and predicts.
+  const prediction = m.predict(x.slice(0, 2)) as tf.Tensor;
+  assert.deepEqual(prediction.shape, [2, 1]);
+  assert.ok(Array.from(prediction.dataSync()).every(Number.isFinite));
+  // Training again works as usual.
+  assert.equal((await fit(m, { x, y }, { epochs: 1, batchSize: 16, verbose: 0 })).interrupted, undefined);
+  tf.dispose([x, y]);
+});
+
+Deno.test("checkpoint: fit resumes after its complete epochs and refuses another model's checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  Deno.env.set("CH5_DATA_DIR", dir);
+  try {
+    const { x, y } = data(64);
+    const first = model();
+    await fit(first, { x, y }, { epochs: 2, batchSize: 32, shuffle: false, verbose: 0, checkpoint: "fit-test" });
+    assert.ok(checkpointPath("fit-test").startsWith(dir));
+    const second = model();
+    const resumed = await fit(second, { x, y }, {
+      epochs: 3,
+      batchSize: 32,
+      shuffle: false,
+      verbose: 0,
+      checkpoint: "fit-test",
+    });
+    assert.equal(resumed.resumedFrom, 2);
+    assert.deepEqual(resumed.epoch, [0, 1, 2]);
+    const straight = model();
+    straight.setWeights(first.getWeights().map((w) => w.clone()));
+    // A model restored from epoch 2 and trained one more epoch equals the first model trained one more epoch.
+    await fit(first, { x, y }, { epochs: 1, batchSize: 32, shuffle: false, verbose: 0 });
+    for (const [a, b] of second.getWeights().map((w, i) => [w, first.getWeights()[i]])) {
+      assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+    }
+
+    const other = tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [2] })] });
+    other.compile({ optimizer: "sgd", loss: "meanSquaredError" });
+    await assert.rejects(
+      fit(other, { x, y: tf.zeros([64, 3]) }, { epochs: 1, verbose: 0, checkpoint: "fit-test" }),
+      (err: Error) =>
+        err instanceof CheckpointError && /written for another model/.test(err.message) &&
+        err.message.includes(checkpointPath("fit-test")) && /deleteCheckpoint\("fit-test"\)/.test(err.message),
+    );
+    await Deno.writeFile(checkpointPath("fit-test"), new Uint8Array([1, 2, 3]));
+    await assert.rejects(
+      fit(model(), { x, y }, { epochs: 1, verbose: 0, checkpoint: "fit-test" }),
+      /not a readable checkpoint/,
+    );
+    assert.equal(await deleteCheckpoint("fit-test"), true);
+    assert.equal(await deleteCheckpoint("fit-test"), false);
+    assert.throws(() => checkpointPath("../escape"), /not usable as a file name/);
+    tf.dispose([x, y]);
+  } finally {
+    Deno.env.delete("CH5_DATA_DIR");
+    await Deno.remove(dir, { recursive: true });
+  }
 });

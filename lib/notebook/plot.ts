@@ -28,7 +28,7 @@
  * ```
  * @module
  */
-import { display, inJupyter, type MimeBundle } from "./display.ts";
+import { display, inJupyter, type MimeBundle, updateDisplay } from "./display.ts";
 import { escapeXml, type Figure, type Layout, svgChart, titleText, type Trace } from "./svg_chart.ts";
 
 export type { Axis, Figure, Layout, TitleText, Trace } from "./svg_chart.ts";
@@ -530,4 +530,63 @@ export function trainingCurveFigures(history: HistoryLike, options: TrainingCurv
  */
 export async function trainingCurves(history: HistoryLike, options: TrainingCurvesOptions = {}): Promise<void> {
   for (const fig of trainingCurveFigures(history, options)) await showFigure(fig);
+}
+
+/**
+ * The book's training figures, shown once and then updated in place (Jupyter
+ * display ids) each time {@link LiveCurves.update} gets a longer history: the
+ * output keeps the last state, which is what an executed notebook and its
+ * HTML show. Outside Jupyter it does nothing. `fit(..., { curves: true })`
+ * uses it after every epoch.
+ *
+ * plotly.js goes first in an output of its own (when the session has not
+ * sent it), because an update replaces a figure's whole output.
+ *
+ * @example
+ * ```ts
+ * import { LiveCurves } from "./plot.ts";
+ * const live = new LiveCurves({ title: "Model 1" });
+ * await live.update({ loss: [0.7], val_loss: [0.69] });
+ * await live.update({ loss: [0.7, 0.6], val_loss: [0.69, 0.65] });
+ * ```
+ */
+export class LiveCurves {
+  #options: TrainingCurvesOptions;
+  #session: PlotlySession;
+  #ids: string[] = [];
+  #prefix = `ch5-curves-${crypto.randomUUID().slice(0, 8)}`;
+
+  /**
+   * @param options titles and smoothing, as {@link trainingCurves}.
+   * @param options.session the plotly session (default {@link plotlySession}).
+   */
+  constructor(options: TrainingCurvesOptions & { session?: PlotlySession } = {}) {
+    const { session, ...rest } = options;
+    this.#options = rest;
+    this.#session = session ?? plotlySession;
+  }
+
+  /** How many figures are shown (0 before the first update). */
+  get shown(): number {
+    return this.#ids.length;
+  }
+
+  /** Show the figures for `history`, or replace the ones shown. */
+  async update(history: HistoryLike): Promise<void> {
+    if (!inJupyter()) return;
+    const figures = trainingCurveFigures(history, this.#options);
+    if (this.#ids.length === 0 && this.#session.sent === undefined) {
+      await display(this.#session.loaderBundle("basic"));
+    }
+    for (const [i, fig] of figures.entries()) {
+      const bundle = this.#session.figureBundle(fig);
+      const id = this.#ids[i];
+      if (id === undefined) {
+        this.#ids[i] = `${this.#prefix}-${i}`;
+        await display(bundle, { displayId: this.#ids[i] });
+      } else {
+        await updateDisplay(bundle, id, { settle: i === figures.length - 1 });
+      }
+    }
+  }
 }

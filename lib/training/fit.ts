@@ -2,6 +2,11 @@
  * Train and evaluate like Keras' `model.fit` / `fit_generator` / `evaluate`,
  * with one live progress line per epoch and a Keras-shaped `History`.
  *
+ * In a notebook, Jupyter's Interrupt stops {@link fit} after the current step
+ * and keeps the kernel ({@link FitOptions}); `checkpoint` makes a training
+ * resumable across kernels and sittings (Keras' `BackupAndRestore`); `curves`
+ * draws the accuracy and loss figures live.
+ *
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
@@ -14,8 +19,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { print } from "../notebook/display.ts";
+import { inJupyter, print } from "../notebook/display.ts";
+import { interruptible, yieldToEventLoop } from "../notebook/interrupt.ts";
+import { LiveCurves, type TrainingCurvesOptions } from "../notebook/plot.ts";
 import { type Metrics, Progress } from "../notebook/progress.ts";
+import { isResumable, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 
 /** Tensors to fit on, like Keras' `x` and `y`. */
 export interface TensorData {
@@ -26,16 +34,30 @@ export interface TensorData {
 /** Anything {@link fit} and {@link evaluate} read: tensors, or an (endless) dataset of `{xs, ys}` batches. */
 export type FitData = TensorData | tf.data.Dataset<tf.TensorContainer>;
 
+/** Where Interrupt stopped a training (1-based, as printed). */
+export interface StoppedAt {
+  /** The epoch that was running, 1…epochs. */
+  epoch: number;
+  /** The last step done in it, 1…steps. */
+  step: number;
+  /** Steps in an epoch. */
+  steps: number;
+}
+
 /** What Keras' `History` holds: the epochs and each metric's value per epoch. */
 export interface History {
-  /** Epoch numbers, 0-based as in Keras. */
+  /** Epoch numbers, 0-based as in Keras; only complete epochs. */
   epoch: number[];
   /** `loss`, `acc`, `val_loss`, `val_acc`, …: one value per epoch. */
   history: Record<string, number[]>;
-  /** Wall-clock seconds of each epoch. */
+  /** Wall-clock seconds of each epoch (training and validation). */
   seconds: number[];
   /** Why training ended before `epochs`, when it did (see {@link FitOptions.until}). */
   stopped?: string;
+  /** Set when Interrupt stopped the training: where. */
+  interrupted?: StoppedAt;
+  /** Epochs restored from the checkpoint before this call trained (see {@link FitOptions.checkpoint}). */
+  resumedFrom?: number;
 }
 
 /** Options of {@link fit}. */
@@ -61,6 +83,23 @@ export interface FitOptions {
    * runs; {@link History.stopped} then says how many did.
    */
   until?: Date;
+  /**
+   * Make the training resumable (Keras' `BackupAndRestore`): after every
+   * complete epoch, checkpoint `name` (`data/checkpoints/<profile>/<name>.ckpt`)
+   * is written atomically with the weights, the optimizer state, the history
+   * and the data's random state (when `data` / `validationData` have
+   * `getState()`/`setState()`). When it exists, fit first loads it, says so,
+   * and trains only the epochs left; when none are left it trains nothing.
+   * Delete it with `deleteCheckpoint(name)` to start again.
+   */
+  checkpoint?: string;
+  /**
+   * Draw the book's accuracy and loss figures in the notebook after each
+   * epoch, updated in place (default false: the book draws them after `fit`
+   * in a listing of its own). `true`, or the options of `trainingCurves`.
+   * Outside Jupyter it does nothing.
+   */
+  curves?: boolean | TrainingCurvesOptions;
   /** More tfjs callbacks. */
   callbacks?: tf.CustomCallbackArgs;
 }
@@ -85,10 +124,63 @@ function validationArg(data: FitData | undefined) {
   return [data.x, data.y] as [tf.Tensor | tf.Tensor[], tf.Tensor | tf.Tensor[]];
 }
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/** Restore checkpoint `name` into `model`, `history` and the data; returns the epochs done (0 when none). */
+async function resume(
+  name: string,
+  model: tf.LayersModel,
+  history: History,
+  data: FitData,
+  options: FitOptions,
+  verbose: number,
+): Promise<number> {
+  const saved = await loadCheckpoint(name, model);
+  if (!saved) return 0;
+  history.epoch = [...saved.history.epoch];
+  history.history = Object.fromEntries(Object.entries(saved.history.history).map(([k, v]) => [k, [...v]]));
+  history.seconds = [...saved.history.seconds];
+  history.resumedFrom = saved.epochsDone;
+  const notes: string[] = [];
+  for (
+    const [what, source, state] of [
+      ["training data", data, saved.dataState],
+      ["validation data", options.validationData, saved.validationState],
+    ] as const
+  ) {
+    if (state === undefined) continue;
+    if (isResumable(source)) source.setState(state);
+    else notes.push(`the ${what} has no setState(): its batches differ from an uninterrupted run`);
+  }
+  if (!isDataset(data) && (options.shuffle ?? true)) {
+    notes.push("tfjs shuffles tensor data with Math.random: the batch order differs from an uninterrupted run");
+  }
+  if (verbose) {
+    const left = options.epochs - saved.epochsDone;
+    const plan = left > 0
+      ? `training continues at epoch ${saved.epochsDone + 1}/${options.epochs}`
+      : `nothing left to train (weights and history restored; deleteCheckpoint(${JSON.stringify(name)}) starts over)`;
+    await print(
+      `Resuming "${name}" from its checkpoint: ${plural(saved.epochsDone, "epoch")} done ` +
+        `(${saved.path}, written ${saved.writtenAt}); ${plan}.` + (notes.length ? ` Note: ${notes.join("; ")}.` : ""),
+    );
+  }
+  return saved.epochsDone;
+}
+
 /**
  * Train `model` (already compiled) and return its {@link History}.
  *
+ * In a Jupyter kernel, Interrupt (SIGINT) stops the training at the end of the
+ * current step: fit prints where (epoch, step) and returns the History of the
+ * complete epochs with {@link History.interrupted} set; the model keeps its
+ * weights (those of the last step) and the kernel its variables. Outside fit,
+ * Interrupt behaves as before.
+ *
  * @throws {Error} for a dataset without `stepsPerEpoch`, or a validation dataset without `validationSteps`.
+ * @throws {CheckpointError} when `checkpoint` names a damaged file or another model's.
  */
 export async function fit(model: tf.LayersModel, data: FitData, options: FitOptions): Promise<History> {
   const verbose = options.verbose ?? 1;
@@ -107,62 +199,122 @@ export async function fit(model: tf.LayersModel, data: FitData, options: FitOpti
   }
 
   const history: History = { epoch: [], history: {}, seconds: [] };
-  let bar: Progress | undefined;
-  let sums: Metrics = {};
-  let epochStart = 0;
-  const callbacks: tf.CustomCallbackArgs = {
-    onEpochBegin: async (epoch) => {
-      epochStart = performance.now();
-      sums = {};
-      if (verbose) bar = await Progress.start({ total: steps, label: `Epoch ${epoch + 1}/${options.epochs}` });
-    },
-    onBatchEnd: async (batch, logs) => {
-      const running: Metrics = {};
-      for (const [k, v] of Object.entries(logs ?? {})) {
-        if (k === "batch" || k === "size") continue;
-        sums[k] = (sums[k] ?? 0) + v;
-        running[k] = sums[k] / (batch + 1);
-      }
-      await bar?.update(batch + 1, running);
-    },
-    onEpochEnd: async (epoch, logs) => {
-      history.epoch.push(epoch);
-      history.seconds.push((performance.now() - epochStart) / 1000);
-      for (const [k, v] of Object.entries(logs ?? {})) (history.history[k] ??= []).push(v);
-      await bar?.done(kerasOrder(logs ?? {}), steps);
-      bar = undefined;
-      const done = epoch + 1;
-      const meanMs = (history.seconds.reduce((a, b) => a + b, 0) / history.seconds.length) * 1000;
-      if (options.until && done < options.epochs && Date.now() + meanMs > options.until.getTime()) {
-        history.stopped = `stopped after ${done} of ${options.epochs} epochs: one more would end after ` +
-          `${options.until.toISOString()}`;
-        model.stopTraining = true;
-        if (verbose) await print(history.stopped);
-      }
-    },
-  };
-  const all = options.callbacks ? [callbacks, options.callbacks] : [callbacks];
-  if (isDataset(data)) {
-    await model.fitDataset(data, {
-      epochs: options.epochs,
-      batchesPerEpoch: steps,
-      validationData: validationArg(options.validationData) as tf.data.Dataset<tf.TensorContainer>,
-      validationBatches: options.validationSteps,
-      callbacks: all,
-      verbose: 0,
-    });
-  } else {
-    await model.fit(data.x, data.y, {
-      epochs: options.epochs,
-      batchSize,
-      validationData: validationArg(options.validationData) as [tf.Tensor, tf.Tensor],
-      validationSplit: options.validationSplit,
-      shuffle: options.shuffle ?? true,
-      callbacks: all,
-      verbose: 0,
-    });
-  }
-  return history;
+  const initialEpoch = options.checkpoint
+    ? await resume(options.checkpoint, model, history, data, options, verbose)
+    : 0;
+  const live = options.curves && inJupyter()
+    ? new LiveCurves(options.curves === true ? {} : options.curves)
+    : undefined;
+  if (live && history.epoch.length > 0) await live.update(history);
+  if (initialEpoch >= options.epochs) return history;
+
+  return await interruptible(async (stop) => {
+    let bar: Progress | undefined;
+    let sums: Metrics = {};
+    let running: Metrics = {};
+    let epochStart = 0;
+    let current = initialEpoch;
+    let at: StoppedAt | undefined;
+    const interruptedText = async (stoppedAt: StoppedAt) => {
+      history.interrupted = stoppedAt;
+      const where = stoppedAt.step >= stoppedAt.steps
+        ? `the end of epoch ${stoppedAt.epoch}/${options.epochs}`
+        : `epoch ${stoppedAt.epoch}/${options.epochs}, step ${stoppedAt.step}/${stoppedAt.steps}`;
+      const kept = history.epoch.length
+        ? `History holds the ${plural(history.epoch.length, "complete epoch")}` +
+          (options.checkpoint ? ` (so does checkpoint "${options.checkpoint}": run the cell again to resume)` : "")
+        : "no epoch was complete";
+      if (verbose) await stop.stopped(where, `The model keeps its weights as of that step; ${kept}.`);
+    };
+    const callbacks: tf.CustomCallbackArgs = {
+      onEpochBegin: async (epoch) => {
+        epochStart = performance.now();
+        current = epoch;
+        sums = {};
+        running = {};
+        if (verbose) bar = await Progress.start({ total: steps, label: `Epoch ${epoch + 1}/${options.epochs}` });
+      },
+      onBatchEnd: async (batch, logs) => {
+        running = {};
+        for (const [k, v] of Object.entries(logs ?? {})) {
+          if (k === "batch" || k === "size") continue;
+          sums[k] = (sums[k] ?? 0) + v;
+          running[k] = sums[k] / (batch + 1);
+        }
+        await bar?.update(batch + 1, running);
+        // Give the event loop a turn, so that a SIGINT is delivered between steps.
+        await yieldToEventLoop();
+        if (stop.requested && !at) {
+          at = { epoch: current + 1, step: batch + 1, steps };
+          model.stopTraining = true;
+        }
+      },
+      onEpochEnd: async (epoch, logs) => {
+        if (at && at.step < steps) {
+          // A partial epoch: its metrics are not an epoch's; keep the History of complete ones.
+          await bar?.done(kerasOrder(running), at.step);
+          bar = undefined;
+          await interruptedText(at);
+          return;
+        }
+        history.epoch.push(epoch);
+        history.seconds.push((performance.now() - epochStart) / 1000);
+        for (const [k, v] of Object.entries(logs ?? {})) (history.history[k] ??= []).push(v);
+        await bar?.done(kerasOrder(logs ?? {}), steps);
+        bar = undefined;
+        const done = epoch + 1;
+        if (options.checkpoint) {
+          await saveCheckpoint(options.checkpoint, model, {
+            epochsDone: done,
+            epochs: options.epochs,
+            history: { epoch: history.epoch, history: history.history, seconds: history.seconds },
+            dataState: isResumable(data) ? data.getState() : undefined,
+            validationState: isResumable(options.validationData) ? options.validationData.getState() : undefined,
+          });
+        }
+        await live?.update(history);
+        if (!at && stop.requested && done < options.epochs) {
+          at = { epoch: done, step: steps, steps };
+          model.stopTraining = true;
+        }
+        if (at) {
+          await interruptedText(at);
+          return;
+        }
+        const meanMs = (history.seconds.reduce((a, b) => a + b, 0) / history.seconds.length) * 1000;
+        if (options.until && done < options.epochs && Date.now() + meanMs > options.until.getTime()) {
+          history.stopped = `stopped after ${done} of ${options.epochs} epochs: one more would end after ` +
+            `${options.until.toISOString()}`;
+          model.stopTraining = true;
+          if (verbose) await print(history.stopped);
+        }
+      },
+    };
+    const all = options.callbacks ? [callbacks, options.callbacks] : [callbacks];
+    if (isDataset(data)) {
+      await model.fitDataset(data, {
+        epochs: options.epochs,
+        initialEpoch,
+        batchesPerEpoch: steps,
+        validationData: validationArg(options.validationData) as tf.data.Dataset<tf.TensorContainer>,
+        validationBatches: options.validationSteps,
+        callbacks: all,
+        verbose: 0,
+      });
+    } else {
+      await model.fit(data.x, data.y, {
+        epochs: options.epochs,
+        initialEpoch,
+        batchSize,
+        validationData: validationArg(options.validationData) as [tf.Tensor, tf.Tensor],
+        validationSplit: options.validationSplit,
+        shuffle: options.shuffle ?? true,
+        callbacks: all,
+        verbose: 0,
+      });
+    }
+    return history;
+  });
 }
 
 /**
