@@ -86,5 +86,9 @@ Deno.test("another folder of IDX files (plain or .gz) can stand in; a missing fi
 Deno.test("damaged IDX files and a bad limit give clear errors", async () => {
   assert.throws(() => parseIdx(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), "x"), /bad magic number/);
   assert.throws(() => parseIdx(idx([5], new Uint8Array(3)), "labels"), /holds 3 values, its header says 5/);
+  assert.throws(() => parseIdx(new Uint8Array([0, 0, 8, 200, 0, 0, 0, 1]), "short"), (err: Error) => {
+    return err instanceof MnistError &&
+      /short is damaged: its header says rank 200, the file has only 8 bytes/.test(err.message);
+  });
   await assert.rejects(loadMnist({ limit: { train: 0, test: 5 } }), /limit.train must be a whole number > 0, got 0/);
 });

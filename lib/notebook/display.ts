@@ -1,7 +1,7 @@
 /**
  * Show things in a Jupyter notebook run by the Deno kernel, or as plain text
- * in a terminal: PNG pictures, HTML fragments, tables and Keras-style model
- * summaries.
+ * in a terminal: MIME bundles, printed lines, PNG pictures, HTML fragments
+ * and tables. (Model summaries: `lib/models/summary.ts`.)
  *
  * @example
  * ```ts
@@ -10,7 +10,6 @@
  * ```
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
 import { Buffer } from "node:buffer";
 import { escapeXml } from "./svg_chart.ts";
 
@@ -121,11 +120,6 @@ export async function showPng(png: Uint8Array, caption = "[PNG image]"): Promise
   await display({ "image/png": Buffer.from(png).toString("base64"), "text/plain": caption });
 }
 
-/** Show an HTML fragment; `text` is what a terminal prints instead. */
-export async function showHtml(html: string, text = "[HTML output]"): Promise<void> {
-  await display({ "text/html": html, "text/plain": text });
-}
-
 /** One table row: column name → cell value. */
 export type Row = Record<string, string | number | boolean | null | undefined>;
 
@@ -161,75 +155,4 @@ export function tableHtml(rows: Row[], columns = columnsOf(rows)): string {
 /** Show rows as a table: HTML in Jupyter, aligned text elsewhere. */
 export async function showTable(rows: Row[], columns?: string[]): Promise<void> {
   await display({ "text/html": tableHtml(rows, columns), "text/plain": formatTable(rows, columns) });
-}
-
-function shapeText(shape: unknown): string {
-  const one = (s: (number | null)[]) => `(${s.map((d) => d === null ? "None" : String(d)).join(", ")})`;
-  if (Array.isArray(shape) && Array.isArray(shape[0])) return (shape as (number | null)[][]).map(one).join(", ");
-  return one(shape as (number | null)[]);
-}
-
-/** The numbers of a Keras summary: one row a layer, and the totals. */
-export interface SummaryTable {
-  rows: { layer: string; outputShape: string; params: number }[];
-  totalParams: number;
-  trainableParams: number;
-  nonTrainableParams: number;
-}
-
-/** Count the rows and totals Keras' `model.summary()` prints. */
-export function summaryTable(model: tf.LayersModel): SummaryTable {
-  const count = (ws: tf.LayerVariable[]) =>
-    ws.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
-  const rows = model.layers.map((layer) => ({
-    layer: `${layer.name} (${layer.getClassName()})`,
-    outputShape: shapeText(layer.outputShape),
-    params: layer.countParams(),
-  }));
-  const trainableParams = count(model.trainableWeights);
-  const nonTrainableParams = count(model.nonTrainableWeights);
-  return { rows, totalParams: trainableParams + nonTrainableParams, trainableParams, nonTrainableParams };
-}
-
-/** Group digits as Keras does: 93322 → "93,322". */
-export function thousands(n: number): string {
-  return n.toLocaleString("en-US");
-}
-
-/**
- * Format the Keras-style summary of a model: layer (type), output shape,
- * parameter count, then the totals.
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { formatModelSummary } from "./display.ts";
- * const m = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] });
- * formatModelSummary(m).includes("Total params: 8"); // true
- * ```
- */
-export function formatModelSummary(model: tf.LayersModel): string {
-  const table = summaryTable(model);
-  const header = ["Layer (type)", "Output Shape", "Param #"];
-  const cells = table.rows.map((r) => [r.layer, r.outputShape, thousands(r.params)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)) + 4);
-  const total = widths.reduce((a, b) => a + b, 0);
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i])).join("").trimEnd();
-  return [
-    `Model: "${model.name}"`,
-    "_".repeat(total),
-    line(header),
-    "=".repeat(total),
-    ...cells.flatMap((c, i) => [line(c), (i === cells.length - 1 ? "=" : "_").repeat(total)]),
-    `Total params: ${thousands(table.totalParams)}`,
-    `Trainable params: ${thousands(table.trainableParams)}`,
-    `Non-trainable params: ${thousands(table.nonTrainableParams)}`,
-    "_".repeat(total),
-  ].join("\n");
-}
-
-/** Print a model's Keras-style summary (like Keras' `model.summary()`). */
-export async function modelSummary(model: tf.LayersModel): Promise<void> {
-  const text = formatModelSummary(model);
-  await display({ "text/plain": text, "text/html": `<pre>${escapeXml(text)}</pre>` });
 }

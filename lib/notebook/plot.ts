@@ -17,8 +17,7 @@
  *
  * "Once" is per kernel process. If you re-run the cell whose output carried
  * plotly.js, the saved notebook loses it (later figures show their static
- * picture and a note): run the notebook from the top again, or call
- * {@link loadPlotly} in the first cell, which always carries it.
+ * picture and a note): run the notebook from the top again.
  *
  * @example
  * ```ts
@@ -54,7 +53,7 @@ export function buildFor(fig: Figure): PlotlyBuild {
 }
 
 /** Where each build's bundle lives: an import-map package and the file in it. */
-export const PLOTLY_BUNDLES: Readonly<Record<PlotlyBuild, string>> = {
+const PLOTLY_BUNDLES: Readonly<Record<PlotlyBuild, string>> = {
   basic: "plotly.js-basic-dist-min/plotly-basic.min.js",
   full: "plotly.js-dist/plotly.js",
 };
@@ -277,12 +276,12 @@ export function normalizeLayout(layout: Layout | undefined): Layout {
 }
 
 /** Default plotly config of displayed figures: responsive, no plotly logo. */
-export const DEFAULT_CONFIG: Readonly<Record<string, unknown>> = { responsive: true, displaylogo: false };
+const DEFAULT_CONFIG: Readonly<Record<string, unknown>> = { responsive: true, displaylogo: false };
 
 /**
  * Tracks what a kernel session has sent to the notebook, so that plotly.js
  * travels with it once. The module keeps one for the kernel process
- * ({@link plotlySession}); tests make their own.
+ * (`plotlySession`); tests make their own.
  *
  * @example
  * ```ts
@@ -351,8 +350,8 @@ export class PlotlySession {
   }
 }
 
-/** The kernel process's session: what {@link showFigure} and {@link plot} use. */
-export const plotlySession: PlotlySession = new PlotlySession();
+/** The kernel process's session: what `showFigure` and {@link plot} use. */
+const plotlySession: PlotlySession = new PlotlySession();
 
 /**
  * Display a plotly figure (see the module doc for what is sent). Outside
@@ -364,7 +363,7 @@ export const plotlySession: PlotlySession = new PlotlySession();
  * await showFigure({ data: [{ type: "bar", x: ["cat", "dog"], y: [0.3, 0.7] }], layout: { title: "Prediction" } });
  * ```
  */
-export async function showFigure(fig: Figure, options: { displayId?: string } = {}): Promise<void> {
+async function showFigure(fig: Figure, options: { displayId?: string } = {}): Promise<void> {
   if (!inJupyter()) {
     console.log(figureText(fig));
     return;
@@ -383,21 +382,6 @@ export async function showFigure(fig: Figure, options: { displayId?: string } = 
  */
 export function plot(traces: Trace[], layout: Layout = {}): Promise<void> {
   return showFigure({ data: traces, layout });
-}
-
-/**
- * Send plotly.js to the notebook now, in an output of its own. Put it in a
- * notebook's first cell so that re-running any figure's cell never leaves
- * the saved notebook without plotly.js. Does nothing outside Jupyter.
- *
- * @example
- * ```ts
- * import { loadPlotly } from "./plot.ts";
- * await loadPlotly();
- * ```
- */
-export async function loadPlotly(build: PlotlyBuild = "basic"): Promise<void> {
-  if (inJupyter()) await display(plotlySession.loaderBundle(build));
 }
 
 /**
@@ -558,7 +542,7 @@ export class LiveCurves {
 
   /**
    * @param options titles and smoothing, as {@link trainingCurves}.
-   * @param options.session the plotly session (default {@link plotlySession}).
+   * @param options.session the plotly session (default `plotlySession`).
    */
   constructor(options: TrainingCurvesOptions & { session?: PlotlySession } = {}) {
     const { session, ...rest } = options;

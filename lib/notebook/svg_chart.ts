@@ -73,7 +73,7 @@ export interface Figure {
 }
 
 /** Plotly's default colour sequence, used for traces that name no colour. */
-export const PLOTLY_COLORS: readonly string[] = [
+const PLOTLY_COLORS: readonly string[] = [
   "#1f77b4",
   "#ff7f0e",
   "#2ca02c",
@@ -142,7 +142,7 @@ function tickLabel(v: number): string {
 }
 
 /** The traces {@link svgChart} can draw: scatter traces of numbers, at most this many points in all. */
-export const SVG_CHART_MAX_POINTS = 5000;
+const SVG_CHART_MAX_POINTS = 5000;
 
 interface Series {
   name: string;
@@ -198,7 +198,7 @@ function extent(values: number[], range?: [number, number]): [number, number] {
  * Draw a figure of scatter traces (lines, markers or both) as an SVG
  * document: title, axes with round ticks, axis titles, legend. Returns
  * `undefined` for what it does not draw (other trace types, category axes,
- * more than {@link SVG_CHART_MAX_POINTS} points), so callers skip the
+ * more than `SVG_CHART_MAX_POINTS` points), so callers skip the
  * fallback rather than show a wrong picture.
  *
  * @param options.width width in pixels (default: the layout's, else 720).
