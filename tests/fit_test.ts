@@ -158,3 +158,26 @@ Deno.test("checkpoint: fit resumes after its complete epochs and refuses another
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("fit and evaluate take an iterator with toDataset(), as Keras' fit_generator takes a generator", async () => {
+  const m = model();
+  const { x, y } = data(64);
+  const source = {
+    calls: 0,
+    toDataset() {
+      this.calls++;
+      return tf.data.zip({ xs: tf.data.array(x.unstack()), ys: tf.data.array(y.unstack()) }).batch(16).repeat();
+    },
+  };
+  const history = await fit(m, source, {
+    epochs: 2,
+    stepsPerEpoch: 4,
+    validationData: source,
+    validationSteps: 2,
+    verbose: 0,
+  });
+  assert.deepEqual(Object.keys(history.history).sort(), ["acc", "loss", "val_acc", "val_loss"]);
+  assert.ok(Number.isFinite((await evaluate(m, source, { steps: 2 })).loss));
+  assert.equal(source.calls, 3);
+  tf.dispose([x, y]);
+});

@@ -31,8 +31,26 @@ export interface TensorData {
   y: tf.Tensor | tf.Tensor[];
 }
 
-/** Anything {@link fit} and {@link evaluate} read: tensors, or an (endless) dataset of `{xs, ys}` batches. */
-export type FitData = TensorData | tf.data.Dataset<tf.TensorContainer>;
+/** Something that makes a dataset of batches, like a `DirectoryIterator` (Keras' generators). */
+export interface DatasetSource {
+  toDataset(): tf.data.Dataset<tf.TensorContainer>;
+}
+
+/**
+ * Anything {@link fit} and {@link evaluate} read: tensors, an (endless)
+ * dataset of `{xs, ys}` batches, or an iterator with `toDataset()` (as Keras'
+ * `fit_generator(train_generator, validation_data=validation_generator)`).
+ */
+export type FitData = TensorData | tf.data.Dataset<tf.TensorContainer> | DatasetSource;
+
+type Resolved = TensorData | tf.data.Dataset<tf.TensorContainer>;
+
+/** The dataset of an iterator, else `data` itself. */
+function resolve<T extends FitData | undefined>(data: T): Exclude<T, DatasetSource> | Resolved {
+  const source = data as Partial<DatasetSource> | undefined;
+  if (source && typeof source.toDataset === "function" && !isDataset(data as Resolved)) return source.toDataset();
+  return data as Exclude<T, DatasetSource>;
+}
 
 /** Where Interrupt stopped a training (1-based, as printed). */
 export interface StoppedAt {
@@ -111,7 +129,7 @@ function kerasOrder(logs: Metrics): Metrics {
   return Object.fromEntries(ordered.map((k) => [k, logs[k]]));
 }
 
-function isDataset(data: FitData): data is tf.data.Dataset<tf.TensorContainer> {
+function isDataset(data: Resolved): data is tf.data.Dataset<tf.TensorContainer> {
   return typeof (data as tf.data.Dataset<tf.TensorContainer>).iterator === "function";
 }
 
@@ -119,7 +137,7 @@ function firstDim(t: tf.Tensor | tf.Tensor[]): number {
   return (Array.isArray(t) ? t[0] : t).shape[0];
 }
 
-function validationArg(data: FitData | undefined) {
+function validationArg(data: Resolved | undefined) {
   if (!data || isDataset(data)) return data;
   return [data.x, data.y] as [tf.Tensor | tf.Tensor[], tf.Tensor | tf.Tensor[]];
 }
@@ -133,8 +151,8 @@ async function resume(
   name: string,
   model: tf.LayersModel,
   history: History,
-  data: FitData,
-  options: FitOptions,
+  data: Resolved,
+  options: FitOptions & { validationData?: Resolved },
   verbose: number,
 ): Promise<number> {
   const saved = await loadCheckpoint(name, model);
@@ -182,7 +200,9 @@ async function resume(
  * @throws {Error} for a dataset without `stepsPerEpoch`, or a validation dataset without `validationSteps`.
  * @throws {CheckpointError} when `checkpoint` names a damaged file or another model's.
  */
-export async function fit(model: tf.LayersModel, data: FitData, options: FitOptions): Promise<History> {
+export async function fit(model: tf.LayersModel, input: FitData, givenOptions: FitOptions): Promise<History> {
+  const data = resolve(input) as Resolved;
+  const options = { ...givenOptions, validationData: resolve(givenOptions.validationData) as Resolved | undefined };
   const verbose = options.verbose ?? 1;
   const batchSize = options.batchSize ?? 32;
   let steps: number;
@@ -325,9 +345,10 @@ export async function fit(model: tf.LayersModel, data: FitData, options: FitOpti
  */
 export async function evaluate(
   model: tf.LayersModel,
-  data: FitData,
+  input: FitData,
   options: { batchSize?: number; steps?: number } = {},
 ): Promise<Metrics> {
+  const data = resolve(input) as Resolved;
   let result: tf.Scalar | tf.Scalar[];
   if (isDataset(data)) {
     if (!options.steps) throw new Error("evaluate() on a dataset needs steps: the iterators are endless.");
