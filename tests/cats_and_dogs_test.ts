@@ -7,7 +7,12 @@ import {
   ensureCatsAndDogs,
   expectedCounts,
   resolveSource,
+  SPLIT_MANIFEST,
+  verifyCatsAndDogs,
 } from "../lib/data/cats_and_dogs.ts";
+import { main } from "../lib/data/cats_and_dogs_cli.ts";
+import { requestInterrupt } from "../lib/notebook/interrupt.ts";
+import { describeFsError } from "../lib/io/fs.ts";
 import { zipFiles } from "../lib/io/zip.ts";
 import { ROOT } from "../lib/io/profile.ts";
 
@@ -48,7 +53,8 @@ async function kaggleFolder(dir: string, n: number, broken: Record<string, Uint8
 }
 
 Deno.test({
-  name: "cats_and_dogs: builds the book's split from the shared copy (hard links), then does nothing the second time",
+  name:
+    "cats_and_dogs: builds the book's split from the shared copy (copies, with a manifest), then does nothing the second time",
   ignore: !hasShared,
   fn: async () => {
     await withTempDir(async (dir) => {
@@ -78,10 +84,13 @@ Deno.test({
         assert.ok((await Deno.stat(join(dest, name))).isFile, name);
       }
       assert.ok(lines.some((l) => /4000\/4000 pictures placed/.test(l)), "progress lines");
-      // Hard-linked when on the same file system (else copied), and the source untouched.
-      const linked = await Deno.stat(join(dest, "validation/dogs/dog.1000.jpg"));
-      if (linked.dev === before.dev) assert.equal(linked.ino, before.ino);
-      assert.equal(linked.size, before.size);
+      // Copied (never a link to the shared source), and the source untouched.
+      const copied = await Deno.stat(join(dest, "validation/dogs/dog.1000.jpg"));
+      assert.ok(copied.dev !== before.dev || copied.ino !== before.ino, "a copy, not a hard link");
+      assert.equal(copied.size, before.size);
+      const manifest = JSON.parse(await Deno.readTextFile(join(dest, SPLIT_MANIFEST)));
+      assert.equal(Object.keys(manifest.files).length, 4000);
+      assert.equal(manifest.files["validation/dogs/dog.1000.jpg"].size, before.size);
       const after = await Deno.stat(sample);
       assert.equal(after.mtime?.getTime(), before.mtime?.getTime());
       assert.equal(after.size, before.size);
@@ -301,9 +310,235 @@ Deno.test("cats_and_dogs: without a source it downloads the archive (a local ser
       assert.equal(result.kind, "petimages");
       assert.equal(requests, 1);
       assert.match(lines[0], /no source given/);
+      // Issue 13 row 16: a custom URL is announced as itself, not as the PetImages archive.
+      assert.ok(lines[0].includes(`using the archive http://127.0.0.1:${server.addr.port}/pets.zip`), lines[0]);
+      assert.doesNotMatch(lines[0], /PetImages|790 MB/);
       assert.ok((await Deno.stat(join(dir, "downloads/pets.zip.json"))).isFile);
     } finally {
       await server.shutdown();
     }
+  });
+});
+
+/** Build a SMALL split at `dir/split` from a Kaggle folder at `dir/train`; returns both paths. */
+async function smallSplit(dir: string, options: { link?: boolean; log?: (l: string) => void } = {}) {
+  const src = join(dir, "train");
+  await kaggleFolder(src, 20);
+  const dest = join(dir, "split");
+  await ensureCatsAndDogs({ source: src, dest, split: SMALL, log: options.log ?? quiet, link: options.link });
+  return { src, dest };
+}
+
+/** Run the CLI with `args`, collecting stdout and stderr lines. */
+async function cli(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const [log, error] = [console.log, console.error];
+  console.log = (...a: unknown[]) => out.push(a.join(" "));
+  console.error = (...a: unknown[]) => err.push(a.join(" "));
+  try {
+    return { code: await main(args), out, err };
+  } finally {
+    [console.log, console.error] = [log, error];
+  }
+}
+
+Deno.test("issue 13 row 5: a 0-byte or changed picture in an existing split is found at the next use, not during training", async () => {
+  await withTempDir(async (dir) => {
+    const { src, dest } = await smallSplit(dir);
+    const manifest = JSON.parse(await Deno.readTextFile(join(dest, SPLIT_MANIFEST)));
+    assert.equal(Object.keys(manifest.files).length, 40);
+    // A 0-byte picture in test/: the cheap check (sizes) finds it.
+    await Deno.writeFile(join(dest, "test/cats/cat.15.jpg"), new Uint8Array(0));
+    await assert.rejects(ensureCatsAndDogs({ source: src, dest, split: SMALL, log: quiet }), (err: Error) => {
+      assert.ok(err instanceof CatsAndDogsError, String(err));
+      assert.ok(err.message.includes(`${join(dest, "test/cats/cat.15.jpg")} (0 bytes, built with ${JPEG.length})`));
+      assert.match(err.message, /Delete .* and run deno task data again/);
+      return true;
+    });
+    await Deno.writeFile(join(dest, "test/cats/cat.15.jpg"), JPEG);
+    const { mtime } = await Deno.stat(join(src, "cat.15.jpg"));
+    // Same size, other bytes, and a new time: the cheap check hashes the files whose time changed.
+    const flipped = JPEG.slice();
+    flipped[flipped.length >> 1] ^= 0xff;
+    await Deno.writeFile(join(dest, "train/dogs/dog.3.jpg"), flipped);
+    await assert.rejects(
+      ensureCatsAndDogs({ source: src, dest, split: SMALL, log: quiet }),
+      (err: Error) => err instanceof CatsAndDogsError && /dog\.3\.jpg \(same size, other content/.test(err.message),
+    );
+    // The same with the old time put back: only --verify (every hash) finds it.
+    await Deno.writeFile(join(dest, "test/cats/cat.15.jpg"), JPEG);
+    for (const rel of ["test/cats/cat.15.jpg", "train/dogs/dog.3.jpg"]) {
+      await Deno.utime(join(dest, rel), mtime!, new Date(manifest.files[rel].mtime));
+    }
+    const used = await ensureCatsAndDogs({ source: src, dest, split: SMALL, log: quiet });
+    assert.equal(used.built, false);
+    const verified = await verifyCatsAndDogs({ dest, log: quiet });
+    assert.equal(verified.checked, 40);
+    assert.deepEqual(verified.problems, [{
+      file: "train/dogs/dog.3.jpg",
+      problem: "same size, other content (SHA-256 differs)",
+    }]);
+    const run = await cli(["--verify", "--dest", dest]);
+    assert.equal(run.code, 1);
+    assert.deepEqual(run.err, [
+      "damaged: train/dogs/dog.3.jpg (same size, other content (SHA-256 differs))",
+      "error: 1 damaged pictures; delete the split and run deno task data to rebuild it.",
+    ]);
+    await Deno.writeFile(join(dest, "train/dogs/dog.3.jpg"), JPEG);
+    assert.equal((await cli(["--verify", "--dest", dest])).code, 0);
+    // A split built before manifests: 0-byte files are still found; --verify decodes every picture and writes one.
+    await Deno.remove(join(dest, SPLIT_MANIFEST));
+    await Deno.writeFile(join(dest, "validation/cats/cat.10.jpg"), new Uint8Array(0));
+    await assert.rejects(
+      ensureCatsAndDogs({ source: src, dest, split: SMALL, log: quiet }),
+      (err: Error) => err instanceof CatsAndDogsError && /cat\.10\.jpg \(0 bytes, an empty file\)/.test(err.message),
+    );
+    const old = await verifyCatsAndDogs({ dest, log: quiet });
+    assert.deepEqual(old.problems.map((p) => p.file), ["validation/cats/cat.10.jpg"]);
+    assert.equal(old.wroteManifest, false);
+    await Deno.writeFile(join(dest, "validation/cats/cat.10.jpg"), JPEG);
+    assert.equal((await verifyCatsAndDogs({ dest, log: quiet })).wroteManifest, true);
+    assert.ok((await Deno.stat(join(dest, SPLIT_MANIFEST))).isFile);
+  });
+});
+
+Deno.test("issue 13 row 6: an existing split asked for with another source, or a changed source, says so", async () => {
+  await withTempDir(async (dir) => {
+    const { src, dest } = await smallSplit(dir);
+    const other = join(dir, "other");
+    await kaggleFolder(other, 20);
+    const lines: string[] = [];
+    const result = await ensureCatsAndDogs({ source: other, dest, split: SMALL, log: (l) => lines.push(l) });
+    assert.equal(result.built, false);
+    assert.ok(
+      lines.some((l) => l.includes(`NOTE: ${dest} was built from ${src}, not from ${other}`) && /Delete it/.test(l)),
+      lines.join("\n"),
+    );
+    await Deno.writeFile(join(src, "cat.20.jpg"), JPEG);
+    lines.length = 0;
+    await ensureCatsAndDogs({ source: src, dest, split: SMALL, log: (l) => lines.push(l) });
+    assert.ok(
+      lines.some((l) => l.includes(`NOTE: the source ${src} changed since ${dest} was built (40 files`)),
+      lines.join("\n"),
+    );
+    lines.length = 0;
+    await Deno.remove(join(src, "cat.20.jpg"));
+    await ensureCatsAndDogs({ source: src, dest, split: SMALL, log: (l) => lines.push(l) });
+    assert.ok(!lines.some((l) => /NOTE/.test(l)), "the same source, unchanged: no note");
+  });
+});
+
+Deno.test("issue 13 row 7: the split copies its source; writing into it never changes the source; --link says so", async () => {
+  await withTempDir(async (dir) => {
+    // The source is a temporary copy, never /work/shared.
+    const { src, dest } = await smallSplit(dir);
+    const target = join(dest, "train/cats/cat.0.jpg");
+    const file = await Deno.open(target, { write: true });
+    await file.write(new Uint8Array([0x00]));
+    file.close();
+    assert.deepEqual(await Deno.readFile(join(src, "cat.0.jpg")), JPEG, "the source picture is unchanged");
+    assert.notEqual((await Deno.stat(target)).ino, (await Deno.stat(join(src, "cat.0.jpg"))).ino);
+    assert.equal(JSON.parse(await Deno.readTextFile(join(dest, "source.json"))).linked, false);
+
+    const linkedDir = join(dir, "linked");
+    await Deno.mkdir(linkedDir);
+    const lines: string[] = [];
+    const { src: src2, dest: dest2 } = await smallSplit(linkedDir, { link: true, log: (l) => lines.push(l) });
+    assert.ok(lines.some((l) => /NOTE: --link: .*editing a picture of the split then edits the source/.test(l)));
+    assert.equal(
+      (await Deno.stat(join(dest2, "train/cats/cat.0.jpg"))).ino,
+      (await Deno.stat(join(src2, "cat.0.jpg"))).ino,
+    );
+    assert.equal(JSON.parse(await Deno.readTextFile(join(dest2, "source.json"))).linked, true);
+    // A destination inside the source is refused before anything is written.
+    await assert.rejects(
+      ensureCatsAndDogs({ source: src, dest: join(src, "split"), split: SMALL, log: quiet }),
+      (err: Error) => err instanceof CatsAndDogsError && /is inside the source/.test(err.message),
+    );
+    assert.equal(await Deno.stat(join(src, "split")).catch(() => null), null);
+    assert.deepEqual((await Deno.readDir(src)[Symbol.asyncIterator]().next()).done, false);
+  });
+});
+
+Deno.test("issue 13 row 8: --dest a file, an unwritable destination, a full disk, CH5_DATA_DIR a file: one line, no stack trace", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "train");
+    await kaggleFolder(src, 20);
+    const file = join(dir, "a-file");
+    await Deno.writeTextFile(file, "x");
+    await assert.rejects(
+      ensureCatsAndDogs({ source: src, dest: file, split: SMALL, log: quiet }),
+      (err: Error) => err instanceof CatsAndDogsError && err.message.includes(`the destination ${file} is a file`),
+    );
+    // A destination below a file (NotADirectory), and one under /proc (not writable even for root).
+    for (
+      const [dest, pattern] of [
+        [join(file, "split"), /a part of this path is a file, not a folder/],
+        ["/proc/ch5-split", /cannot build the split at \/proc\/ch5-split: /],
+      ] as const
+    ) {
+      await assert.rejects(
+        ensureCatsAndDogs({ source: src, dest, split: SMALL, log: quiet }),
+        (err: Error) => err instanceof CatsAndDogsError && pattern.test(err.message),
+      );
+      const run = await cli(["--from", src, "--dest", dest]);
+      assert.equal(run.code, 1);
+      assert.equal(run.err.length, 1, run.err.join("\n"));
+      assert.match(run.err[0], /^error: /);
+      assert.doesNotMatch(run.err[0], /\n| {4}at /);
+    }
+    // A full disk, as the kernel reports it (/dev/full), is named as such.
+    const full = await Deno.writeFile("/dev/full", new Uint8Array(10)).then(() => undefined, (err) => err);
+    assert.ok(full, "writing to /dev/full fails");
+    assert.match(
+      describeFsError(full, join(dir, "split")),
+      /^no space left on the disk holding .*split .*free some space/,
+    );
+    // CH5_DATA_DIR naming a file.
+    const before = Deno.env.get("CH5_DATA_DIR");
+    Deno.env.set("CH5_DATA_DIR", file);
+    try {
+      await assert.rejects(
+        ensureCatsAndDogs({ source: src, split: SMALL, log: quiet }),
+        (err: Error) => err instanceof CatsAndDogsError && /CH5_DATA_DIR=.* is a file, not a folder/.test(err.message),
+      );
+      const run = await cli(["--from", src]);
+      assert.equal(run.code, 1);
+      assert.equal(run.err.length, 1);
+      assert.match(run.err[0], /^error: CH5_DATA_DIR=.*a-file names .*, which is a file, not a folder/);
+    } finally {
+      if (before === undefined) Deno.env.delete("CH5_DATA_DIR");
+      else Deno.env.set("CH5_DATA_DIR", before);
+    }
+  });
+});
+
+Deno.test("cats_and_dogs: Interrupt in a notebook (no signal given) stops the build cleanly and leaves nothing half-built", async () => {
+  await withTempDir(async (dir) => {
+    const src = join(dir, "train");
+    await kaggleFolder(src, 20);
+    const dest = join(dir, "split");
+    const printed: string[] = [];
+    const log = console.log;
+    console.log = (...a: unknown[]) => printed.push(a.join(" "));
+    try {
+      await assert.rejects(
+        ensureCatsAndDogs({
+          source: src,
+          dest,
+          split: SMALL,
+          log: (line) => {
+            if (/ 5\/40 pictures placed/.test(line)) assert.ok(requestInterrupt(), "the build listens for Interrupt");
+          },
+        }),
+        (err: Error) =>
+          err instanceof CatsAndDogsError &&
+          /interrupted while building .*nothing was left half-built/.test(err.message),
+      );
+    } finally {
+      console.log = log;
+    }
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["train"]);
   });
 });

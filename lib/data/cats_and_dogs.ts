@@ -23,11 +23,19 @@
  * a few broken files, so its numbers shift past them). `source.json` in the
  * split records the source, the skipped files and every renamed file.
  *
- * Files are hard-linked when source and split share a file system (instant,
- * no extra space; the source is never modified), else copied; zip entries are
- * unpacked. The split is built in a temporary folder next to it and renamed
- * into place at the end, so an interrupted run never leaves a half-built
- * split. A second run finds the split and does nothing.
+ * Files are copied (zip entries unpacked), so that nothing done to the split
+ * can ever change the source. `link: true` (the CLI's `--link`) hard-links
+ * them instead (instant, no extra space), with a note that editing a picture
+ * of the split then edits the source's picture too. The split is built in a
+ * temporary folder next to it and renamed into place at the end, so an
+ * interrupted run never leaves a half-built split.
+ *
+ * The split's `manifest.json` records the size, modification time and
+ * SHA-256 of every picture. A later run checks the split cheaply (counts,
+ * sizes, and the hash of any file whose time changed) and fails with the
+ * damaged files named; {@link verifyCatsAndDogs} (`deno task data --verify`)
+ * checks every hash. A run given another source than the one the split was
+ * built from, or whose source changed since, says so.
  *
  * @example
  * ```ts
@@ -39,10 +47,11 @@
  */
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { ImageLoadError, loadImg } from "../preprocessing/image.ts";
-import { dataPath, ROOT } from "../io/profile.ts";
+import { dataPath, ROOT, SettingError } from "../io/profile.ts";
 import { downloadFile } from "../io/download.ts";
+import { interruptible } from "../notebook/interrupt.ts";
 import { openZip, type ZipEntry, type ZipReader } from "../io/zip.ts";
-import { statOrNull } from "../io/fs.ts";
+import { describeFsError, fileHash, isFsError, removeStaleTemps, statOrNull } from "../io/fs.ts";
 
 /** The public archive downloaded when no source is given (Microsoft's copy of the Kaggle pictures). */
 export const PETIMAGES_URL =
@@ -92,7 +101,10 @@ export interface EnsureCatsAndDogsOptions {
   url?: string;
   /** Where downloads are cached (default `data/downloads`). */
   downloadDir?: string;
-  /** Hard-link files when possible (default true); false always copies. */
+  /**
+   * Hard-link the source's files instead of copying them (default false). The
+   * split's pictures then ARE the source's: editing one edits the source.
+   */
   link?: boolean;
   /** Where progress lines go (default `console.log`). */
   log?: (line: string) => void;
@@ -118,10 +130,31 @@ export interface EnsureCatsAndDogsResult {
   kind?: SourceKind;
 }
 
-/** Raised for a missing or unrecognised source, one with too few pictures, or a damaged existing split. */
+/**
+ * Raised for a missing or unrecognised source, one with too few pictures, a
+ * damaged existing split, or a destination that cannot be written (a file,
+ * read-only, a full disk); the message names the path and the fix.
+ */
 export class CatsAndDogsError extends Error {
   override name = "CatsAndDogsError";
 }
+
+/** The split's record of its pictures (`manifest.json`). */
+export interface SplitManifest {
+  format: "ch5-split-manifest-1";
+  /** Per picture, by its path in the split (`train/cats/cat.0.jpg`): size, mtime (ms) and SHA-256. */
+  files: Record<string, { size: number; mtime: number; sha256: string }>;
+}
+
+/** A cheap fingerprint of a source: how many files, how many bytes, the latest modification time. */
+export interface SourceFingerprint {
+  files: number;
+  bytes: number;
+  mtime: number;
+}
+
+/** The manifest's file name in a split. */
+export const SPLIT_MANIFEST = "manifest.json";
 
 /**
  * The number of pictures each folder of a split must hold.
@@ -374,17 +407,182 @@ const SOURCE_HELP =
 
 /** Remove temporary build folders left by runs that were killed (their process is gone). */
 async function removeStaleBuilds(parent: string, prefix: string, log: (line: string) => void): Promise<void> {
-  if (!(await statOrNull(parent))) return;
-  for (const name of await listNames(parent)) {
-    const m = name.startsWith(prefix) ? name.slice(prefix.length).match(/^(\d+)-/) : null;
-    if (!m) continue;
-    const pid = Number(m[1]);
-    const alive = pid === Deno.pid || (await statOrNull(`/proc/${pid}`)) !== null || !(await statOrNull("/proc/self"));
-    if (!alive) {
-      await Deno.remove(join(parent, name), { recursive: true });
-      log(`cats_and_dogs: removed ${join(parent, name)}, left by an interrupted run`);
+  for (const path of await removeStaleTemps(parent, prefix)) {
+    log(`cats_and_dogs: removed ${path}, left by an interrupted run`);
+  }
+}
+
+/** Every file under `dir` (relative paths with `/`), in sorted order. */
+async function walkFiles(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  const entries: Deno.DirEntry[] = [];
+  for await (const e of Deno.readDir(join(dir, prefix))) entries.push(e);
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory) out.push(...await walkFiles(dir, rel));
+    else if (e.isFile) out.push(rel);
+  }
+  return out;
+}
+
+/**
+ * The fingerprint of a source (a folder: its files, bytes and latest time; a
+ * zip: its size and time), to tell later whether it changed.
+ *
+ * @example
+ * ```ts
+ * import { sourceFingerprint } from "./cats_and_dogs.ts";
+ * console.log(await sourceFingerprint("../shared/datasets/cats_and_dogs_small"));
+ * ```
+ */
+export async function sourceFingerprint(source: string): Promise<SourceFingerprint> {
+  const info = await Deno.stat(source);
+  if (!info.isDirectory) return { files: 1, bytes: info.size, mtime: info.mtime?.getTime() ?? 0 };
+  const fp = { files: 0, bytes: 0, mtime: 0 };
+  for (const rel of await walkFiles(source)) {
+    const st = await Deno.stat(join(source, rel));
+    fp.files++;
+    fp.bytes += st.size;
+    fp.mtime = Math.max(fp.mtime, st.mtime?.getTime() ?? 0);
+  }
+  return fp;
+}
+
+/** The pictures of a split folder, by relative path. */
+async function splitPictures(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const s of SUBSETS) {
+    for (const c of CLASSES) {
+      const folder = join(dir, s, c);
+      if (!(await statOrNull(folder))) continue;
+      for (const name of (await listNames(folder)).filter((n) => IMAGE_NAME.test(n)).sort()) {
+        out.push(`${s}/${c}/${name}`);
+      }
     }
   }
+  return out;
+}
+
+/** Hash every picture of a split folder into a manifest. */
+async function buildManifest(dir: string): Promise<SplitManifest> {
+  const manifest: SplitManifest = { format: "ch5-split-manifest-1", files: {} };
+  for (const rel of await splitPictures(dir)) {
+    const path = join(dir, rel);
+    const info = await Deno.stat(path);
+    manifest.files[rel] = {
+      size: info.size,
+      mtime: info.mtime?.getTime() ?? 0,
+      sha256: await fileHash(path, "sha256"),
+    };
+  }
+  return manifest;
+}
+
+async function readManifest(dir: string): Promise<SplitManifest | undefined> {
+  try {
+    const manifest = JSON.parse(await Deno.readTextFile(join(dir, SPLIT_MANIFEST)));
+    return typeof manifest?.files === "object" ? manifest : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A picture of a split that differs from its manifest, and how. */
+export interface SplitProblem {
+  /** Its path in the split, e.g. `test/cats/cat.1500.jpg`. */
+  file: string;
+  /** What is wrong, e.g. `0 bytes, built with 23456`. */
+  problem: string;
+}
+
+/**
+ * Compare a split with its manifest. `hashes: false` (each use) compares
+ * sizes and hashes only the files whose time changed; `true` hashes every
+ * file. Pictures missing from the manifest or the split are problems too.
+ */
+async function compareWithManifest(dir: string, manifest: SplitManifest, hashes: boolean): Promise<SplitProblem[]> {
+  const problems: SplitProblem[] = [];
+  const present = new Set(await splitPictures(dir));
+  for (const [rel, want] of Object.entries(manifest.files)) {
+    if (!present.has(rel)) {
+      problems.push({ file: rel, problem: "missing" });
+      continue;
+    }
+    present.delete(rel);
+    const info = await Deno.stat(join(dir, rel));
+    if (info.size !== want.size) {
+      problems.push({ file: rel, problem: `${info.size} bytes, built with ${want.size}` });
+      continue;
+    }
+    if (hashes || (info.mtime?.getTime() ?? 0) !== want.mtime) {
+      const sha256 = await fileHash(join(dir, rel), "sha256");
+      if (sha256 !== want.sha256) problems.push({ file: rel, problem: "same size, other content (SHA-256 differs)" });
+    }
+  }
+  for (const rel of present) problems.push({ file: rel, problem: "not in the manifest (added after the build)" });
+  return problems;
+}
+
+function describeProblems(dir: string, problems: SplitProblem[]): string {
+  const shown = problems.slice(0, 5).map((p) => `${join(dir, p.file)} (${p.problem})`).join("; ");
+  return `${shown}${problems.length > 5 ? `; and ${problems.length - 5} more` : ""}`;
+}
+
+/** The result of {@link verifyCatsAndDogs}. */
+export interface VerifyResult {
+  /** The split's folder. */
+  dir: string;
+  /** Pictures checked. */
+  checked: number;
+  /** Pictures that differ from the manifest (empty when all is well). */
+  problems: SplitProblem[];
+  /** True when there was no manifest and one was written (every picture decoded first). */
+  wroteManifest: boolean;
+}
+
+/**
+ * Check every picture of a split against the SHA-256 its manifest records
+ * (`deno task data --verify`). A split built before manifests existed is
+ * decoded picture by picture instead, and gets a manifest when all decode.
+ *
+ * @example
+ * ```ts
+ * import { verifyCatsAndDogs } from "./cats_and_dogs.ts";
+ * const { checked, problems } = await verifyCatsAndDogs();
+ * console.log(`${checked} pictures, ${problems.length} damaged`);
+ * ```
+ * @throws {CatsAndDogsError} when there is no split at `dest`.
+ */
+export async function verifyCatsAndDogs(
+  options: { dest?: string; log?: (line: string) => void } = {},
+): Promise<VerifyResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const dir = resolve(options.dest ?? dataPath("cats_and_dogs_small"));
+  if (!(await statOrNull(dir))?.isDirectory) {
+    throw new CatsAndDogsError(`there is no split at ${dir} to verify: build it with deno task data.`);
+  }
+  const manifest = await readManifest(dir);
+  if (manifest) {
+    const problems = await compareWithManifest(dir, manifest, true);
+    const checked = Object.keys(manifest.files).length;
+    log(`cats_and_dogs: verified ${checked} pictures of ${dir} against ${SPLIT_MANIFEST}: ${problems.length} differ`);
+    return { dir, checked, problems, wroteManifest: false };
+  }
+  const pictures = await splitPictures(dir);
+  const problems: SplitProblem[] = [];
+  for (const rel of pictures) {
+    const r = await check({ label: rel, number: 0, name: rel, path: join(dir, rel) }, undefined);
+    if (!r.ok) problems.push({ file: rel, problem: r.reason! });
+  }
+  if (problems.length === 0) {
+    await Deno.writeTextFile(join(dir, SPLIT_MANIFEST), JSON.stringify(await buildManifest(dir)) + "\n");
+  }
+  log(
+    `cats_and_dogs: ${dir} had no ${SPLIT_MANIFEST}; decoded its ${pictures.length} pictures: ${problems.length} ` +
+      `unreadable${problems.length === 0 ? `; wrote ${SPLIT_MANIFEST}` : ""}`,
+  );
+  return { dir, checked: pictures.length, problems, wroteManifest: problems.length === 0 };
 }
 
 interface Check {
@@ -428,12 +626,39 @@ async function check(c: Candidate, zip: ZipReader | undefined): Promise<Check> {
  */
 export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}): Promise<EnsureCatsAndDogsResult> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const dest = resolve(options.dest ?? dataPath("cats_and_dogs_small"));
+  let dest: string;
+  try {
+    dest = resolve(options.dest ?? dataPath("cats_and_dogs_small"));
+  } catch (err) {
+    if (err instanceof SettingError) throw new CatsAndDogsError(err.message);
+    throw err;
+  }
+  try {
+    return await ensureAt(dest, options, log);
+  } catch (err) {
+    // A raw file-system failure (a file where a folder must be, read-only, disk full): one sentence naming the path.
+    if (isFsError(err) || /no space left|read-only file system/i.test(String(err))) {
+      throw new CatsAndDogsError(`cannot build the split at ${dest}: ${describeFsError(err, dest)}`);
+    }
+    throw err;
+  }
+}
+
+async function ensureAt(
+  dest: string,
+  options: EnsureCatsAndDogsOptions,
+  log: (line: string) => void,
+): Promise<EnsureCatsAndDogsResult> {
   const split = options.split ?? SPLIT;
   checkSplit(split);
   const expected = expectedCounts(split);
 
   const present = await statOrNull(dest);
+  if (present && !present.isDirectory) {
+    throw new CatsAndDogsError(
+      `the destination ${dest} is a file, not a folder: pass another --dest (or CH5_DATA_DIR), or move that file away.`,
+    );
+  }
   if (present) {
     const counts = await countSplit(dest);
     if (!sameCounts(counts, expected)) {
@@ -442,16 +667,101 @@ export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}):
           `${describeCounts(expected)}). Move or delete it, then run again to rebuild it.`,
       );
     }
-    let record: { source?: string; kind?: SourceKind; skipped?: SkippedFile[] } = {};
+    let record: {
+      source?: string;
+      kind?: SourceKind;
+      skipped?: SkippedFile[];
+      sourceFingerprint?: SourceFingerprint;
+      linked?: boolean;
+    } = {};
     try {
       record = JSON.parse(await Deno.readTextFile(join(dest, "source.json")));
     } catch {
       // built by hand or by another tool: fine
     }
+    // The cheap check of each use: sizes against the manifest (and the hash of any file whose time changed).
+    const manifest = await readManifest(dest);
+    const problems = manifest
+      ? await compareWithManifest(dest, manifest, false)
+      : (await splitPictures(dest)).filter((rel) => Deno.statSync(join(dest, rel)).size === 0)
+        .map((file) => ({ file, problem: "0 bytes, an empty file" }));
+    if (problems.length) {
+      throw new CatsAndDogsError(
+        `the split at ${dest} is damaged: ${problems.length} picture${problems.length > 1 ? "s" : ""} changed since ` +
+          `it was built: ${describeProblems(dest, problems)}. Delete ${dest} and run deno task data again to rebuild ` +
+          `it (deno task data --verify lists every damaged picture).`,
+      );
+    }
+    // A source other than the one the split was built from, or one that changed since, is reported.
+    const asked = options.source ?? Deno.env.get("CH5_DATA_SOURCE") ?? null;
+    if (asked && record.source) {
+      const wanted = await resolveSource(asked).catch(() => resolve(asked));
+      if (wanted !== record.source) {
+        log(
+          `cats_and_dogs: NOTE: ${dest} was built from ${record.source}, not from ${wanted} (--from / ` +
+            `CH5_DATA_SOURCE); the existing split is used. Delete it (or pass another --dest) to build from ${wanted}.`,
+        );
+      } else if (record.sourceFingerprint && (await statOrNull(wanted))) {
+        const now = await sourceFingerprint(wanted);
+        const was = record.sourceFingerprint;
+        if (now.files !== was.files || now.bytes !== was.bytes || now.mtime !== was.mtime) {
+          log(
+            `cats_and_dogs: NOTE: the source ${wanted} changed since ${dest} was built (${was.files} files, ` +
+              `${was.bytes} bytes then; ${now.files} files, ${now.bytes} bytes now); the existing split is used. ` +
+              `Delete it to rebuild from the changed source.`,
+          );
+        }
+      }
+    }
+    if (!manifest) {
+      log(`cats_and_dogs: ${dest} has no ${SPLIT_MANIFEST} (built by an older version): run deno task data --verify`);
+    }
     log(`cats_and_dogs_small: already there at ${dest} (${describeCounts(counts)}); nothing to do`);
     return { dir: dest, counts, skipped: record.skipped ?? [], built: false, source: record.source, kind: record.kind };
   }
 
+  if (options.signal) return await build(dest, options, log, split, expected);
+  // In a notebook, Interrupt (SIGINT) stops the build cleanly and keeps the kernel (see lib/notebook/interrupt.ts).
+  return await interruptible(async (stop) => {
+    const controller = new AbortController();
+    const poll = setInterval(() => {
+      if (stop.requested) controller.abort(new Error("Interrupt"));
+    }, 50);
+    try {
+      return await build(dest, { ...options, signal: controller.signal }, log, split, expected);
+    } catch (err) {
+      if (!controller.signal.aborted) throw err;
+      await stop.stopped(
+        "building the split",
+        `Nothing was left half-built at ${dest}; run the cell again to build it.`,
+      );
+      throw new CatsAndDogsError(
+        `interrupted while building ${dest}; nothing was left half-built. Run again to build it.`,
+      );
+    } finally {
+      clearInterval(poll);
+    }
+  });
+}
+
+async function build(
+  dest: string,
+  options: EnsureCatsAndDogsOptions,
+  log: (line: string) => void,
+  split: SplitRanges,
+  expected: SplitCounts,
+): Promise<EnsureCatsAndDogsResult> {
+  // Never build into the source itself.
+  const explicit = options.source ?? Deno.env.get("CH5_DATA_SOURCE") ?? null;
+  if (explicit) {
+    const source = await resolveSource(explicit);
+    if (dest === source || dest.startsWith(source.replace(/\/?$/, "/"))) {
+      throw new CatsAndDogsError(
+        `the destination ${dest} is inside the source ${source}: building there would write into the source. ` +
+          `Pass a --dest outside it (the default is data/cats_and_dogs_small).`,
+      );
+    }
+  }
   const parent = dirname(dest);
   const prefix = `.${basename(dest)}.tmp-`;
   await Deno.mkdir(parent, { recursive: true });
@@ -469,10 +779,8 @@ export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}):
     } else {
       const url = options.url ?? PETIMAGES_URL;
       const file = join(options.downloadDir ?? dataPath("downloads"), basename(new URL(url).pathname));
-      log(
-        `cats_and_dogs: no source given (--from PATH or CH5_DATA_SOURCE); using the public PetImages archive ` +
-          `${url} (about 790 MB), cached at ${file}`,
-      );
+      const what = url === PETIMAGES_URL ? `the public PetImages archive ${url} (about 790 MB)` : `the archive ${url}`;
+      log(`cats_and_dogs: no source given (--from PATH or CH5_DATA_SOURCE); using ${what}, cached at ${file}`);
       const got = await downloadFile(url, file, {
         log,
         signal: options.signal,
@@ -519,14 +827,24 @@ export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}):
     const total = split.test[1] * CLASSES.length;
     const every = Math.min(500, Math.max(1, Math.round(total / 8)));
     let placed = 0;
-    let linkWorks = options.link ?? true;
+    let linkWorks = options.link ?? false;
+    let linked = false;
+    if (linkWorks && plan.zip === undefined) {
+      log(
+        `cats_and_dogs: NOTE: --link: the split's pictures will be hard links to ${source}: editing a picture of ` +
+          `the split then edits the source's picture too. Build without --link to get independent copies.`,
+      );
+    }
     const place = async (c: Candidate, bytes: Uint8Array | undefined, to: string) => {
       if (bytes) return await Deno.writeFile(to, bytes);
       if (linkWorks) {
         try {
-          return await Deno.link(c.path!, to);
+          await Deno.link(c.path!, to);
+          linked = true;
+          return;
         } catch {
           linkWorks = false; // another file system, or links not allowed: copy from now on
+          log(`cats_and_dogs: cannot hard-link ${c.path} into the split (another file system?); copying instead`);
         }
       }
       await Deno.copyFile(c.path!, to);
@@ -594,8 +912,12 @@ export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}):
       );
     }
     await Deno.remove(join(tmp, "nested-train.zip")).catch(() => {});
+    options.signal?.throwIfAborted();
+    await Deno.writeTextFile(join(tmp, SPLIT_MANIFEST), JSON.stringify(await buildManifest(tmp)) + "\n");
     const record = {
       source,
+      sourceFingerprint: await sourceFingerprint(source),
+      linked,
       kind: plan.kind,
       description: plan.description,
       builtAt: new Date().toISOString(),

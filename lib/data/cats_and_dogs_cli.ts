@@ -6,7 +6,11 @@
  * deno task data                                           # CH5_DATA_SOURCE, else download PetImages
  * deno task data --from ../shared/datasets/cats_and_dogs_small
  * deno task data --from ~/Downloads/dogs-vs-cats.zip --dest /tmp/split
+ * deno task data --verify                                  # check every picture's SHA-256
  * ```
+ *
+ * Every failure is one line on stderr (`error: ...`) that names the file or
+ * setting and the fix, never a stack trace; the exit code is 1.
  *
  * Ctrl-C stops cleanly: the half-built split is removed (a download stays
  * resumable).
@@ -19,11 +23,13 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { CatsAndDogsError, ensureCatsAndDogs, PETIMAGES_URL } from "./cats_and_dogs.ts";
+import { CatsAndDogsError, ensureCatsAndDogs, PETIMAGES_URL, verifyCatsAndDogs } from "./cats_and_dogs.ts";
 import { DownloadError } from "../io/download.ts";
 import { ZipError } from "../io/zip.ts";
+import { describeFsError, isFsError } from "../io/fs.ts";
+import { checkSettings, SettingError } from "../io/profile.ts";
 
-const USAGE = `Usage: deno task data [--from PATH] [--dest DIR] [--copy] [--url URL]
+const USAGE = `Usage: deno task data [--from PATH] [--dest DIR] [--link] [--url URL] | --verify [--dest DIR]
 
 Builds data/cats_and_dogs_small/{train,validation,test}/{cats,dogs}: pictures 0-999
 of each class train, 1000-1499 validate, 1500-1999 test (as in the book).
@@ -33,8 +39,11 @@ of each class train, 1000-1499 validate, 1500-1999 test (as in the book).
                 ../shared/datasets/cats_and_dogs_small. Default: CH5_DATA_SOURCE, else
                 a download of ${PETIMAGES_URL}
   --dest DIR    where the split goes (default data/cats_and_dogs_small)
-  --copy        copy files instead of hard-linking them
+  --link        hard-link the source's files instead of copying them (no extra
+                space; but editing a picture of the split then edits the source)
+  --copy        copy the files (the default)
   --url URL     archive to download when there is no source
+  --verify      check every picture of the split against its manifest (SHA-256)
   -h, --help    this text`;
 
 /**
@@ -47,7 +56,15 @@ of each class train, 1000-1499 validate, 1500-1999 test (as in the book).
  * ```
  */
 export async function main(args: string[]): Promise<number> {
-  let values: { from?: string; dest?: string; copy?: boolean; url?: string; help?: boolean };
+  let values: {
+    from?: string;
+    dest?: string;
+    copy?: boolean;
+    link?: boolean;
+    url?: string;
+    verify?: boolean;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args,
@@ -55,7 +72,9 @@ export async function main(args: string[]): Promise<number> {
         from: { type: "string" },
         dest: { type: "string" },
         copy: { type: "boolean" },
+        link: { type: "boolean" },
         url: { type: "string" },
+        verify: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -69,6 +88,31 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (values.copy && values.link) {
+    console.error(`--copy and --link contradict each other: pick one.\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    checkSettings();
+    if (values.url !== undefined) new URL(values.url);
+  } catch (err) {
+    console.error(`error: ${err instanceof TypeError ? `--url ${values.url} is not a URL` : (err as Error).message}`);
+    return 1;
+  }
+  if (values.verify) {
+    try {
+      const { problems } = await verifyCatsAndDogs({ dest: values.dest });
+      for (const p of problems) console.error(`damaged: ${p.file} (${p.problem})`);
+      if (problems.length) {
+        console.error(
+          `error: ${problems.length} damaged pictures; delete the split and run deno task data to rebuild it.`,
+        );
+      }
+      return problems.length ? 1 : 0;
+    } catch (err) {
+      return reportError(err);
+    }
+  }
   const controller = new AbortController();
   const onSignal = () => {
     console.error("\ninterrupted: removing the half-built split ...");
@@ -80,7 +124,7 @@ export async function main(args: string[]): Promise<number> {
       source: values.from,
       dest: values.dest,
       url: values.url,
-      link: !values.copy,
+      link: values.link ?? false,
       signal: controller.signal,
     });
     if (result.built && result.skipped.length) {
@@ -92,14 +136,27 @@ export async function main(args: string[]): Promise<number> {
       console.error("interrupted; nothing was left half-built. Run again to build the split.");
       return 130;
     }
-    if (err instanceof CatsAndDogsError || err instanceof DownloadError || err instanceof ZipError) {
-      console.error(`error: ${err.message}`);
-      return 1;
-    }
-    throw err;
+    return reportError(err);
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
   }
+}
+
+/** One line on stderr for an error a user can meet; an unknown error keeps its stack (it is a bug). */
+function reportError(err: unknown): number {
+  if (
+    err instanceof CatsAndDogsError || err instanceof DownloadError || err instanceof ZipError ||
+    err instanceof SettingError
+  ) {
+    console.error(`error: ${err.message}`);
+    return 1;
+  }
+  if (isFsError(err) || /no space left|read-only file system/i.test(String(err))) {
+    const path = String((err as Error).message).match(/'([^']+)'/)?.[1] ?? "a file";
+    console.error(`error: ${describeFsError(err, path)}`);
+    return 1;
+  }
+  throw err;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
