@@ -1,0 +1,116 @@
+"""Drive a real Deno Jupyter kernel through jupyter_client, as JupyterLab does (tests/kernel_interrupt_test.ts).
+
+Usage: /usr/bin/python3 tests/kernel_driver.py REPO_ROOT
+Prints one line `RESULT {json}` with what each step saw; the Deno test asserts on it.
+
+Steps: define variables in one cell; start a long training (lib/training/fit.ts) in another; once epoch 3 has
+begun, send Interrupt (KernelManager.interrupt_kernel: SIGINT to the kernel process); then check the kernel is alive,
+the earlier variables and the model are still there, and History holds the epochs that ran. Finally, Interrupt a
+plain sleep outside any training: with no listener, the kernel process ends as it did before (behaviour unchanged).
+"""
+import json
+import sys
+import time
+
+from jupyter_client.manager import KernelManager
+
+root = sys.argv[1]
+result = {}
+
+
+def run(kc, code, timeout=120, on_output=None):
+    """Execute `code`, return (outputs as text lines, error or None) once the kernel is idle again."""
+    msg_id = kc.execute(code)
+    texts, error = [], None
+    deadline = time.time() + timeout
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(1, deadline - time.time()))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            texts.append(content["text"])
+        elif kind in ("display_data", "update_display_data", "execute_result"):
+            texts.append(content["data"].get("text/plain", ""))
+        elif kind == "error":
+            error = f"{content['ename']}: {content['evalue']}"
+        elif kind == "status" and content["execution_state"] == "idle":
+            return texts, error
+        if on_output and texts:
+            on_output(texts[-1])
+
+
+km = KernelManager(kernel_name="deno")
+km.start_kernel(cwd=root)
+kc = km.client()
+kc.start_channels()
+try:
+    kc.wait_for_ready(timeout=120)
+    _, err = run(kc, """
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "./lib/backend/chain.ts";
+import { fit } from "./lib/training/fit.ts";
+await initBackend({ backend: "cpu" });
+const marker = "kept";
+const x = tf.randomUniform([1024, 16], -1, 1, "float32", 1);
+const y = x.sum(1, true).greater(0).toFloat();
+const model = tf.sequential({ layers: [
+  tf.layers.dense({ units: 32, inputShape: [16], activation: "relu" }),
+  tf.layers.dense({ units: 1, activation: "sigmoid" }),
+] });
+model.compile({ optimizer: "rmsprop", loss: "binaryCrossentropy", metrics: ["accuracy"] });
+""")
+    result["setupError"] = err
+
+    # Start the training without waiting; interrupt once epoch 3 has begun.
+    msg_id = kc.execute('const history = await fit(model, { x, y }, { epochs: 500, batchSize: 16 });')
+    texts, error, interrupted_at = [], None, None
+    deadline = time.time() + 300
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(1, deadline - time.time()))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind in ("display_data", "update_display_data", "stream", "execute_result"):
+            text = content.get("text") or content.get("data", {}).get("text/plain", "")
+            texts.append(text)
+            if interrupted_at is None and text.startswith("Epoch 3/"):
+                km.interrupt_kernel()
+                interrupted_at = time.time()
+        elif kind == "error":
+            error = f"{content['ename']}: {content['evalue']}"
+        elif kind == "status" and content["execution_state"] == "idle":
+            break
+    result["trainingError"] = error
+    result["interruptSent"] = interrupted_at is not None
+    result["stoppedWithin"] = time.time() - interrupted_at if interrupted_at else None
+    result["interruptLines"] = [t for t in texts if t.startswith("Interrupted")]
+    result["aliveAfterInterrupt"] = km.is_alive()
+
+    texts, err = run(kc, """
+const p = model.predict(x.slice(0, 3)) as tf.Tensor;
+console.log("STATE " + JSON.stringify({
+  marker,
+  epochs: history.epoch,
+  lossValues: history.history.loss.length,
+  interrupted: history.interrupted,
+  prediction: Array.from(p.dataSync()),
+}));
+""")
+    result["stateError"] = err
+    state = [t for t in "".join(texts).splitlines() if t.startswith("STATE ")]
+    result["state"] = json.loads(state[0][len("STATE "):]) if state else None
+
+    # Outside fit, no listener: Interrupt ends the kernel process as before.
+    kc.execute("await new Promise((resolve) => setTimeout(resolve, 20000));")
+    time.sleep(1.0)
+    km.interrupt_kernel()
+    for _ in range(50):
+        if not km.is_alive():
+            break
+        time.sleep(0.2)
+    result["aliveAfterPlainInterrupt"] = km.is_alive()
+finally:
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+print("RESULT " + json.dumps(result))
