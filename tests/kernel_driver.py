@@ -3,7 +3,7 @@
 Usage: /usr/bin/python3 tests/kernel_driver.py REPO_ROOT
 Prints one line `RESULT {json}` with what each step saw; the Deno test asserts on it.
 
-Steps: define variables in one cell; start a long training (lib/training/fit.ts) in another; once epoch 3 has
+Steps: define variables in one cell; train 3 epochs with live curves and record the figure outputs; start a long training (lib/training/fit.ts) in another; once epoch 3 has
 begun, send Interrupt (KernelManager.interrupt_kernel: SIGINT to the kernel process); then check the kernel is alive,
 the earlier variables and the model are still there, and History holds the epochs that ran. Finally, Interrupt a
 plain sleep outside any training: with no listener, the kernel process ends as it did before (behaviour unchanged).
@@ -61,6 +61,36 @@ const model = tf.sequential({ layers: [
 model.compile({ optimizer: "rmsprop", loss: "binaryCrossentropy", metrics: ["accuracy"] });
 """)
     result["setupError"] = err
+
+    # Live curves: fit(..., { curves: true }) shows two figures, then updates them in place after each epoch.
+    msg_id = kc.execute("""
+const curvesModel = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [16], activation: "sigmoid" })] });
+curvesModel.compile({ optimizer: "sgd", loss: "binaryCrossentropy", metrics: ["accuracy"] });
+await fit(curvesModel, { x, y }, { epochs: 3, batchSize: 256, validationSplit: 0.25, curves: { title: "Live" }, verbose: 0 });
+""")
+    curves = {"shown": [], "updated": [], "loader": 0, "error": None}
+    while True:
+        msg = kc.get_iopub_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind in ("display_data", "update_display_data"):
+            data = content.get("data", {})
+            fig = data.get("application/vnd.plotly.v1+json")
+            if fig is None:
+                curves["loader"] += "data-ch5-plotly-loader" in data.get("text/html", "")
+                continue
+            entry = {
+                "id": content.get("transient", {}).get("display_id"),
+                "title": fig["layout"]["title"]["text"],
+                "points": [len(t["y"]) for t in fig["data"]],
+            }
+            curves["shown" if kind == "display_data" else "updated"].append(entry)
+        elif kind == "error":
+            curves["error"] = f"{content['ename']}: {content['evalue']}"
+        elif kind == "status" and content["execution_state"] == "idle":
+            break
+    result["curves"] = curves
 
     # Start the training without waiting; interrupt once epoch 3 has begun.
     msg_id = kc.execute('const history = await fit(model, { x, y }, { epochs: 500, batchSize: 16 });')

@@ -3,7 +3,8 @@
  * jupyter_client (tests/kernel_driver.py, run by Debian's /usr/bin/python3):
  * the training stops, the kernel lives on with its variables, the model still
  * predicts and History holds the epochs that ran. Outside a training,
- * Interrupt ends the kernel as before.
+ * Interrupt ends the kernel as before. The same session checks that
+ * `fit(..., { curves })` updates its figures in place (display ids).
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -25,18 +26,28 @@ async function ensureDenoKernel(): Promise<void> {
   assert.ok(install.success, `deno jupyter --install failed: ${new TextDecoder().decode(install.stderr)}`);
 }
 
+let session: Promise<Record<string, any>> | undefined;
+
+/** One kernel session for both tests (a kernel start costs seconds): what the driver saw. */
+function kernelRun(): Promise<Record<string, any>> {
+  session ??= (async () => {
+    const check = await output(python, ["-c", "import jupyter_client"]);
+    assert.ok(
+      check.success,
+      `${python} lacks jupyter_client: install Debian's python3-jupyter-client (apt-get install python3-jupyter-client).`,
+    );
+    await ensureDenoKernel();
+    const run = await output(python, [driver, root]);
+    const stdout = new TextDecoder().decode(run.stdout);
+    const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
+    assert.ok(run.success && line, `the driver failed:\n${stdout}\n${new TextDecoder().decode(run.stderr)}`);
+    return JSON.parse(line.slice("RESULT ".length));
+  })();
+  return session;
+}
+
 Deno.test("Interrupt stops a training in a real Deno kernel and keeps the kernel, the model and History", async () => {
-  const check = await output(python, ["-c", "import jupyter_client"]);
-  assert.ok(
-    check.success,
-    `${python} lacks jupyter_client: install Debian's python3-jupyter-client (apt-get install python3-jupyter-client).`,
-  );
-  await ensureDenoKernel();
-  const run = await output(python, [driver, root]);
-  const stdout = new TextDecoder().decode(run.stdout);
-  const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
-  assert.ok(run.success && line, `the driver failed:\n${stdout}\n${new TextDecoder().decode(run.stderr)}`);
-  const result = JSON.parse(line.slice("RESULT ".length));
+  const result = await kernelRun();
 
   assert.equal(result.setupError, null);
   assert.equal(result.interruptSent, true, "the training reached epoch 3");
@@ -61,4 +72,17 @@ Deno.test("Interrupt stops a training in a real Deno kernel and keeps the kernel
   assert.ok(state.prediction.every((p: number) => p > 0 && p < 1), "the model still predicts");
 
   assert.equal(result.aliveAfterPlainInterrupt, false, "outside fit, Interrupt ends the kernel as before");
+});
+
+Deno.test("fit(..., { curves }) in a kernel shows the two figures once and updates them in place after each epoch", async () => {
+  const { curves } = await kernelRun();
+  assert.equal(curves.error, null);
+  assert.equal(curves.loader, 1, "plotly.js travels once, in an output of its own (updates replace a whole output)");
+  const titles = ["Live: training and validation accuracy", "Live: training and validation loss"];
+  assert.deepEqual(curves.shown.map((f: { title: string }) => f.title), titles);
+  assert.deepEqual(curves.shown.map((f: { points: number[] }) => f.points), [[1, 1], [1, 1]]);
+  // Epochs 2 and 3 replace the same two outputs (same display ids): the notebook keeps the final state.
+  const ids = curves.shown.map((f: { id: string }) => f.id);
+  assert.deepEqual(curves.updated.map((f: { id: string }) => f.id), [...ids, ...ids]);
+  assert.deepEqual(curves.updated.map((f: { points: number[] }) => f.points), [[2, 2], [2, 2], [3, 3], [3, 3]]);
 });
