@@ -230,9 +230,15 @@ Deno.test("issue 13 row 12: loadModel of a Keras .h5 file says to use loadKerasM
         return true;
       });
     }
-    // A model.json that is not JSON: a ModelDamagedError, not "Unexpected token".
+    // A model.json that is not JSON: a ModelDamagedError, not "Unexpected token" (with the manifest: it differs).
     const saved = await savedSmall("badjson");
     await Deno.writeTextFile(saved.modelJson, "<html>not json</html>");
+    await assert.rejects(loadModel("badjson"), (err: Error) => {
+      assert.ok(err instanceof ModelDamagedError, String(err));
+      assert.match(err.message, /model\.json differs from what was saved \(21 bytes; manifest\.json records/);
+      return true;
+    });
+    await Deno.remove(join(saved.dir, MANIFEST_JSON));
     await assert.rejects(loadModel("badjson"), (err: Error) => {
       assert.ok(err instanceof ModelDamagedError, String(err));
       assert.ok(err.message.includes(saved.modelJson));

@@ -298,10 +298,39 @@ function checkFinite(specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer, whe
 export function fileHandler(modelJsonPath: string): tf.io.IOHandler {
   return {
     load: async () => {
+      const dir = dirname(modelJsonPath);
+      let integrity: Manifest | undefined;
+      const manifestPath = join(dir, MANIFEST_JSON);
+      if (await statOrNull(manifestPath)) {
+        try {
+          integrity = JSON.parse(await Deno.readTextFile(manifestPath));
+          if (!integrity || typeof integrity.files !== "object" || integrity.files === null) {
+            throw new Error("it records no files");
+          }
+        } catch (err) {
+          throw new ModelDamagedError(`${manifestPath} is damaged (${(err as Error).message}); save the model again.`);
+        }
+      }
+      const check = (file: string, bytes: Uint8Array) => {
+        const recorded = integrity?.files[basename(file)];
+        if (!recorded) return;
+        const sha256 = recorded.size === bytes.length ? createHash("sha256").update(bytes).digest("hex") : undefined;
+        if (sha256 !== recorded.sha256) {
+          throw new ModelDamagedError(
+            `${file} differs from what was saved (${
+              sha256 ? `same size, SHA-256 ${sha256}` : `${bytes.length} bytes`
+            }; ${MANIFEST_JSON} records ${recorded.size} bytes, SHA-256 ${recorded.sha256}): ` +
+              `the file is damaged or was changed. Save the model again (or restore the folder from a copy).`,
+          );
+        }
+      };
       let json: tf.io.ModelJSON;
       try {
-        json = JSON.parse(await Deno.readTextFile(modelJsonPath));
+        const bytes = await Deno.readFile(modelJsonPath);
+        check(modelJsonPath, bytes);
+        json = JSON.parse(new TextDecoder().decode(bytes));
       } catch (err) {
+        if (err instanceof ModelDamagedError) throw err;
         throw new ModelDamagedError(
           `cannot read ${modelJsonPath} as a tfjs model.json (${(err as Error).message}): the file is damaged ` +
             `or is not a model.json; save the model again.`,
@@ -312,17 +341,6 @@ export function fileHandler(modelJsonPath: string): tf.io.IOHandler {
           `${modelJsonPath} has no modelTopology or a bad weightsManifest: it is not a tfjs layers model ` +
             `(damaged, or another kind of JSON); save the model again.`,
         );
-      }
-      const dir = dirname(modelJsonPath);
-      let integrity: Manifest | undefined;
-      const manifestPath = join(dir, MANIFEST_JSON);
-      if (await statOrNull(manifestPath)) {
-        try {
-          integrity = JSON.parse(await Deno.readTextFile(manifestPath));
-          if (typeof integrity?.files !== "object") throw new Error("no files");
-        } catch (err) {
-          throw new ModelDamagedError(`${manifestPath} is damaged (${(err as Error).message}); save the model again.`);
-        }
       }
       return tf.io.getModelArtifactsForJSON(json, async (manifest) => {
         const specs: tf.io.WeightsManifestEntry[] = [];
@@ -337,20 +355,7 @@ export function fileHandler(modelJsonPath: string): tf.io.IOHandler {
                   `save the model again.`,
               );
             });
-            const recorded = integrity?.files[basename(path)];
-            if (recorded) {
-              const sha256 = recorded.size === bytes.length
-                ? createHash("sha256").update(bytes).digest("hex")
-                : undefined;
-              if (sha256 !== recorded.sha256) {
-                throw new ModelDamagedError(
-                  `${file} differs from what was saved (${
-                    sha256 ? `same size, SHA-256 ${sha256}` : `${bytes.length} bytes`
-                  }; ${MANIFEST_JSON} records ${recorded.size} bytes, SHA-256 ${recorded.sha256}): ` +
-                    `the file is damaged or was changed. Save the model again (or restore the folder from a copy).`,
-                );
-              }
-            }
+            check(file, bytes);
             buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
           }
         }
