@@ -112,14 +112,14 @@ export class CommandError extends Error {
   override name = "CommandError";
 }
 
-async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
   let output: Deno.CommandOutput;
   try {
     output = await new Deno.Command(cmd, { args, cwd: ROOT, env, stdout: "piped", stderr: "piped" }).output();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new CommandError(
-        `${cmd} is not installed: install Jupyter's nbconvert (Debian: apt-get install jupyter-nbconvert jupyter-client python3-ipykernel; ` +
+        `${cmd} is not installed: install Python 3 with Jupyter's nbconvert (Debian: apt-get install jupyter-nbconvert jupyter-client python3-ipykernel; ` +
           `elsewhere: pip install nbconvert) and register the Deno kernel with \`deno jupyter --install\`.`,
       );
     }
@@ -136,12 +136,47 @@ async function run(cmd: string, args: string[], env: Record<string, string> = {}
       `${cmd} ${args.join(" ")} failed (exit ${output.code}):\n${err.slice(-30).join("\n")}${hint}`,
     );
   }
+  return new TextDecoder().decode(output.stdout);
+}
+
+/** Raised when a cell of an executed notebook raised: which notebook, which cell, and the error's first line. */
+export class NotebookCellError extends Error {
+  override name = "NotebookCellError";
+  constructor(
+    /** The notebook's file name. */
+    readonly notebook: string,
+    /** 1-based among the code cells (what a reader counts), and the cell's first line. */
+    readonly codeCell: number,
+    readonly source: string,
+    /** The error's name and first line. */
+    readonly error: string,
+    /** The executed copy, with the full error in the cell's output. */
+    readonly executed: string,
+  ) {
+    super(`${notebook}, code cell ${codeCell} (${source.slice(0, 80)}): ${error}\n  full error: ${executed}`);
+  }
+}
+
+/** The Python that has Jupyter's packages: `CH5_PYTHON`, else Debian's `/usr/bin/python3`, else `python3`. */
+function jupyterPython(): string {
+  const given = Deno.env.get("CH5_PYTHON");
+  if (given) return given;
+  try {
+    Deno.statSync("/usr/bin/python3");
+    return "/usr/bin/python3";
+  } catch {
+    return "python3";
+  }
 }
 
 /**
- * Execute a notebook with nbconvert (no cell time limit) and write the
- * executed copy to `outDir`; returns its path. `options.env` adds settings
- * (e.g. `CH5_PROFILE`) to the kernel's environment only.
+ * Execute a notebook (nbclient, what `jupyter nbconvert --execute` runs; no
+ * cell time limit) and write the executed copy to `outDir`, also when a cell
+ * fails; returns its path. `options.env` adds settings (e.g. `CH5_PROFILE`)
+ * to the kernel's environment only.
+ *
+ * @throws {NotebookCellError} when a cell raised (notebook, cell, the error's first line).
+ * @throws {CommandError} when Python, Jupyter or the Deno kernel is missing.
  *
  * @example
  * ```ts
@@ -155,17 +190,23 @@ export async function executeNotebook(
   options: { env?: Record<string, string> } = {},
 ): Promise<string> {
   await Deno.mkdir(outDir, { recursive: true });
-  await run("jupyter", [
-    "nbconvert",
-    "--to",
-    "notebook",
-    "--execute",
-    "--ExecutePreprocessor.timeout=-1",
-    "--output-dir",
-    resolve(outDir),
-    resolve(notebook),
-  ], options.env);
-  return join(outDir, basename(notebook));
+  const executed = join(outDir, basename(notebook));
+  const driver = join(ROOT, "tools", "execute_notebook.py");
+  const stdout = await run(jupyterPython(), [driver, resolve(notebook), resolve(executed)], options.env);
+  const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
+  if (!line) throw new CommandError(`${driver} printed no RESULT line for ${notebook}:\n${stdout.slice(-2000)}`);
+  const result = JSON.parse(line.slice("RESULT ".length));
+  if (!result.ok) {
+    const first = String(result.evalue ?? "").split("\n")[0];
+    throw new NotebookCellError(
+      basename(notebook),
+      result.codeCell ?? 0,
+      result.source ?? "",
+      `${result.ename ?? "Error"}: ${first}`,
+      executed,
+    );
+  }
+  return executed;
 }
 
 /**
@@ -249,7 +290,7 @@ if (import.meta.main) {
   try {
     await renderNotebooks(notebooks, { execute: Deno.args.includes("--execute"), log: console.log });
   } catch (error) {
-    console.error(error instanceof CommandError ? error.message : error);
+    console.error(error instanceof CommandError || error instanceof NotebookCellError ? error.message : error);
     Deno.exit(1);
   }
 }

@@ -1,15 +1,25 @@
 /**
  * `deno task notebooks [NAME...]`: execute the notebooks headlessly on the
- * Deno kernel and keep the executed copies in `build/notebooks/` (git
- * ignores it; the committed notebooks stay without outputs).
+ * Deno kernel, keep the executed copies in `build/notebooks/` (git ignores
+ * it; the committed notebooks stay without outputs), and end with a summary:
+ * each notebook, its time, and what it skipped and why.
  *
- * Fails with a message that says what to install when Jupyter or the Deno
- * kernel is missing.
+ * Exit status: 0 when every notebook ran to the end and the only gaps are
+ * downloads that could not be had (skip notices of reason `download`, see
+ * `lib/notebook/skip.ts`); 1 for a cell error (shown as the notebook, the cell
+ * and the error's first line), any other skip, or a missing Jupyter.
  *
+ * @example
+ * ```ts
+ * import { summarize } from "./notebooks.ts";
+ * const { text, exitCode } = summarize([{ name: "5.1-introduction-to-convnets.ipynb", seconds: 84, skips: [] }]);
+ * console.log(text, exitCode); // … 0
+ * ```
  * @module
  */
 import { basename } from "node:path";
-import { CommandError, EXECUTED_DIR, executeNotebook, sourceNotebooks } from "./html.ts";
+import { type Skip, skipsIn } from "../lib/notebook/skip.ts";
+import { CommandError, EXECUTED_DIR, executeNotebook, NotebookCellError, sourceNotebooks } from "./html.ts";
 
 /** Raised when Jupyter or its Deno kernel is not installed. */
 export class JupyterMissingError extends Error {
@@ -41,6 +51,96 @@ export async function requireDenoKernel(): Promise<void> {
   }
 }
 
+/** How one notebook went. */
+export interface NotebookRun {
+  /** The notebook's file name. */
+  name: string;
+  seconds: number;
+  /** The skip notices its cells showed. */
+  skips: Skip[];
+  /** The cell error that stopped it (notebook, cell, first line), if one did. */
+  error?: string;
+}
+
+/**
+ * The closing summary and the exit status: 0 when no notebook failed and
+ * every skip is a download that could not be had, else 1.
+ */
+export function summarize(runs: NotebookRun[], profile = "quick"): { text: string; exitCode: 0 | 1 } {
+  const width = Math.max(8, ...runs.map((r) => r.name.replace(/\.ipynb$/, "").length));
+  const lines = [`Summary (profile ${profile}):`];
+  for (const run of runs) {
+    const status = run.error ? "FAILED " : run.skips.length ? "skipped" : "ok     ";
+    lines.push(
+      `  ${run.name.replace(/\.ipynb$/, "").padEnd(width)}  ${status}  ${run.seconds.toFixed(0).padStart(5)} s`,
+    );
+    if (run.error) lines.push(`      ${run.error.split("\n")[0]}`);
+    for (const skip of run.skips) {
+      lines.push(`      skipped (${skip.reason === "download" ? "download not available" : "other"}): ${skip.what}`);
+    }
+  }
+  const failed = runs.filter((r) => r.error);
+  const otherSkips = runs.flatMap((r) => r.skips.filter((s) => s.reason !== "download"));
+  const downloads = runs.flatMap((r) => r.skips.filter((s) => s.reason === "download"));
+  if (failed.length) lines.push(`${failed.length} of ${runs.length} notebooks failed.`);
+  if (otherSkips.length) lines.push(`${otherSkips.length} skip(s) for reasons other than a download: a failure.`);
+  if (!failed.length && !otherSkips.length) {
+    lines.push(
+      downloads.length
+        ? `All ${runs.length} notebooks ran to the end; ${downloads.length} download(s) could not be had (see the ` +
+          `notices in the notebooks for where to put the files).`
+        : `All ${runs.length} notebooks ran to the end.`,
+    );
+  }
+  return { text: lines.join("\n"), exitCode: failed.length || otherSkips.length ? 1 : 0 };
+}
+
+async function skipsOf(executed: string): Promise<Skip[]> {
+  try {
+    return skipsIn(JSON.parse(await Deno.readTextFile(executed)));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Execute `notebooks` one after the other into `outDir`, logging as it goes;
+ * a failing notebook does not stop the others.
+ *
+ * @throws {CommandError} when Jupyter itself cannot run (then nothing else can).
+ */
+export async function runNotebooks(
+  notebooks: string[],
+  options: { outDir?: string; env?: Record<string, string>; log?: (line: string) => void } = {},
+): Promise<NotebookRun[]> {
+  const log = options.log ?? console.log;
+  const runs: NotebookRun[] = [];
+  for (const notebook of notebooks) {
+    const name = basename(notebook);
+    const started = performance.now();
+    log(`executing ${name} ...`);
+    let run: NotebookRun;
+    try {
+      const executed = await executeNotebook(notebook, options.outDir ?? EXECUTED_DIR, { env: options.env });
+      run = { name, seconds: (performance.now() - started) / 1000, skips: await skipsOf(executed) };
+    } catch (err) {
+      if (!(err instanceof NotebookCellError)) throw err;
+      run = {
+        name,
+        seconds: (performance.now() - started) / 1000,
+        skips: await skipsOf(err.executed),
+        error: err.message,
+      };
+      log(`  FAILED: ${err.message}`);
+    }
+    if (!run.error) {
+      log(`  done in ${run.seconds.toFixed(0)} s${run.skips.length ? `, ${run.skips.length} skip(s)` : ""}`);
+    }
+    runs.push(run);
+  }
+  return runs;
+}
+
 if (import.meta.main) {
   try {
     await requireDenoKernel();
@@ -50,12 +150,10 @@ if (import.meta.main) {
       : all;
     if (wanted.length === 0) throw new Error(`No notebook matches ${Deno.args.join(", ")}.`);
     const profile = Deno.env.get("CH5_PROFILE") ?? "quick";
-    for (const notebook of wanted) {
-      const started = performance.now();
-      console.log(`executing ${basename(notebook)} (profile ${profile}) ...`);
-      const executed = await executeNotebook(notebook, EXECUTED_DIR);
-      console.log(`  ${executed} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-    }
+    const runs = await runNotebooks(wanted);
+    const { text, exitCode } = summarize(runs, profile);
+    console.log(`\n${text}`);
+    Deno.exit(exitCode);
   } catch (err) {
     console.error(err instanceof JupyterMissingError || err instanceof CommandError ? err.message : err);
     Deno.exit(1);
