@@ -185,7 +185,7 @@ export function comparisonRows(name: NotebookName, results: Record<string, unkno
     "": label(path),
     "この実行": runText(atPath(results, path), number),
     "本": bookText(number),
-    "本の出典": number.note ? `${number.where}: ${number.note}` : number.where,
+    "本の出典": number.note ? `${number.where}。${number.note}` : number.where,
   }));
   for (const [path, book] of settingPaths(section.settings)) {
     const run = atPath(results, path);
@@ -199,7 +199,8 @@ export function comparisonRows(name: NotebookName, results: Record<string, unkno
 /**
  * Write a notebook's results to `data/results/<name>.json` (with the
  * backend, time and profile) and show them beside the book's numbers.
- * Returns the path written.
+ * Returns nothing, so that a notebook cell ending with it shows only the
+ * table and the line naming the file.
  *
  * @example
  * ```ts
@@ -207,10 +208,9 @@ export function comparisonRows(name: NotebookName, results: Record<string, unkno
  * await recordResults("5.2", { model1: { epochs: 30, valAcc: 0.72, testAcc: 0.72 } });
  * ```
  */
-export async function recordResults(name: NotebookName, results: Record<string, unknown>): Promise<string> {
+export async function recordResults(name: NotebookName, results: Record<string, unknown>): Promise<void> {
   const record = expand(results) as Record<string, unknown>;
   const path = await saveResults(name, { backend: tf.getBackend() ?? null, ...record });
   await showTable(comparisonRows(name, record));
   await print(`この実行の結果を ${path} に保存しました。`);
-  return path;
 }
