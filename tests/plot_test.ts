@@ -9,11 +9,10 @@ import {
   PLOTLY_LOADER_ATTRIBUTE,
   PLOTLY_READY_EVENT,
   plotlyLoaderHtml,
-  PlotlySession,
   plotlySource,
-  smoothCurve,
-  trainingCurveFigures,
-} from "../lib/notebook/plot.ts";
+} from "../lib/notebook/plotly_html.ts";
+import { PlotlySession } from "../lib/notebook/plot.ts";
+import { smoothCurve, trainingCurveFigures } from "../lib/notebook/curves.ts";
 import { niceTicks, svgChart } from "../lib/notebook/svg_chart.ts";
 import { settleMs } from "../lib/notebook/display.ts";
 

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ROOT } from "../lib/io/profile.ts";
-import { PLOTLY_LOADER_ATTRIBUTE } from "../lib/notebook/plot.ts";
+import { PLOTLY_LOADER_ATTRIBUTE } from "../lib/notebook/plotly_html.ts";
 import { findChromium, launchChromium, type Page } from "../tools/chromium.ts";
 import { EXECUTED_DIR, HTML_DIR, makeOffline, renderNotebooks } from "../tools/html.ts";
 
@@ -197,6 +197,16 @@ async function checkPage(page: Page, html: string, expected: number): Promise<st
   return notes;
 }
 
+/** Points per trace of each figure titled "Live: …" in an executed notebook. */
+async function livePoints(ipynb: string): Promise<number[][]> {
+  const doc = JSON.parse(await Deno.readTextFile(ipynb));
+  return doc.cells.flatMap((cell: { outputs?: { data?: Record<string, any> }[] }) =>
+    (cell.outputs ?? []).map((o) => o.data?.["application/vnd.plotly.v1+json"]).filter((fig) =>
+      fig?.layout?.title?.text?.startsWith("Live:")
+    ).map((fig) => fig.data.map((t: { y: number[] }) => t.y.length))
+  );
+}
+
 Deno.test({
   name: "notebook HTML renders offline in Chromium: every figure drawn, every image decoded, no errors",
   ignore: skip,
@@ -226,9 +236,11 @@ Deno.test({
             expected = counts.figures;
           }
           if (fixture) {
-            assert.equal(expected, 2, "the fixture draws two figures");
+            assert.equal(expected, 4, "the fixture draws two figures, then two live ones");
             const counts = await countOutputs(ipynb!);
             assert.equal(counts.loaders, 1, "plotly.js travels once, with the first figure");
+            // The live curves were updated in place: the saved outputs hold their final state, 3 epochs.
+            assert.deepEqual(await livePoints(ipynb!), [[3, 3], [3, 3]]);
           }
           const page = await browser.newPage();
           const notes = await checkPage(page, html, expected);

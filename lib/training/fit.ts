@@ -21,7 +21,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { inJupyter, print } from "../notebook/display.ts";
 import { interruptible, yieldToEventLoop } from "../notebook/interrupt.ts";
-import { LiveCurves, type TrainingCurvesOptions } from "../notebook/plot.ts";
+import { LiveCurves, type TrainingCurvesOptions } from "../notebook/curves.ts";
 import { type Metrics, Progress } from "../notebook/progress.ts";
 import { isResumable, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 

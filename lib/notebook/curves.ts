@@ -1,0 +1,207 @@
+/**
+ * The book's training curves (listing 5.10's figures): accuracy and loss per
+ * epoch, training as blue dots and validation as a blue line, optionally
+ * smoothed (5.3's `smooth_curve`); drawn once after training
+ * ({@link trainingCurves}) or live during it ({@link LiveCurves}).
+ *
+ * @example
+ * ```ts
+ * import { trainingCurves } from "./curves.ts";
+ * await trainingCurves({ acc: [0.6, 0.7], val_acc: [0.6, 0.65], loss: [0.7, 0.5], val_loss: [0.7, 0.6] });
+ * ```
+ * @module
+ */
+import { display, inJupyter, updateDisplay } from "./display.ts";
+import { type PlotlySession, plotlySession, showFigure } from "./plot.ts";
+import type { Figure, Trace } from "./svg_chart.ts";
+
+/**
+ * Exponential moving average of a curve, as the book's `smooth_curve`:
+ * each point becomes `previous * factor + point * (1 - factor)`.
+ *
+ * @example
+ * ```ts
+ * import { smoothCurve } from "./curves.ts";
+ * smoothCurve([1, 0, 0], 0.5); // [1, 0.5, 0.25]
+ * ```
+ */
+export function smoothCurve(points: number[], factor = 0.8): number[] {
+  if (!(factor >= 0 && factor < 1)) {
+    throw new RangeError(
+      `smoothing factor ${factor} is outside [0, 1): use e.g. 0.8 (the book's value), or 0 for none.`,
+    );
+  }
+  const out: number[] = [];
+  for (const p of points) out.push(out.length ? out[out.length - 1] * factor + p * (1 - factor) : p);
+  return out;
+}
+
+/** A Keras-style history: `{epoch, history}` as `fit` returns it, or just the `history` record. */
+export type HistoryLike = { epoch?: number[]; history: Record<string, number[]> } | Record<string, number[]>;
+
+/** Options of {@link trainingCurves}. */
+export interface TrainingCurvesOptions {
+  /** Put before each figure's title, e.g. the model's name. */
+  title?: string;
+  /** Smooth the curves with this EMA factor (the book uses 0.8 in 5.3); labels become "Smoothed …". */
+  smooth?: number;
+}
+
+const BOOK_BLUE = "blue";
+
+function historyRecord(history: HistoryLike): { epochs?: number[]; record: Record<string, number[]> } {
+  if ("history" in history && !Array.isArray(history.history) && typeof history.history === "object") {
+    const h = history as { epoch?: number[]; history: Record<string, number[]> };
+    return { epochs: h.epoch, record: h.history };
+  }
+  return { record: history as Record<string, number[]> };
+}
+
+/**
+ * The book's two training figures as plotly figures (without showing
+ * them): "Training and validation accuracy" and "Training and validation
+ * loss", training as blue dots (`'bo'`) and validation as a blue line
+ * (`'b'`), over epochs 1…n. Accuracy is read from `acc`/`val_acc` or
+ * `accuracy`/`val_accuracy`; a figure whose metric is absent is left out.
+ *
+ * @throws {Error} when the history has neither accuracy nor loss.
+ *
+ * @example
+ * ```ts
+ * import { trainingCurveFigures } from "./curves.ts";
+ * const [acc, loss] = trainingCurveFigures({ acc: [0.6, 0.7], val_acc: [0.6, 0.65], loss: [0.7, 0.5], val_loss: [0.7, 0.6] });
+ * acc.data[0].mode; // "markers"
+ * loss.data[1].mode; // "lines"
+ * ```
+ */
+export function trainingCurveFigures(history: HistoryLike, options: TrainingCurvesOptions = {}): Figure[] {
+  const { epochs: given, record } = historyRecord(history);
+  const smooth = options.smooth;
+  const figures: Figure[] = [];
+  const metrics: [string, string, string][] = [
+    [["acc", "accuracy"].find((k) => record[k] || record[`val_${k}`]) ?? "acc", "accuracy", "acc"],
+    ["loss", "loss", "loss"],
+  ];
+  for (const [key, word, short] of metrics) {
+    const train = record[key], val = record[`val_${key}`];
+    if (!train && !val) continue;
+    const n = Math.max(train?.length ?? 0, val?.length ?? 0);
+    const x = given && given.length === n ? given.map((e) => e + 1) : Array.from({ length: n }, (_, i) => i + 1);
+    const prep = (ys: number[]) => smooth ? smoothCurve(ys, smooth) : ys;
+    const label = (who: string) => smooth ? `Smoothed ${who.toLowerCase()} ${short}` : `${who} ${short}`;
+    const data: Trace[] = [];
+    if (train) {
+      data.push({
+        type: "scatter",
+        mode: "markers",
+        name: label("Training"),
+        x: x.slice(0, train.length),
+        y: prep(train),
+        marker: { color: BOOK_BLUE, size: 7 },
+      });
+    }
+    if (val) {
+      data.push({
+        type: "scatter",
+        mode: "lines",
+        name: label("Validation"),
+        x: x.slice(0, val.length),
+        y: prep(val),
+        line: { color: BOOK_BLUE, width: 2 },
+      });
+    }
+    const base = `Training and validation ${word}`;
+    figures.push({
+      data,
+      layout: {
+        title: { text: options.title ? `${options.title}: ${base.toLowerCase()}` : base },
+        // Whole epochs only: a short run would otherwise get ticks at 1.2, 1.4, …
+        xaxis: { title: { text: "Epochs" }, ...(n <= 15 ? { dtick: 1 } : {}) },
+        yaxis: { title: { text: word === "loss" ? "Loss" : "Accuracy" } },
+        height: 400,
+        margin: { t: 60 },
+      },
+    });
+  }
+  if (figures.length === 0) {
+    const keys = Object.keys(record).join(", ") || "none";
+    throw new Error(
+      `The history has no accuracy or loss curves (keys: ${keys}): pass model.fit's History, or a record with acc/val_acc (or accuracy/val_accuracy) and loss/val_loss.`,
+    );
+  }
+  return figures;
+}
+
+/**
+ * Show the book's training figures for a history (see
+ * {@link trainingCurveFigures}). Returns nothing, so that a cell ending with
+ * it prints nothing more.
+ *
+ * @example
+ * ```ts
+ * import { trainingCurves } from "./curves.ts";
+ * await trainingCurves({ acc: [0.6, 0.7], val_acc: [0.6, 0.65], loss: [0.7, 0.5], val_loss: [0.7, 0.6] }, { smooth: 0.8 });
+ * ```
+ */
+export async function trainingCurves(history: HistoryLike, options: TrainingCurvesOptions = {}): Promise<void> {
+  for (const fig of trainingCurveFigures(history, options)) await showFigure(fig);
+}
+
+/**
+ * The book's training figures, shown once and then updated in place (Jupyter
+ * display ids) each time {@link LiveCurves.update} gets a longer history: the
+ * output keeps the last state, which is what an executed notebook and its
+ * HTML show. Outside Jupyter it does nothing. `fit(..., { curves: true })`
+ * uses it after every epoch.
+ *
+ * plotly.js goes first in an output of its own (when the session has not
+ * sent it), because an update replaces a figure's whole output.
+ *
+ * @example
+ * ```ts
+ * import { LiveCurves } from "./curves.ts";
+ * const live = new LiveCurves({ title: "Model 1" });
+ * await live.update({ loss: [0.7], val_loss: [0.69] });
+ * await live.update({ loss: [0.7, 0.6], val_loss: [0.69, 0.65] });
+ * ```
+ */
+export class LiveCurves {
+  #options: TrainingCurvesOptions;
+  #session: PlotlySession;
+  #ids: string[] = [];
+  #prefix = `ch5-curves-${crypto.randomUUID().slice(0, 8)}`;
+
+  /**
+   * @param options titles and smoothing, as {@link trainingCurves}.
+   * @param options.session the plotly session (default `plotlySession`).
+   */
+  constructor(options: TrainingCurvesOptions & { session?: PlotlySession } = {}) {
+    const { session, ...rest } = options;
+    this.#options = rest;
+    this.#session = session ?? plotlySession;
+  }
+
+  /** How many figures are shown (0 before the first update). */
+  get shown(): number {
+    return this.#ids.length;
+  }
+
+  /** Show the figures for `history`, or replace the ones shown. */
+  async update(history: HistoryLike): Promise<void> {
+    if (!inJupyter()) return;
+    const figures = trainingCurveFigures(history, this.#options);
+    if (this.#ids.length === 0 && this.#session.sent === undefined) {
+      await display(this.#session.loaderBundle("basic"));
+    }
+    for (const [i, fig] of figures.entries()) {
+      const bundle = this.#session.figureBundle(fig);
+      const id = this.#ids[i];
+      if (id === undefined) {
+        this.#ids[i] = `${this.#prefix}-${i}`;
+        await display(bundle, { displayId: this.#ids[i] });
+      } else {
+        await updateDisplay(bundle, id, { settle: i === figures.length - 1 });
+      }
+    }
+  }
+}
