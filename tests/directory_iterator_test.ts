@@ -328,9 +328,20 @@ Deno.test("getState/setState: a resumed iterator gives the same batches, augment
     for (const [i, name] of ["cats/cat.0.png", "cats/cat.1.PNG", "dogs/dog.0.png", "dogs/dog.1.png"].entries()) {
       await Deno.writeFile(join(dir, name), await texture(i));
     }
-    const make = () =>
-      imageDataGenerator({ rescale: 1 / 255, rotationRange: 40, zoomRange: 0.3, horizontalFlip: true, seed: 5 })
-        .flowFromDirectory(dir, { targetSize: [8, 8], batchSize: 3, classMode: "binary", seed: 9, log: quiet });
+    const make = (seeds: { generator?: number; iterator?: number } = { generator: 5, iterator: 9 }) =>
+      imageDataGenerator({
+        rescale: 1 / 255,
+        rotationRange: 40,
+        zoomRange: 0.3,
+        horizontalFlip: true,
+        seed: seeds.generator,
+      }).flowFromDirectory(dir, {
+        targetSize: [8, 8],
+        batchSize: 3,
+        classMode: "binary",
+        seed: seeds.iterator,
+        log: quiet,
+      });
     const take = async (it: DirectoryIterator, n: number) => {
       const out: { indices: number[]; x: number[]; y: number[] }[] = [];
       for (let k = 0; k < n; k++) {
@@ -351,18 +362,30 @@ Deno.test("getState/setState: a resumed iterator gives the same batches, augment
     const saved = JSON.parse(JSON.stringify(first.getState()));
     assert.equal(saved.totalBatchesSeen, 4, "the state counts batches handed out, not the one decoded ahead");
     assert.deepEqual(head, whole.slice(0, 4));
-    // A fresh process: new generator and iterator with the same seeds, then the saved state.
-    const resumed = await make();
+    // A fresh process: new generator and iterator (without seeds, as in the book), then the saved state.
+    const resumed = await make({});
+    assert.notEqual(resumed.seed, 9);
     resumed.setState(saved);
+    assert.equal(resumed.seed, 9, "the state's seed is adopted");
     assert.deepEqual(await take(resumed, 4), whole.slice(4), "same pictures, same augmentation, same labels");
+    // The book passes no seeds at all: a state still fixes what comes next.
+    const unseeded = await make({});
+    await take(unseeded, 2);
+    const savedUnseeded = JSON.parse(JSON.stringify(unseeded.getState()));
+    const rest = await take(unseeded, 5);
+    const restarted = await make({});
+    restarted.setState(savedUnseeded);
+    assert.deepEqual(await take(restarted, 5), rest);
     // The same iterator can go back, too, and toDataset carries the state.
     const ds = first.toDataset();
     ds.setState(saved);
     assert.deepEqual(ds.getState(), saved);
     assert.deepEqual(await take(first, 1), whole.slice(4, 5));
-    // States of another iterator, or not a state, are refused.
-    const other = await imageDataGenerator().flowFromDirectory(dir, { seed: 10, log: quiet });
-    assert.throws(() => other.setState(saved), /seed 9.*seed 10/);
+    // States of other pictures, or not a state, are refused.
+    await Deno.rename(join(dir, "dogs/dog.2.png"), join(dir, "cats/dog.2.png")); // same count, another label
+    const other = await make();
+    assert.equal(other.samples, saved.samples);
+    assert.throws(() => other.setState(saved), /the folder changed since the state was saved/);
     assert.throws(() => first.setState({ ...saved, indexArray: [99] }), DirectoryIteratorError);
     assert.throws(() => first.setState(null as never), /not a DirectoryIterator state/);
   });

@@ -93,10 +93,14 @@ export interface ImageTransformer<P = unknown> {
  * same batches and the same augmentation after a restart.
  */
 export interface IteratorState {
-  /** Number of pictures (a state only fits an iterator over as many). */
+  /** Number of pictures (a state only fits an iterator over the same pictures). */
   samples: number;
-  /** The iterator's seed. */
+  /** A hash of the picture paths and labels (FNV-1a, hex), to recognise the same pictures. */
+  files: string;
+  /** The iterator's seed, adopted by `setState`. */
   seed: number;
+  /** Whether the seed was given (then each epoch's order derives from it), adopted by `setState`. */
+  seeded: boolean;
   /** Batch position within the epoch. */
   batchIndex: number;
   /** Batches handed out so far. */
@@ -173,6 +177,16 @@ interface Pending {
   before: IteratorState;
 }
 
+/** FNV-1a (32-bit) over the paths and labels, as 8 hex digits. */
+function filesHash(filenames: readonly string[], classes: Int32Array): string {
+  let h = 0x811c9dc5;
+  const mix = (text: string) => {
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  };
+  filenames.forEach((name, i) => mix(`${name}\t${classes[i]}\n`));
+  return (h >>> 0).toString(16).padStart(8, "0");
+}
+
 async function listPictures(root: string, classDir: string, followLinks: boolean): Promise<string[]> {
   // Keras: os.walk sorted by folder path, files sorted within each folder.
   const folders: { path: string; files: string[] }[] = [];
@@ -236,14 +250,18 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
   readonly classMode: ClassMode;
   /** Whether each epoch is reshuffled. */
   readonly shuffle: boolean;
-  /** The seed of the shuffles. */
-  readonly seed: number;
+  /** The seed of the shuffles (a restored state brings its own). */
+  get seed(): number {
+    return this.#seed;
+  }
   /** Whether the next batch is decoded ahead. */
   readonly prefetch: boolean;
   /** The generator that transforms and rescales every picture. */
   readonly generator: ImageTransformer;
   readonly #grayscale: boolean;
-  readonly #seeded: boolean;
+  #seed: number;
+  #seeded: boolean;
+  readonly #files: string;
   readonly #random: Random;
   #batchIndex = 0;
   #totalBatchesSeen = 0;
@@ -295,8 +313,9 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
     this.classMode = classMode;
     this.shuffle = options.shuffle ?? true;
     this.#seeded = options.seed !== undefined;
-    this.seed = options.seed ?? randomSeed();
-    this.#random = new Random(this.seed);
+    this.#seed = options.seed ?? randomSeed();
+    this.#random = new Random(this.#seed);
+    this.#files = filesHash(filenames, classes);
     this.prefetch = options.prefetch ?? true;
   }
 
@@ -325,7 +344,7 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
     const n = this.samples;
     if (this.#batchIndex === 0) {
       if (this.shuffle) {
-        const rng = this.#seeded ? new Random(mixSeed(this.seed, this.#totalBatchesSeen)) : this.#random;
+        const rng = this.#seeded ? new Random(mixSeed(this.#seed, this.#totalBatchesSeen)) : this.#random;
         this.#indexArray = rng.permutation(n);
       } else if (this.#indexArray.length !== n) {
         this.#indexArray = Int32Array.from({ length: n }, (_, i) => i);
@@ -383,7 +402,9 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
   #snapshot(): IteratorState {
     return {
       samples: this.samples,
-      seed: this.seed,
+      files: this.#files,
+      seed: this.#seed,
+      seeded: this.#seeded,
       batchIndex: this.#batchIndex,
       totalBatchesSeen: this.#totalBatchesSeen,
       indexArray: Array.from(this.#indexArray),
@@ -414,11 +435,14 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
   }
 
   /**
-   * Continue from a state of {@link DirectoryIterator.getState} (taken from an
-   * iterator over the same pictures with the same seed). A batch decoded
-   * ahead is dropped.
+   * Continue from a state of {@link DirectoryIterator.getState} taken from an
+   * iterator over the same pictures (same paths and labels), in this process
+   * or an earlier one: the state's seed and random states replace this
+   * iterator's, so the batches go on exactly as they would have (like Keras'
+   * `BackupAndRestore`, whatever seed this iterator was made with). A batch
+   * decoded ahead is dropped.
    *
-   * @throws {DirectoryIteratorError} when the state is not one of this iterator's.
+   * @throws {DirectoryIteratorError} when the state is not a state, or one of other pictures.
    */
   setState(state: IteratorState): void {
     const s = state as Partial<IteratorState> | null;
@@ -426,7 +450,8 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
     if (
       !s || typeof s !== "object" || !whole(s.batchIndex, this.batchesPerEpoch) ||
       !whole(s.totalBatchesSeen, Number.MAX_SAFE_INTEGER) || !whole(s.random, 0xffff_ffff) ||
-      !whole(s.generator, 0xffff_ffff) || !Array.isArray(s.indexArray) ||
+      !whole(s.generator, 0xffff_ffff) || !whole(s.seed, 0xffff_ffff) || typeof s.seeded !== "boolean" ||
+      typeof s.files !== "string" || !Array.isArray(s.indexArray) ||
       !s.indexArray.every((i) => whole(i, this.samples - 1))
     ) {
       throw new DirectoryIteratorError(
@@ -435,14 +460,16 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
         }`,
       );
     }
-    if (s.samples !== this.samples || s.seed !== this.seed) {
+    if (s.samples !== this.samples || s.files !== this.#files) {
       throw new DirectoryIteratorError(
-        `setState: the state is of an iterator over ${s.samples} pictures with seed ${s.seed}, but ` +
-          `${this.directory} has ${this.samples} pictures and seed ${this.seed}; give flowFromDirectory the same ` +
-          `seed and folder, or start afresh without the saved state`,
+        `setState: the state is of an iterator over other pictures (${s.samples} pictures, list hash ${s.files}), ` +
+          `but ${this.directory} has ${this.samples} pictures (list hash ${this.#files}); the folder changed since ` +
+          `the state was saved: start afresh without the saved state (e.g. delete the checkpoint)`,
       );
     }
     this.#pending = undefined;
+    this.#seed = s.seed!;
+    this.#seeded = s.seeded!;
     this.#batchIndex = s.batchIndex!;
     this.#totalBatchesSeen = s.totalBatchesSeen!;
     this.#indexArray = Int32Array.from(s.indexArray);
