@@ -15,7 +15,9 @@ export * from "./io/profile.ts";
 // notebook
 export * from "./notebook/display.ts";
 export * from "./notebook/interrupt.ts";
+export * from "./notebook/curves.ts";
 export * from "./notebook/plot.ts";
+export * from "./notebook/plotly_html.ts";
 export * from "./notebook/progress.ts";
 export * from "./notebook/skip.ts";
 // backend
