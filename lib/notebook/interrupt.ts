@@ -29,6 +29,7 @@
  * ```
  * @module
  */
+import { setImmediate } from "node:timers";
 import { print } from "./display.ts";
 
 /** What the body of {@link interruptible} sees. */
@@ -119,10 +120,18 @@ export async function interruptible<T>(body: (flag: InterruptFlag) => Promise<T>
 }
 
 /**
- * Let timers and signals run: resolves on the next macrotask. An `await` on
- * an already-resolved promise does not give the event loop a turn, so a loop
- * whose steps never wait on I/O or timers should await this each step.
+ * Let the event loop deliver signals: resolves after one turn of it
+ * (`setImmediate`, about 0.06 ms; a nested `setTimeout(0)` costs 4 ms). An
+ * `await` on an already-resolved promise does not give the event loop a turn,
+ * so a loop whose steps never wait on I/O or timers should await this each
+ * step.
+ *
+ * @example
+ * ```ts
+ * import { yieldToEventLoop } from "./interrupt.ts";
+ * await yieldToEventLoop();
+ * ```
  */
 export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => setImmediate(resolve));
 }

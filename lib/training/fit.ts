@@ -293,7 +293,8 @@ export async function fit(model: tf.LayersModel, input: FitData, givenOptions: F
           });
         }
         await live?.update(history);
-        if (!at && stop.requested && done < options.epochs) {
+        if (done >= options.epochs) at = undefined; // stopped at the very last step: nothing was cut short
+        else if (!at && stop.requested) {
           at = { epoch: done, step: steps, steps };
           model.stopTraining = true;
         }
