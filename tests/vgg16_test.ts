@@ -4,8 +4,9 @@ import { join } from "node:path";
 import { initBackend } from "../lib/backend/chain.ts";
 import { openH5, readH5 } from "../lib/io/h5.ts";
 import { saveWeightsToH5 } from "../lib/models/keras_h5.ts";
-import { buildVgg16, vgg16, Vgg16Error } from "../lib/models/vgg16.ts";
-import { formatModelSummary, summaryTable } from "../lib/notebook/display.ts";
+import { buildVgg16, hasWeights, vgg16, Vgg16Error } from "../lib/models/vgg16.ts";
+import { WeightsUnavailableError } from "../lib/models/imagenet_weights.ts";
+import { formatModelSummary, summaryTable } from "../lib/models/summary.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -105,20 +106,43 @@ Deno.test("vgg16 rejects what Keras rejects, before any download", async () => {
   assert.equal(requests, 0);
 });
 
-Deno.test("vgg16 'imagenet' offline with allowRandom keeps random weights", async () => {
+Deno.test("vgg16 'imagenet' offline with allowRandom keeps random weights and says so itself", async () => {
   const dir = await Deno.makeTempDir();
-  const warn = console.warn;
-  console.warn = () => {};
+  const lines: string[] = [];
   try {
     const model = await vgg16({
       includeTop: false,
       inputShape: [32, 32, 3],
       download: { dir, fetch: offline, allowRandom: true, log: () => {} },
+      log: (line) => void lines.push(line),
     });
     assert.equal(model.countParams(), 14_714_688);
+    assert.equal(model.weightsSource, "random");
+    assert.equal(model.weightsPath, null);
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /^WARNING: VGG16 has RANDOM weights/);
+    assert.ok(lines[0].includes(join(dir, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")), "the path to fill");
+    assert.match(lines[0], /md5 6d6bbae143d832006294945121d1f1fc/);
+    assert.ok(await hasWeights(model), "random weights that were allowed count as weights");
     model.dispose();
   } finally {
-    console.warn = warn;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("vgg16 'imagenet' offline: throws outside a notebook, or with onMissing 'skip' marks the model missing", async () => {
+  const dir = await Deno.makeTempDir();
+  const download = { dir, fetch: offline, allowRandom: false, log: () => {} };
+  try {
+    await assert.rejects(
+      vgg16({ includeTop: false, inputShape: [32, 32, 3], download, log: null }),
+      (err: Error) => err instanceof WeightsUnavailableError && err.message.includes("CH5_ALLOW_RANDOM_WEIGHTS=1"),
+    );
+    const model = await vgg16({ includeTop: false, inputShape: [32, 32, 3], download, onMissing: "skip", log: null });
+    assert.equal(model.weightsSource, "missing");
+    assert.equal(await hasWeights(model), false, "cells that need the weights skip");
+    model.dispose();
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -170,7 +194,15 @@ Deno.test("vgg16({weights: path}) loads Keras-layout files exactly (saveWeightsT
     const tree = await readH5(saved);
     assert.deepEqual(tree.attrs.layer_names, ["input_1", ...CONV_NAMES]);
     assert.deepEqual(tree.children!.block5_conv3.attrs.weight_names, ["block5_conv3/kernel:0", "block5_conv3/bias:0"]);
-    const loaded = await vgg16({ weights: saved, includeTop: false, inputShape: [32, 32, 3] });
+    const lines: string[] = [];
+    const loaded = await vgg16({
+      weights: saved,
+      includeTop: false,
+      inputShape: [32, 32, 3],
+      log: (line) => void lines.push(line),
+    });
+    assert.equal(loaded.weightsSource, "file");
+    assert.deepEqual(lines, [`VGG16 weights: file ${saved}`]);
     await assertSameWeights(source, loaded);
     loaded.dispose();
 

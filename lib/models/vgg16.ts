@@ -14,7 +14,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadWeightsFromH5 } from "./keras_h5.ts";
-import { type CachedWeightsOptions, vgg16WeightsPath } from "./imagenet_weights.ts";
+import { type CachedWeightsOptions, vgg16WeightsPath, WeightsUnavailableError } from "./imagenet_weights.ts";
+import { inJupyter, print } from "../notebook/display.ts";
+import { reportSkipped } from "../notebook/skip.ts";
 
 /** Raised for options that Keras' `VGG16()` would reject too. */
 export class Vgg16Error extends Error {
@@ -42,7 +44,36 @@ export interface Vgg16Options {
   classes?: number;
   /** Where the ImageNet weights are cached and how they are downloaded. */
   download?: CachedWeightsOptions;
+  /**
+   * What to do when the ImageNet file can be neither found nor downloaded and
+   * random weights are not allowed (`CH5_ALLOW_RANDOM_WEIGHTS` unset):
+   * `"throw"` a `WeightsUnavailableError`, or `"skip"`: show the notice once
+   * (what is missing, where to put it, the URL and md5, how to run on random
+   * weights), report it to the notebook runner, and return the architecture
+   * with random weights marked `weightsSource: "missing"`, so that the cells
+   * that need the weights can say they were skipped ({@link hasWeights}).
+   * Default: `"skip"` inside a Jupyter kernel, `"throw"` elsewhere.
+   */
+  onMissing?: "throw" | "skip";
+  /** Where the provenance line goes (default: the notebook output / stdout); `null` for none. */
+  log?: ((line: string) => void | Promise<void>) | null;
 }
+
+/**
+ * Where a VGG16's weights came from: Keras' ImageNet file, another weights
+ * file, random weights (asked for, or allowed by `CH5_ALLOW_RANDOM_WEIGHTS`),
+ * or `"missing"`: random weights standing in for an ImageNet file that could
+ * not be had (see {@link Vgg16Options.onMissing}).
+ */
+export type WeightsSource = "imagenet" | "file" | "random" | "missing";
+
+/** A VGG16 model that carries where its weights came from. */
+export type Vgg16Model = tf.LayersModel & {
+  /** Where the weights came from. */
+  readonly weightsSource: WeightsSource;
+  /** The weights file that was loaded, or `null` (random weights). */
+  readonly weightsPath: string | null;
+};
 
 /** The convolution blocks: filters of each 3×3 conv, block by block. */
 export const VGG16_BLOCKS: readonly (readonly number[])[] = [
@@ -174,13 +205,35 @@ export function buildVgg16(options: Vgg16Options = {}): tf.LayersModel {
  * const convBase = await vgg16({ includeTop: false, inputShape: [150, 150, 3] });
  * ```
  */
-export async function vgg16(options: Vgg16Options = {}): Promise<tf.LayersModel> {
+export async function vgg16(options: Vgg16Options = {}): Promise<Vgg16Model> {
   const weights = options.weights === undefined ? "imagenet" : options.weights;
   const includeTop = options.includeTop ?? true;
+  const log = options.log === undefined ? (line: string) => print(line) : options.log;
   vgg16InputShape(options);
   let path: string | null = null;
+  let source: WeightsSource = "random";
   if (weights === "imagenet") {
-    path = await vgg16WeightsPath({ ...options.download, includeTop });
+    try {
+      path = await vgg16WeightsPath({ ...options.download, includeTop, allowRandom: false });
+      source = "imagenet";
+    } catch (err) {
+      if (!(err instanceof WeightsUnavailableError)) throw err;
+      if (options.download?.allowRandom ?? allowRandomFromEnv()) {
+        const where = err.message.split("\n").filter((line) => !line.includes("CH5_ALLOW_RANDOM_WEIGHTS")).join("\n");
+        await log?.(
+          `WARNING: VGG16 has RANDOM weights: the ImageNet file is missing and CH5_ALLOW_RANDOM_WEIGHTS is set. ` +
+            `The code runs, but every feature, accuracy, pattern and heatmap below is meaningless.\n${where}`,
+        );
+      } else if ((options.onMissing ?? (inJupyter() ? "skip" : "throw")) === "skip") {
+        source = "missing";
+        await reportSkipped({
+          what: `VGG16 ImageNet weights (${includeTop ? "with" : "without"} the top)`,
+          reason: "download",
+          message: `the VGG16 ImageNet weights are missing, so the cells that need them print "skipped" and do ` +
+            `nothing.\n${err.message}`,
+        });
+      } else throw err;
+    }
   } else if (weights !== null) {
     if (typeof weights !== "string" || !(await Deno.stat(weights).then((s) => s.isFile, () => false))) {
       throw new Vgg16Error(
@@ -189,6 +242,7 @@ export async function vgg16(options: Vgg16Options = {}): Promise<tf.LayersModel>
       );
     }
     path = weights;
+    source = "file";
   }
   const model = buildVgg16(options);
   if (path !== null) {
@@ -199,5 +253,32 @@ export async function vgg16(options: Vgg16Options = {}): Promise<tf.LayersModel>
       throw err;
     }
   }
-  return model;
+  if (source === "imagenet" || source === "file") {
+    await log?.(`VGG16 weights: ${source === "imagenet" ? "ImageNet" : "file"} ${path}`);
+  } else if (weights === null) await log?.("VGG16 weights: random (weights: null)");
+  return Object.assign(model, { weightsSource: source, weightsPath: path });
+}
+
+function allowRandomFromEnv(): boolean {
+  const value = (Deno.env.get("CH5_ALLOW_RANDOM_WEIGHTS") ?? "").trim().toLowerCase();
+  return value === "1" || value === "true" || value === "yes";
+}
+
+/**
+ * Whether `model` has the weights a cell needs: true for ImageNet, a file, or
+ * random weights that were asked for (or allowed); false, after printing
+ * `skipped: …`, when they are `"missing"` (see {@link Vgg16Options.onMissing}).
+ * A cell that needs the weights runs its code under `if (await hasWeights(model))`.
+ *
+ * @example
+ * ```ts
+ * import { hasWeights, vgg16 } from "./vgg16.ts";
+ * const convBase = await vgg16({ includeTop: false, inputShape: [150, 150, 3], onMissing: "skip" });
+ * if (await hasWeights(convBase)) console.log(convBase.countParams());
+ * ```
+ */
+export async function hasWeights(model: tf.LayersModel): Promise<boolean> {
+  if ((model as Partial<Vgg16Model>).weightsSource !== "missing") return true;
+  await print(`skipped: this cell needs the VGG16 ImageNet weights of ${model.name} (see the notice above).`);
+  return false;
 }
