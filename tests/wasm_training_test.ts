@@ -88,9 +88,28 @@ const CONV_CASES = (() => {
 })();
 
 Deno.test("registerWasmTrainingKernels registers the training kernels once and returns their names", () => {
-  assert.deepEqual(KERNELS, ["Conv2DBackpropFilter", "Conv2DBackpropInput", "MaxPoolGrad", "BatchMatMul", "Sum"]);
+  assert.deepEqual(KERNELS, [
+    "Conv2DBackpropFilter",
+    "Conv2DBackpropInput",
+    "MaxPoolGrad",
+    "BatchMatMul",
+    "Sum",
+    "Identity",
+  ]);
   assert.deepEqual(registerWasmTrainingKernels(), KERNELS, "a second call changes nothing");
   for (const name of KERNELS) assert.ok(tf.getKernel(name, "wasm"), `${name} is registered for wasm`);
+});
+
+Deno.test("Identity shares the input's data instead of copying it; each tensor frees on its own", async () => {
+  const before = tf.memory().numTensors, data = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const y = tf.clone(x); // runs Identity
+  assert.equal((tf.backend() as unknown as { numDataIds(): number }).numDataIds(), data + 1, "one buffer for both");
+  x.dispose();
+  assert.deepEqual(Array.from(await y.data()), [1, 2, 3, 4], "y outlives x");
+  y.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal((tf.backend() as unknown as { numDataIds(): number }).numDataIds(), data, "the buffer is freed");
 });
 
 Deno.test("Conv2DBackpropFilter matches the cpu backend (valid/same, strides 1 and 2, odd sizes, batch 1 and more)", async () => {
@@ -337,7 +356,7 @@ Deno.test("training on wasm leaks no tensors and no wasm memory: the same counts
 const THREADED_CHILD = `
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
-import { startWasmBackend } from "./lib/wasm_training.ts";
+import { startWasmBackend } from "./lib/backend/wasm_start.ts";
 const report = await startWasmBackend({ threads: 2 });
 const x = tf.randomUniform([3, 20, 17, 16], -1, 1, "float32", 1);
 const w = tf.randomUniform([3, 3, 16, 24], -1, 1, "float32", 2);

@@ -7,9 +7,12 @@
  * 2. `node`: `@tensorflow/tfjs-node` (native TensorFlow on the CPU);
  * 3. `webgpu`: `@tensorflow/tfjs-backend-webgpu`, when `navigator.gpu` offers
  *    a real (not a software fallback) adapter;
- * 4. `wasm`: `@tensorflow/tfjs-backend-wasm` plus the training kernels of
+ * 4. `wasm-native`: `@tensorflow/tfjs-backend-wasm` with its convolutions
+ *    and dense products run by oneDNN 2.x (`libdnnl`, through `Deno.dlopen`;
+ *    `lib/backend/native_kernels.ts`), everything else on wasm;
+ * 5. `wasm`: `@tensorflow/tfjs-backend-wasm` plus the training kernels of
  *    `lib/backend/wasm_training.ts`;
- * 5. `cpu`: the pure-JavaScript backend, the last resort.
+ * 6. `cpu`: the pure-JavaScript backend, the last resort.
  *
  * `CH5_BACKEND=<name>` forces one of these names; a forced backend that does
  * not load is an error rather than a silent fall-through.
@@ -25,7 +28,7 @@
 import * as tf from "@tensorflow/tfjs";
 
 /** The backends of the chain, best first. */
-export const BACKEND_CHAIN = ["node-gpu", "node", "webgpu", "wasm", "cpu"] as const;
+export const BACKEND_CHAIN = ["node-gpu", "node", "webgpu", "wasm-native", "wasm", "cpu"] as const;
 
 /** One name of {@link BACKEND_CHAIN}. */
 export type BackendName = typeof BACKEND_CHAIN[number];
@@ -115,9 +118,25 @@ async function tryWebgpu(): Promise<Attempt> {
 }
 
 async function tryWasm(): Promise<Attempt> {
-  const { startWasmBackend } = await import("./wasm_training.ts");
+  const { startWasmBackend } = await import("./wasm_start.ts");
   const { threads, kernels, detail } = await startWasmBackend();
   return { tfBackend: "wasm", detail: `XNNPACK, ${detail}, +${kernels.length} training kernels`, threads };
+}
+
+async function tryWasmNative(): Promise<Attempt> {
+  const { startWasmBackend, wasmThreadsSetting } = await import("./wasm_start.ts");
+  const { loadOneDnn } = await import("./onednn.ts");
+  // oneDNN first: without it the wasm rung below starts the backend on its own.
+  const dnnl = loadOneDnn({ threads: wasmThreadsSetting() });
+  const { threads, kernels, detail } = await startWasmBackend();
+  const { registerNativeKernels } = await import("./native_kernels.ts");
+  const native = registerNativeKernels(dnnl);
+  return {
+    tfBackend: "wasm",
+    detail:
+      `oneDNN ${dnnl.version} for ${native.length} kernels, XNNPACK ${detail}, +${kernels.length} training kernels`,
+    threads,
+  };
 }
 
 async function tryCpu(): Promise<Attempt> {
@@ -132,6 +151,7 @@ const ATTEMPTS: Record<BackendName, () => Promise<Attempt>> = {
   "node-gpu": () => tryNative("node-gpu"),
   node: () => tryNative("node"),
   webgpu: tryWebgpu,
+  "wasm-native": tryWasmNative,
   wasm: tryWasm,
   cpu: tryCpu,
 };
@@ -201,6 +221,8 @@ async function choose(forced?: BackendName): Promise<BackendReport> {
       };
       return { ...report, line: describe(report) };
     } catch (err) {
+      // A bad setting is the user's to fix: no backend may start around it.
+      if (err instanceof Error && err.name === "WasmThreadsError") throw new BackendError(err.message);
       if (wanted) {
         const how = forced ? `initBackend({backend: "${name}"})` : `CH5_BACKEND=${name}`;
         const fix = forced ? "Leave the option out" : "Unset CH5_BACKEND";

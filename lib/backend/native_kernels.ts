@@ -1,0 +1,400 @@
+/**
+ * oneDNN kernels for `@tensorflow/tfjs-backend-wasm`: the convolutions and
+ * dense products of training run natively, on the wasm heap, in place.
+ *
+ * {@link registerNativeKernels} replaces, on the `wasm` backend, `Conv2D`,
+ * `FusedConv2D` (bias and ReLU/sigmoid fused as oneDNN post-ops; tfjs-layers'
+ * `Conv2D` with an activation calls it), `Conv2DBackpropInput`,
+ * `Conv2DBackpropFilter`, `BatchMatMul` and `_FusedMatMul` (transposed
+ * operands as strides; tfjs-layers' `Dense` calls it), and `MaxPoolGrad`
+ * (oneDNN's backward max pooling, after its forward pass records where the
+ * maxima are); and, for tensors of 16384 values or more, the element-wise
+ * `Add`, `Multiply`, `Sub` (same shapes, a bias row or a scalar) and `Relu`,
+ * which run on all threads with oneDNN (the wasm ones run on one). Tensors stay where the
+ * wasm backend keeps them: each kernel allocates its output on the heap with
+ * the backend's own allocator and hands oneDNN the addresses of inputs and
+ * output (`lib/backend/onednn.ts`); every other op stays on wasm.
+ *
+ * A case oneDNN does not cover (dilations, NCHW, int32, PReLU, a bias that is
+ * not one value per output channel, or a shape oneDNN refuses) runs the kernel
+ * that was registered before: the stock wasm kernel, or the training kernel of
+ * `lib/backend/wasm_training.ts`.
+ *
+ * The heap's address is read again whenever the heap's `ArrayBuffer` changes
+ * (a growing memory can move), and after the output is allocated.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { startWasmBackend } from "./wasm_start.ts";
+ * import { loadOneDnn } from "./onednn.ts";
+ * import { registerNativeKernels } from "./native_kernels.ts";
+ * const { threads } = await startWasmBackend();
+ * registerNativeKernels(loadOneDnn({ threads })); // ["Conv2D", "FusedConv2D", ...]
+ * const y = tf.conv2d(tf.ones([1, 5, 5, 1]) as tf.Tensor4D, tf.ones([3, 3, 1, 2]) as tf.Tensor4D, 1, "valid");
+ * ```
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Broadcast, ConvPass, ConvShape, Kernel, OneDnn, PostOps } from "./onednn.ts";
+
+type TensorInfo = tf.TensorInfo;
+interface KernelArgs {
+  inputs: Record<string, TensorInfo | undefined>;
+  backend: tf.KernelBackend;
+  attrs: Record<string, unknown>;
+}
+type KernelFunc = (args: KernelArgs) => TensorInfo | TensorInfo[];
+
+/** The internals of tfjs-backend-wasm's `BackendWasm` read here. */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: unknown): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+}
+
+const BACKEND = "wasm";
+
+let heapBuffer: ArrayBufferLike | undefined;
+let heapBase = 0n;
+
+/** The address of the wasm heap's first byte, read anew when the heap's buffer changed. */
+function heapAddress(backend: WasmBackend): bigint {
+  const buffer = backend.wasm.HEAPU8.buffer;
+  if (buffer !== heapBuffer) {
+    heapBase = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(new Uint8Array(buffer))));
+    heapBuffer = buffer;
+  }
+  return heapBase;
+}
+
+function offset(backend: WasmBackend, info: TensorInfo): bigint {
+  return BigInt(backend.dataIdMap.get(info.dataId).memoryOffset);
+}
+
+function allFloat(...infos: (TensorInfo | undefined)[]): boolean {
+  return infos.every((t) => !t || (t.dtype === "float32" && t.shape.every((d) => d > 0)));
+}
+
+function channelsLast(dataFormat: unknown): boolean {
+  return dataFormat === undefined || dataFormat === "NHWC" || dataFormat === "channelsLast";
+}
+
+/** The oneDNN geometry of a tfjs convolution, or undefined where oneDNN is not used (dilations, NCHW). */
+function convShape(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: Record<string, unknown>,
+): ConvShape | undefined {
+  if (!channelsLast(attrs.dataFormat)) return undefined;
+  const dilations = (attrs.dilations ?? 1) as number | [number, number];
+  if (dilations !== 1 && !(Array.isArray(dilations) && dilations[0] === 1 && dilations[1] === 1)) return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as [number, number],
+    1,
+    attrs.pad as "same",
+    attrs.dimRoundingMode as "floor" | undefined,
+    false,
+    "channelsLast",
+  );
+  const { padInfo } = info;
+  return {
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    inChannels: info.inChannels,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    outChannels: info.outChannels,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: padInfo.top,
+    padLeft: padInfo.left,
+    padBottom: padInfo.bottom,
+    padRight: padInfo.right,
+  };
+}
+
+/** Registered kernels and their predecessors (the fallbacks). */
+const previous = new Map<string, KernelFunc>();
+let dnnl: OneDnn | undefined;
+/** How many calls each kernel sent to oneDNN and to its fallback (for tests and the bench). */
+const counts: Record<string, { native: number; fallback: number }> = {};
+
+function fallback(name: string, args: KernelArgs): TensorInfo {
+  counts[name].fallback++;
+  const f = previous.get(name);
+  if (!f) throw new Error(`native_kernels: no wasm kernel '${name}' to fall back on.`);
+  return f(args) as TensorInfo;
+}
+
+/** Look up (build on first use) a primitive; undefined where oneDNN refuses the shape (cached). */
+function primitive(get: () => Kernel): Kernel | undefined {
+  try {
+    return get();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Allocate the output, then run `p` on the inputs' and output's heap addresses. */
+function runOn(p: Kernel, backend: WasmBackend, outShape: number[], inputs: TensorInfo[], name: string): TensorInfo {
+  const out = backend.makeOutput(outShape, "float32");
+  const base = heapAddress(backend);
+  if (inputs.length === 1) {
+    p.run(base + offset(backend, inputs[0]), base + offset(backend, out));
+  } else if (inputs.length === 2) {
+    p.run(base + offset(backend, inputs[0]), base + offset(backend, inputs[1]), base + offset(backend, out));
+  } else {
+    p.run(
+      base + offset(backend, inputs[0]),
+      base + offset(backend, inputs[1]),
+      base + offset(backend, inputs[2]),
+      base + offset(backend, out),
+    );
+  }
+  counts[name].native++;
+  return out;
+}
+
+function activationOf(attrs: Record<string, unknown>): PostOps["activation"] | "unsupported" | undefined {
+  const a = attrs.activation as string | undefined;
+  if (a === undefined || a === "linear") return undefined;
+  if (a === "relu" || a === "sigmoid") return a;
+  return "unsupported";
+}
+
+function convolution(name: string, pass: ConvPass) {
+  return (args: KernelArgs): TensorInfo => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { inputs, attrs } = args;
+    let shape: ConvShape | undefined;
+    let ins: TensorInfo[];
+    let outShape: number[];
+    if (pass === "forward") {
+      const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
+      ins = [x, filter];
+      if (!allFloat(x, filter)) return fallback(name, args);
+      shape = convShape(x.shape, filter.shape, attrs);
+    } else if (pass === "backwardData") {
+      const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+      ins = [dy, filter];
+      if (!allFloat(dy, filter)) return fallback(name, args);
+      shape = convShape(attrs.inputShape as number[], filter.shape, attrs);
+    } else {
+      const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+      ins = [x, dy];
+      if (!allFloat(x, dy)) return fallback(name, args);
+      shape = convShape(x.shape, attrs.filterShape as number[], attrs);
+    }
+    if (!shape) return fallback(name, args);
+    const s = shape;
+    const p = primitive(() => dnnl!.convolution(pass, s));
+    if (!p) return fallback(name, args);
+    if (pass === "forward") outShape = [s.batch, s.outHeight, s.outWidth, s.outChannels];
+    else if (pass === "backwardData") outShape = [s.batch, s.inHeight, s.inWidth, s.inChannels];
+    else outShape = [s.filterHeight, s.filterWidth, s.inChannels, s.outChannels];
+    return runOn(p, backend, outShape, ins, name);
+  };
+}
+
+function fusedConv2D(args: KernelArgs): TensorInfo {
+  const name = "FusedConv2D";
+  const backend = args.backend as unknown as WasmBackend;
+  const { inputs: { x, filter, bias, preluActivationWeights }, attrs } = args;
+  const activation = activationOf(attrs);
+  if (activation === "unsupported" || preluActivationWeights || !allFloat(x!, filter!, bias)) {
+    return fallback(name, args);
+  }
+  const shape = convShape(x!.shape, filter!.shape, attrs);
+  if (!shape || (bias && tf.util.sizeFromShape(bias.shape) !== shape.outChannels)) return fallback(name, args);
+  const p = primitive(() => dnnl!.convolution("forward", shape, { bias: !!bias, activation }));
+  if (!p) return fallback(name, args);
+  const outShape = [shape.batch, shape.outHeight, shape.outWidth, shape.outChannels];
+  return runOn(p, backend, outShape, bias ? [x!, filter!, bias] : [x!, filter!], name);
+}
+
+function matMul(name: "BatchMatMul" | "_FusedMatMul") {
+  return (args: KernelArgs): TensorInfo => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { inputs: { a, b, bias, preluActivationWeights }, attrs } = args;
+    const activation = activationOf(attrs);
+    if (activation === "unsupported" || preluActivationWeights || !allFloat(a!, b!, bias)) {
+      return fallback(name, args);
+    }
+    const { transposeA = false, transposeB = false } = attrs as { transposeA?: boolean; transposeB?: boolean };
+    const ra = a!.shape.length, rb = b!.shape.length;
+    const m = transposeA ? a!.shape[ra - 1] : a!.shape[ra - 2];
+    const k = transposeA ? a!.shape[ra - 2] : a!.shape[ra - 1];
+    const n = transposeB ? b!.shape[rb - 2] : b!.shape[rb - 1];
+    const outerA = a!.shape.slice(0, -2), outerB = b!.shape.slice(0, -2);
+    const batchA = tf.util.sizeFromShape(outerA), batchB = tf.util.sizeFromShape(outerB);
+    const sameOuter = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
+    if (!sameOuter && batchA !== 1 && batchB !== 1) return fallback(name, args);
+    if (bias && tf.util.sizeFromShape(bias.shape) !== n) return fallback(name, args);
+    const outer = batchA >= batchB && outerA.length >= outerB.length ? outerA : batchB > batchA ? outerB : outerA;
+    const shape = { batchA, batchB, m, k, n, transposeA, transposeB };
+    const p = primitive(() => dnnl!.matmul(shape, { bias: !!bias, activation }));
+    if (!p) return fallback(name, args);
+    return runOn(p, backend, [...outer, m, n], bias ? [a!, b!, bias] : [a!, b!], name);
+  };
+}
+
+function maxPoolGrad(args: KernelArgs): TensorInfo {
+  const name = "MaxPoolGrad";
+  const backend = args.backend as unknown as WasmBackend;
+  const { inputs: { dy, input }, attrs } = args;
+  if (!allFloat(dy!, input!)) return fallback(name, args);
+  const info = tf.backend_util.computePool2DInfo(
+    input!.shape as [number, number, number, number],
+    attrs.filterSize as [number, number],
+    attrs.strides as [number, number],
+    1,
+    attrs.pad as "same",
+    attrs.dimRoundingMode as "floor" | undefined,
+  );
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return fallback(name, args);
+  const { padInfo } = info;
+  const shape = {
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    channels: info.inChannels,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: padInfo.top,
+    padLeft: padInfo.left,
+    padBottom: padInfo.bottom,
+    padRight: padInfo.right,
+  };
+  let p;
+  try {
+    p = dnnl!.maxPoolGrad(shape);
+  } catch {
+    return fallback(name, args);
+  }
+  const out = backend.makeOutput(input!.shape, "float32");
+  const base = heapAddress(backend);
+  p.run(base + offset(backend, input!), base + offset(backend, dy!), base + offset(backend, out));
+  counts[name].native++;
+  return out;
+}
+
+/** Below this many elements the wasm kernels are as fast (and keep the FFI calls off tiny ops). */
+const MIN_ELEMENTWISE = 16384;
+
+function binary(name: string, op: "add" | "mul" | "sub") {
+  return (args: KernelArgs): TensorInfo => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    if (!allFloat(a, b)) return fallback(name, args);
+    const na = tf.util.sizeFromShape(a.shape), nb = tf.util.sizeFromShape(b.shape);
+    if (Math.max(na, nb) < MIN_ELEMENTWISE || (op === "sub" && nb > na)) return fallback(name, args);
+    const [big, small] = nb > na ? [b, a] : [a, b];
+    const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    if (outShape.length !== big.shape.length || outShape.some((d, i) => d !== big.shape[i])) {
+      return fallback(name, args);
+    }
+    const size = tf.util.sizeFromShape(big.shape), smallSize = tf.util.sizeFromShape(small.shape);
+    const cols = big.shape[big.shape.length - 1];
+    let broadcast: Broadcast;
+    if (smallSize === size) broadcast = "same";
+    else if (smallSize === 1) broadcast = "scalar";
+    else if (smallSize === cols && small.shape[small.shape.length - 1] === cols) broadcast = "row";
+    else return fallback(name, args);
+    const p = primitive(() => dnnl!.binary(op, size / cols, cols, broadcast));
+    if (!p) return fallback(name, args);
+    return runOn(p, backend, outShape, [big, small], name);
+  };
+}
+
+function relu(args: KernelArgs): TensorInfo {
+  const name = "Relu";
+  const backend = args.backend as unknown as WasmBackend;
+  const { x } = args.inputs as { x: TensorInfo };
+  const size = tf.util.sizeFromShape(x.shape);
+  if (!allFloat(x) || size < MIN_ELEMENTWISE) return fallback(name, args);
+  const p = primitive(() => dnnl!.eltwise("relu", size));
+  if (!p) return fallback(name, args);
+  return runOn(p, backend, x.shape, [x], name);
+}
+
+const ELEMENTWISE: [string, KernelFunc][] = [
+  ["Add", binary("Add", "add")],
+  ["Multiply", binary("Multiply", "mul")],
+  ["Sub", binary("Sub", "sub")],
+  ["Relu", relu],
+];
+
+const KERNELS: [string, KernelFunc][] = [
+  ...ELEMENTWISE,
+  ["MaxPoolGrad", maxPoolGrad],
+  ["Conv2D", convolution("Conv2D", "forward")],
+  ["FusedConv2D", fusedConv2D],
+  ["Conv2DBackpropInput", convolution("Conv2DBackpropInput", "backwardData")],
+  ["Conv2DBackpropFilter", convolution("Conv2DBackpropFilter", "backwardWeights")],
+  ["BatchMatMul", matMul("BatchMatMul")],
+  ["_FusedMatMul", matMul("_FusedMatMul")],
+];
+
+/**
+ * Register, once per process, the oneDNN kernels of this module on the `wasm`
+ * backend, each over the kernel registered before it (its fallback); returns
+ * their names. Register `lib/backend/wasm_training.ts`'s kernels first, so that
+ * they are the fallbacks of the two gradient kernels.
+ *
+ * @example
+ * ```ts
+ * import { loadOneDnn } from "./onednn.ts";
+ * import { registerNativeKernels } from "./native_kernels.ts";
+ * console.log(registerNativeKernels(loadOneDnn())); // ["Conv2D", "FusedConv2D", ..., "_FusedMatMul"]
+ * ```
+ * @throws {Error} when `@tensorflow/tfjs-backend-wasm` was not imported first.
+ */
+export function registerNativeKernels(library: OneDnn): string[] {
+  if (dnnl) return KERNELS.map(([name]) => name);
+  if (!tf.getKernel("Conv2D", BACKEND)) {
+    throw new Error(
+      'registerNativeKernels: the wasm backend\'s kernels are not registered. Import "@tensorflow/tfjs-backend-wasm" first.',
+    );
+  }
+  dnnl = library;
+  for (const [name, kernelFunc] of KERNELS) {
+    const old = tf.getKernel(name, BACKEND);
+    if (old) {
+      previous.set(name, old.kernelFunc as unknown as KernelFunc);
+      tf.unregisterKernel(name, BACKEND);
+    }
+    counts[name] = { native: 0, fallback: 0 };
+    tf.registerKernel({
+      kernelName: name,
+      backendName: BACKEND,
+      kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+      setupFunc: old?.setupFunc,
+      disposeFunc: old?.disposeFunc,
+    });
+  }
+  return KERNELS.map(([name]) => name);
+}
+
+/**
+ * How many calls each native kernel ran in oneDNN and how many it left to the
+ * wasm kernel before it, since the start (a copy).
+ *
+ * @example
+ * ```ts
+ * import { nativeKernelCounts } from "./native_kernels.ts";
+ * console.log(nativeKernelCounts().Conv2D); // { native: 12, fallback: 0 }
+ * ```
+ */
+export function nativeKernelCounts(): Record<string, { native: number; fallback: number }> {
+  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, { ...v }]));
+}

@@ -1,0 +1,859 @@
+/**
+ * oneDNN (Intel's deep learning primitives, `libdnnl`) through `Deno.dlopen`:
+ * convolutions (forward, backward data, backward weights) and matrix
+ * products that read and write caller-owned memory, here the tfjs wasm heap.
+ *
+ * Only the 2.x C API (`dnnl.h` of Debian's `libdnnl2`, version 2.6) is bound:
+ * operation descriptors (`dnnl_*_desc_init`) were removed in 3.0, and a 3.x
+ * library is refused with a clear {@link OneDnnError}.
+ *
+ * Layouts: activations NHWC, filters HWIO, matrices row-major (transposed
+ * operands as strides); every memory descriptor is given by strides, so
+ * oneDNN works in place on tfjs' buffers with no reorder and no copy.
+ * Primitives are built once per shape ({@link OneDnn.convolution},
+ * {@link OneDnn.matmul} cache them); a call then costs a few FFI calls: one
+ * `dnnl_memory_set_data_handle` per argument, `dnnl_primitive_execute` and
+ * `dnnl_stream_wait`.
+ *
+ * Threads: oneDNN's Debian build runs on OpenMP (libgomp). {@link loadOneDnn}
+ * sets `OMP_NUM_THREADS` and `OMP_WAIT_POLICY=passive` before the library
+ * loads (unless already set), and calls `omp_set_num_threads` where libgomp is
+ * found: passive waiting leaves the cores to the wasm threads between calls.
+ *
+ * @example
+ * ```ts
+ * import { loadOneDnn } from "./onednn.ts";
+ * const dnnl = loadOneDnn({ threads: 2 });
+ * console.log(dnnl.version); // "2.6.3"
+ * ```
+ * @module
+ */
+
+/** Raised when oneDNN is absent, of the wrong version, or refuses a primitive. */
+export class OneDnnError extends Error {
+  override name = "OneDnnError";
+}
+
+/** How to install oneDNN 2.x, in one line. */
+export const ONEDNN_INSTALL_HINT =
+  "install it: `apt install libdnnl2`, `conda install -c conda-forge onednn=2` or `brew install onednn` (2.x)";
+
+const MD_BYTES = 696; // sizeof(dnnl_memory_desc_t) in 2.6
+const OP_DESC_BYTES = 8192; // larger than dnnl_convolution_desc_t (5976) and dnnl_matmul_desc_t (2800)
+const MD_STRIDE = 1024;
+
+// Enumerations of dnnl_types.h (2.x).
+const DNNL_SUCCESS = 0;
+const DNNL_F32 = 3;
+const DNNL_CPU = 1;
+const DNNL_STREAM_DEFAULT_FLAGS = 1;
+const FORWARD_TRAINING = 64;
+const CONVOLUTION_DIRECT = 1;
+const QUERY_IMPL_INFO_STR = 8;
+const QUERY_WORKSPACE_MD = 135;
+const QUERY_WEIGHTS_MD = 131;
+const QUERY_DIFF_WEIGHTS_MD = 132;
+const FORMAT_TAG_ANY = 1;
+/**
+ * Let convolutions pick their weights' layout (blocked, for oneDNN's direct
+ * JIT kernels) and reorder the HWIO weights to it and back on each call;
+ * activations stay NHWC in place. Measured on the 5.2 convnet (batch 20,
+ * 2 threads, busy machine): its convolutions took 871 ms a step with HWIO
+ * weights (oneDNN picks `gemm:jit`) and 269 ms with blocked ones
+ * (`jit:avx512_core`); the reorders cost under 4 ms.
+ */
+const WEIGHTS_ANY = true;
+const POOLING_MAX = 0x1ff;
+/** `DNNL_MEMORY_ALLOCATE`: oneDNN allocates (and owns) the memory's buffer. */
+const MEMORY_ALLOCATE = Deno.UnsafePointer.create(0xffffffffffffffffn);
+/** Element-wise post-ops this module applies after a convolution or product. */
+export const ELTWISE = { relu: 0x1f, sigmoid: 175 } as const;
+/** Binary element-wise algorithms. */
+export const BINARY = { add: 0x1fff0, mul: 0x1fff1, sub: 0x1fff5 } as const;
+/** How the second operand of a binary op is broadcast over a `[rows, cols]` first one. */
+export type Broadcast = "same" | "row" | "scalar";
+/** Argument ids of `dnnl_exec_arg_t`. */
+const ARG = {
+  src: 1,
+  src1: 2,
+  dst: 17,
+  weights: 33,
+  bias: 41,
+  diffSrc: 129,
+  diffDst: 145,
+  diffWeights: 161,
+  workspace: 64,
+} as const;
+
+const STATUS_NAMES = [
+  "success",
+  "out of memory",
+  "invalid arguments",
+  "unimplemented",
+  "iterator ends",
+  "runtime error",
+  "not required",
+];
+
+const VERSION_SYMBOLS = {
+  dnnl_version: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+const SYMBOLS = {
+  dnnl_version: { parameters: [], result: "pointer" },
+  dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
+  dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
+  dnnl_memory_desc_init_by_tag: { parameters: ["buffer", "i32", "buffer", "i32", "i32"], result: "i32" },
+  dnnl_memory_desc_equal: { parameters: ["buffer", "buffer"], result: "i32" },
+  dnnl_reorder_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "pointer", "buffer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_memory_desc_init_by_strides: { parameters: ["buffer", "i32", "buffer", "i32", "buffer"], result: "i32" },
+  dnnl_convolution_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_convolution_backward_data_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_convolution_backward_weights_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_pooling_v2_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_pooling_v2_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
+  dnnl_binary_desc_init: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "i32" },
+  dnnl_eltwise_forward_desc_init: { parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"], result: "i32" },
+  dnnl_matmul_desc_init: { parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"], result: "i32" },
+  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_primitive_attr_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_post_ops_append_eltwise: { parameters: ["pointer", "f32", "i32", "f32", "f32"], result: "i32" },
+  dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_primitive_desc_create: { parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"], result: "i32" },
+  dnnl_primitive_desc_query: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
+  dnnl_primitive_desc_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
+  dnnl_memory_create: { parameters: ["buffer", "buffer", "pointer", "pointer"], result: "i32" },
+  dnnl_memory_set_data_handle: { parameters: ["pointer", "usize"], result: "i32" },
+  dnnl_primitive_execute: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
+  dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/**
+ * The file names tried, in order: `CH5_ONEDNN_PATH` alone when set; else
+ * the Debian/Ubuntu soname, the development link, macOS and Windows names,
+ * then the same under conda's prefix and Homebrew's prefixes.
+ *
+ * @example
+ * ```ts
+ * import { oneDnnCandidates } from "./onednn.ts";
+ * console.log(oneDnnCandidates()[0]); // "libdnnl.so.2"
+ * ```
+ */
+export function oneDnnCandidates(): string[] {
+  const forced = Deno.env.get("CH5_ONEDNN_PATH");
+  if (forced) return [forced];
+  const names = ["libdnnl.so.2", "libdnnl.so", "libdnnl.2.dylib", "libdnnl.dylib", "dnnl.dll"];
+  const conda = Deno.env.get("CONDA_PREFIX");
+  const dirs = [conda ? `${conda}/lib` : "", "/opt/homebrew/lib", "/usr/local/lib"].filter(Boolean);
+  return [...names, ...dirs.flatMap((d) => names.slice(0, 4).map((n) => `${d}/${n}`))];
+}
+
+/** The geometry of an NHWC, HWIO 2-D convolution; pads may differ per side (TensorFlow's "same"). */
+export interface ConvShape {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+  outChannels: number;
+  filterHeight: number;
+  filterWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padTop: number;
+  padLeft: number;
+  padBottom: number;
+  padRight: number;
+}
+
+/** The geometry of an NHWC 2-D max pooling. */
+export interface PoolShape {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  channels: number;
+  outHeight: number;
+  outWidth: number;
+  filterHeight: number;
+  filterWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padTop: number;
+  padLeft: number;
+  padBottom: number;
+  padRight: number;
+}
+
+/** One of the three passes of a convolution. */
+export type ConvPass = "forward" | "backwardData" | "backwardWeights";
+
+/** A row-major product `[batch] × (m × k) · (k × n)`, operands optionally transposed in memory. */
+export interface MatMulShape {
+  batchA: number;
+  batchB: number;
+  m: number;
+  k: number;
+  n: number;
+  transposeA: boolean;
+  transposeB: boolean;
+}
+
+/** Options of a forward convolution or a product: a bias `[outChannels]` and an element-wise activation. */
+export interface PostOps {
+  bias?: boolean;
+  activation?: keyof typeof ELTWISE;
+}
+
+/**
+ * Something that runs on addresses: one primitive, or several in sequence.
+ *
+ * @example
+ * ```ts
+ * import type { Kernel } from "./onednn.ts";
+ * const describe = (k: Kernel) => `${k.args.join(", ")} via ${k.impl}`;
+ * ```
+ */
+export interface Kernel {
+  /** The argument names, in {@link run}'s order. */
+  readonly args: string[];
+  /** oneDNN's name for the implementation it chose (e.g. `gemm:jit`). */
+  readonly impl: string;
+  /** Execute on one address per argument and wait for the result. */
+  run(...addresses: bigint[]): void;
+}
+
+/**
+ * Primitives run one after another, each on some of the arguments (a
+ * weights reorder then a convolution, a pooling forward then its backward).
+ *
+ * @example
+ * ```ts
+ * import { Sequence, type Kernel } from "./onednn.ts";
+ * const log: Kernel = { args: ["a"], impl: "log", run: (a) => console.log(a) };
+ * new Sequence(["x", "y"], "two logs", [[log, [0]], [log, [1]]]).run(1n, 2n); // 1n, 2n
+ * ```
+ */
+export class Sequence implements Kernel {
+  readonly #steps: [Kernel, number[]][];
+  constructor(readonly args: string[], readonly impl: string, steps: [Kernel, number[]][]) {
+    this.#steps = steps;
+  }
+  run(...addresses: bigint[]): void {
+    for (const [step, take] of this.#steps) {
+      if (take.length === 1) step.run(addresses[take[0]]);
+      else if (take.length === 2) step.run(addresses[take[0]], addresses[take[1]]);
+      else step.run(...take.map((i) => addresses[i]));
+    }
+  }
+}
+
+/**
+ * A built oneDNN primitive. {@link run} takes one address per argument, in
+ * the order of {@link args}.
+ *
+ * @example
+ * ```ts
+ * import { loadOneDnn } from "./onednn.ts";
+ * const p = loadOneDnn().matmul({ batchA: 1, batchB: 1, m: 2, k: 2, n: 2, transposeA: false, transposeB: false });
+ * console.log(p.args); // ["src", "weights", "dst"]; p.run(aAddress, bAddress, outAddress) with bigint addresses
+ * ```
+ */
+export class Primitive implements Kernel {
+  readonly #lib: Lib;
+  readonly #handle: Deno.PointerValue;
+  readonly #stream: Deno.PointerValue;
+  readonly #memories: Deno.PointerValue[];
+  readonly #execArgs: Uint8Array;
+  constructor(
+    lib: Lib,
+    handle: Deno.PointerValue,
+    stream: Deno.PointerValue,
+    memories: Deno.PointerValue[],
+    ids: number[],
+    /** The argument names, in {@link run}'s order. */
+    readonly args: string[],
+    /** oneDNN's name for the implementation it chose (e.g. `gemm:jit`). */
+    readonly impl: string,
+  ) {
+    this.#lib = lib;
+    this.#handle = handle;
+    this.#stream = stream;
+    this.#memories = memories;
+    this.#execArgs = new Uint8Array(16 * ids.length);
+    const view = new DataView(this.#execArgs.buffer);
+    ids.forEach((id, i) => {
+      view.setInt32(16 * i, id, true);
+      view.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(memories[i])), true);
+    });
+  }
+
+  /**
+   * Execute on the given addresses and wait for the result. Addresses go to
+   * the first arguments in order; the rest (memory oneDNN owns) stay.
+   */
+  run(...addresses: bigint[]): void {
+    const lib = this.#lib;
+    for (let i = 0; i < addresses.length; i++) check(lib.dnnl_memory_set_data_handle(this.#memories[i], addresses[i]));
+    check(lib.dnnl_primitive_execute(this.#handle, this.#stream, this.#memories.length, this.#execArgs));
+    check(lib.dnnl_stream_wait(this.#stream));
+  }
+}
+
+function check(status: number, what = "oneDNN call"): void {
+  if (status !== DNNL_SUCCESS) {
+    throw new OneDnnError(`${what} failed: dnnl status ${status} (${STATUS_NAMES[status] ?? "unknown"})`);
+  }
+}
+
+function readPointer(cell: BigUint64Array): Deno.PointerValue {
+  return Deno.UnsafePointer.create(cell[0]);
+}
+
+/**
+ * oneDNN, loaded, with one CPU engine and one in-order stream; builds and
+ * caches primitives by shape.
+ *
+ * @example
+ * ```ts
+ * import { loadOneDnn } from "./onednn.ts";
+ * const dnnl = loadOneDnn({ threads: 2 });
+ * const conv = dnnl.convolution("forward", {
+ *   batch: 1, inHeight: 5, inWidth: 5, inChannels: 1, outHeight: 3, outWidth: 3, outChannels: 2,
+ *   filterHeight: 3, filterWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0,
+ * });
+ * console.log(conv.args, conv.impl); // ["src", "weights", "dst"] "gemm:jit"
+ * ```
+ */
+export class OneDnn {
+  readonly #lib: Lib;
+  readonly #engine: Deno.PointerValue;
+  readonly #stream: Deno.PointerValue;
+  readonly #cache = new Map<string, Kernel | OneDnnError>();
+  readonly #mds = new Uint8Array(MD_STRIDE * 8);
+  readonly #op = new Uint8Array(OP_DESC_BYTES);
+  readonly #cell = new BigUint64Array(1);
+
+  constructor(
+    lib: Lib,
+    /** The library file that was opened. */
+    readonly path: string,
+    /** `major.minor.patch` */
+    readonly version: string,
+    /** The OpenMP threads oneDNN computes with. */
+    readonly threads: number,
+  ) {
+    this.#lib = lib;
+    check(lib.dnnl_engine_create(new Uint8Array(this.#cell.buffer), DNNL_CPU, 0n), "dnnl_engine_create");
+    this.#engine = readPointer(this.#cell);
+    check(
+      lib.dnnl_stream_create(new Uint8Array(this.#cell.buffer), this.#engine, DNNL_STREAM_DEFAULT_FLAGS),
+      "dnnl_stream_create",
+    );
+    this.#stream = readPointer(this.#cell);
+  }
+
+  /** Primitives built so far (failed shapes included), by key. */
+  get cacheSize(): number {
+    return this.#cache.size;
+  }
+
+  #md(slot: number): Uint8Array {
+    if (slot < 0 || slot >= 8) throw new OneDnnError(`memory descriptor slot ${slot} out of range`);
+    return this.#mds.subarray(slot * MD_STRIDE, slot * MD_STRIDE + MD_BYTES);
+  }
+
+  /** Fill memory descriptor `slot` with f32 `dims` laid out by `strides`; returns it. */
+  #plain(slot: number, dims: number[], strides: number[]): Uint8Array {
+    const md = this.#md(slot);
+    md.fill(0);
+    check(
+      this.#lib.dnnl_memory_desc_init_by_strides(md, dims.length, int64s(dims), DNNL_F32, int64s(strides)),
+      "dnnl_memory_desc_init_by_strides",
+    );
+    return md;
+  }
+
+  #none(slot: number): Uint8Array {
+    return this.#md(slot).fill(0);
+  }
+
+  #cached<T extends Kernel>(key: string, build: () => T): T {
+    let hit = this.#cache.get(key);
+    if (!hit) {
+      try {
+        hit = build();
+      } catch (err) {
+        hit = err instanceof OneDnnError ? err : new OneDnnError(String(err));
+      }
+      this.#cache.set(key, hit);
+    }
+    if (hit instanceof OneDnnError) throw hit;
+    return hit as T;
+  }
+
+  /** Create a primitive descriptor for the op descriptor in `#op`. */
+  #primitiveDesc(attr: Deno.PointerValue, hint: Deno.PointerValue, what: string): Deno.PointerValue {
+    check(
+      this.#lib.dnnl_primitive_desc_create(new Uint8Array(this.#cell.buffer), this.#op, attr, this.#engine, hint),
+      `${what}: dnnl_primitive_desc_create`,
+    );
+    return readPointer(this.#cell);
+  }
+
+  /** A memory object for the descriptor in `slot`, on `handle` (none: set per call; MEMORY_ALLOCATE: owned). */
+  #memory(slot: number, what: string, handle: Deno.PointerValue = null): Deno.PointerValue {
+    check(
+      this.#lib.dnnl_memory_create(new Uint8Array(this.#cell.buffer), this.#md(slot), this.#engine, handle),
+      `${what}: dnnl_memory_create`,
+    );
+    return readPointer(this.#cell);
+  }
+
+  /**
+   * Build a primitive from `pd` with memory objects for the descriptors in
+   * `slots` (or given memory objects) and argument ids; destroys `pd`.
+   */
+  #build(
+    pd: Deno.PointerValue,
+    slots: (number | Deno.PointerValue)[],
+    ids: number[],
+    names: string[],
+    what: string,
+  ): Primitive {
+    const lib = this.#lib;
+    const info = new BigUint64Array(1);
+    let impl = "";
+    if (lib.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, new Uint8Array(info.buffer)) === DNNL_SUCCESS) {
+      const p = Deno.UnsafePointer.create(info[0]);
+      if (p) impl = Deno.UnsafePointerView.getCString(p);
+    }
+    check(lib.dnnl_primitive_create(new Uint8Array(this.#cell.buffer), pd), `${what}: dnnl_primitive_create`);
+    const handle = readPointer(this.#cell);
+    lib.dnnl_primitive_desc_destroy(pd);
+    const memories = slots.map((slot) => typeof slot === "number" ? this.#memory(slot, what) : slot);
+    return new Primitive(lib, handle, this.#stream, memories, ids, names, impl);
+  }
+
+  #attr(post: PostOps): Deno.PointerValue {
+    if (!post.activation) return null;
+    const lib = this.#lib;
+    check(lib.dnnl_primitive_attr_create(new Uint8Array(this.#cell.buffer)), "dnnl_primitive_attr_create");
+    const attr = readPointer(this.#cell);
+    check(lib.dnnl_post_ops_create(new Uint8Array(this.#cell.buffer)), "dnnl_post_ops_create");
+    const ops = readPointer(this.#cell);
+    check(lib.dnnl_post_ops_append_eltwise(ops, 1, ELTWISE[post.activation], 0, 0), "dnnl_post_ops_append_eltwise");
+    check(lib.dnnl_primitive_attr_set_post_ops(attr, ops), "dnnl_primitive_attr_set_post_ops");
+    lib.dnnl_post_ops_destroy(ops);
+    return attr;
+  }
+
+  /**
+   * The convolution primitive of `pass` for `shape` (built on first use). Its
+   * arguments: forward `src, weights, [bias,] dst`; backwardData
+   * `diffDst, weights, diffSrc`; backwardWeights `src, diffDst, diffWeights`.
+   *
+   * @throws {OneDnnError} when oneDNN has no implementation for these shapes and layouts.
+   */
+  convolution(pass: ConvPass, shape: ConvShape, post: PostOps = {}): Kernel {
+    const s = shape;
+    const key = `conv:${pass}:${Object.values(s).join(",")}:${post.bias ? "b" : ""}${post.activation ?? ""}`;
+    return this.#cached(key, () => {
+      const lib = this.#lib;
+      const what = `convolution ${pass} ${JSON.stringify(s)}`;
+      const [n, h, w, c, oh, ow, oc] = [
+        s.batch,
+        s.inHeight,
+        s.inWidth,
+        s.inChannels,
+        s.outHeight,
+        s.outWidth,
+        s.outChannels,
+      ];
+      const [fh, fw] = [s.filterHeight, s.filterWidth];
+      // Slots: 0 src, 1 weights (HWIO), 2 bias, 3 dst, 5 weights as the primitive wants them.
+      const src = this.#plain(0, [n, c, h, w], [h * w * c, 1, w * c, c]);
+      const plainWeights = this.#plain(1, [oc, c, fh, fw], [1, oc, fw * c * oc, c * oc]);
+      const weights = WEIGHTS_ANY ? this.#anyLayout(5, [oc, c, fh, fw]) : plainWeights;
+      const bias = post.bias && pass === "forward" ? this.#plain(2, [oc], [1]) : this.#none(2);
+      const dst = this.#plain(3, [n, oc, oh, ow], [oh * ow * oc, 1, ow * oc, oc]);
+      const strides = int64s([s.strideHeight, s.strideWidth]);
+      const padL = int64s([s.padTop, s.padLeft]);
+      const padR = int64s([s.padBottom, s.padRight]);
+      const op = this.#op.fill(0);
+      check(
+        lib.dnnl_convolution_forward_desc_init(
+          op,
+          FORWARD_TRAINING,
+          CONVOLUTION_DIRECT,
+          src,
+          weights,
+          bias,
+          dst,
+          strides,
+          padL,
+          padR,
+        ),
+        `${what}: dnnl_convolution_forward_desc_init`,
+      );
+      const attr = pass === "forward" ? this.#attr(post) : null;
+      let pd: Deno.PointerValue;
+      let hint: Deno.PointerValue = null;
+      try {
+        pd = this.#primitiveDesc(attr, null, what);
+      } finally {
+        if (attr) lib.dnnl_primitive_attr_destroy(attr);
+      }
+      try {
+        if (pass !== "forward") {
+          hint = pd;
+          op.fill(0);
+          if (pass === "backwardData") {
+            check(
+              lib.dnnl_convolution_backward_data_desc_init(
+                op,
+                CONVOLUTION_DIRECT,
+                src,
+                weights,
+                dst,
+                strides,
+                padL,
+                padR,
+              ),
+              `${what}: dnnl_convolution_backward_data_desc_init`,
+            );
+          } else {
+            check(
+              lib.dnnl_convolution_backward_weights_desc_init(
+                op,
+                CONVOLUTION_DIRECT,
+                src,
+                weights,
+                this.#none(2),
+                dst,
+                strides,
+                padL,
+                padR,
+              ),
+              `${what}: dnnl_convolution_backward_weights_desc_init`,
+            );
+          }
+          pd = this.#primitiveDesc(null, hint, what);
+        }
+        // The weights' layout the primitive chose (slot 5), and a reorder from or to HWIO where it differs.
+        this.#queryMd(pd, pass === "backwardWeights" ? QUERY_DIFF_WEIGHTS_MD : QUERY_WEIGHTS_MD, 5, what);
+        const reorder = lib.dnnl_memory_desc_equal(this.#md(5), plainWeights) !== 1;
+        const blocked = reorder ? this.#memory(5, what, MEMORY_ALLOCATE) : undefined;
+        const wSlot = blocked ?? 1;
+        if (pass === "forward") {
+          const names = post.bias ? ["src", "weights", "bias", "dst"] : ["src", "weights", "dst"];
+          if (!blocked) {
+            const slots = post.bias ? [0, 1, 2, 3] : [0, 1, 3];
+            const ids = post.bias ? [ARG.src, ARG.weights, ARG.bias, ARG.dst] : [ARG.src, ARG.weights, ARG.dst];
+            return this.#build(pd, slots, ids, names, what);
+          }
+          const slots = post.bias ? [0, 2, 3, wSlot] : [0, 3, wSlot];
+          const ids = post.bias ? [ARG.src, ARG.bias, ARG.dst, ARG.weights] : [ARG.src, ARG.dst, ARG.weights];
+          const conv = this.#build(pd, slots, ids, names, what);
+          const toBlocked = this.#reorder(1, 5, blocked, "from", what);
+          return new Sequence(names, `${conv.impl} (weights reordered)`, [
+            [toBlocked, [1]],
+            [conv, post.bias ? [0, 2, 3] : [0, 2]],
+          ]);
+        }
+        if (pass === "backwardData") {
+          const names = ["diffDst", "weights", "diffSrc"];
+          if (!blocked) return this.#build(pd, [3, 1, 0], [ARG.diffDst, ARG.weights, ARG.diffSrc], names, what);
+          const conv = this.#build(pd, [3, 0, wSlot], [ARG.diffDst, ARG.diffSrc, ARG.weights], names, what);
+          const toBlocked = this.#reorder(1, 5, blocked, "from", what);
+          return new Sequence(names, `${conv.impl} (weights reordered)`, [[toBlocked, [1]], [conv, [0, 2]]]);
+        }
+        const names = ["src", "diffDst", "diffWeights"];
+        const conv = this.#build(pd, [0, 3, wSlot], [ARG.src, ARG.diffDst, ARG.diffWeights], names, what);
+        if (!blocked) return conv;
+        const toPlain = this.#reorder(5, 1, blocked, "to", what);
+        return new Sequence(names, `${conv.impl} (weights reordered)`, [[conv, [0, 1]], [toPlain, [2]]]);
+      } finally {
+        if (hint) lib.dnnl_primitive_desc_destroy(hint);
+      }
+    });
+  }
+
+  /** A descriptor of `dims` in slot `slot` whose layout the primitive picks (`format_tag_any`). */
+  #anyLayout(slot: number, dims: number[]): Uint8Array {
+    const md = this.#md(slot).fill(0);
+    check(this.#lib.dnnl_memory_desc_init_by_tag(md, dims.length, int64s(dims), DNNL_F32, FORMAT_TAG_ANY));
+    return md;
+  }
+
+  /** Copy the memory descriptor `what` of `pd` into `slot`. */
+  #queryMd(pd: Deno.PointerValue, query: number, slot: number, what: string): void {
+    const md = this.#lib.dnnl_primitive_desc_query_md(pd, query, 0);
+    if (!md) throw new OneDnnError(`${what}: no memory descriptor for query ${query}`);
+    new Deno.UnsafePointerView(md).copyInto(this.#md(slot));
+  }
+
+  /**
+   * A reorder between the descriptors in slots `from` and `to`; `owned` is the
+   * memory object (oneDNN's buffer) of the side named by `ownedSide`, the other
+   * side is set per call.
+   */
+  #reorder(from: number, to: number, owned: Deno.PointerValue, ownedSide: "from" | "to", what: string): Primitive {
+    check(
+      this.#lib.dnnl_reorder_primitive_desc_create(
+        new Uint8Array(this.#cell.buffer),
+        this.#md(from),
+        this.#engine,
+        this.#md(to),
+        this.#engine,
+        null,
+      ),
+      `${what}: dnnl_reorder_primitive_desc_create`,
+    );
+    const pd = readPointer(this.#cell);
+    return ownedSide === "from"
+      ? this.#build(pd, [from, owned], [ARG.src, ARG.dst], ["from"], `${what} reorder`)
+      : this.#build(pd, [to, owned], [ARG.dst, ARG.src], ["to"], `${what} reorder`);
+  }
+
+  /**
+   * The gradient of a max pooling for `shape` (built on first use), with
+   * arguments `x, dy, dx`. oneDNN's backward pass needs the forward pass's
+   * workspace (where each maximum is), so the kernel runs the forward pass on
+   * `x` into memory oneDNN owns, then the backward pass. Each window's
+   * gradient goes to the window's maximum.
+   *
+   * @throws {OneDnnError} when oneDNN has no implementation for it.
+   */
+  maxPoolGrad(shape: PoolShape): Kernel {
+    const s = shape;
+    const key = `maxpoolgrad:${Object.values(s).join(",")}`;
+    return this.#cached(key, () => {
+      const lib = this.#lib;
+      const what = `max pooling gradient ${JSON.stringify(s)}`;
+      const [n, h, w, c, oh, ow] = [s.batch, s.inHeight, s.inWidth, s.channels, s.outHeight, s.outWidth];
+      // Slots: 0 src, 3 dst, 4 workspace.
+      const src = this.#plain(0, [n, c, h, w], [h * w * c, 1, w * c, c]);
+      const dst = this.#plain(3, [n, c, oh, ow], [oh * ow * c, 1, ow * c, c]);
+      const strides = int64s([s.strideHeight, s.strideWidth]);
+      const kernel = int64s([s.filterHeight, s.filterWidth]);
+      const dilation = int64s([0, 0]);
+      const padL = int64s([s.padTop, s.padLeft]);
+      const padR = int64s([s.padBottom, s.padRight]);
+      const op = this.#op.fill(0);
+      check(
+        lib.dnnl_pooling_v2_forward_desc_init(
+          op,
+          FORWARD_TRAINING,
+          POOLING_MAX,
+          src,
+          dst,
+          strides,
+          kernel,
+          dilation,
+          padL,
+          padR,
+        ),
+        `${what}: dnnl_pooling_v2_forward_desc_init`,
+      );
+      const fwdPd = this.#primitiveDesc(null, null, what);
+      const hint = this.#primitiveDesc(null, null, what);
+      try {
+        this.#queryMd(fwdPd, QUERY_WORKSPACE_MD, 4, what);
+        const ws = this.#memory(4, what, MEMORY_ALLOCATE);
+        const dstOwned = this.#memory(3, what, MEMORY_ALLOCATE);
+        const forward = this.#build(fwdPd, [0, dstOwned, ws], [ARG.src, ARG.dst, ARG.workspace], [
+          "src",
+          "dst",
+          "workspace",
+        ], what);
+        op.fill(0);
+        check(
+          lib.dnnl_pooling_v2_backward_desc_init(op, POOLING_MAX, src, dst, strides, kernel, dilation, padL, padR),
+          `${what}: dnnl_pooling_v2_backward_desc_init`,
+        );
+        const bwdPd = this.#primitiveDesc(null, hint, what);
+        const backward = this.#build(bwdPd, [3, 0, ws], [ARG.diffDst, ARG.diffSrc, ARG.workspace], [
+          "diffDst",
+          "diffSrc",
+          "workspace",
+        ], what);
+        return new Sequence(["x", "dy", "dx"], `${forward.impl}`, [[forward, [0]], [backward, [1, 2]]]);
+      } finally {
+        lib.dnnl_primitive_desc_destroy(hint);
+      }
+    });
+  }
+
+  /**
+   * An element-wise binary op on a `[rows, cols]` first operand and a second
+   * one of the same shape (`same`), of shape `[1, cols]` (`row`, a bias) or
+   * `[1, 1]` (`scalar`); arguments `a, b, out`.
+   *
+   * @throws {OneDnnError} when oneDNN has no implementation for it.
+   */
+  binary(op: keyof typeof BINARY, rows: number, cols: number, broadcast: Broadcast): Kernel {
+    return this.#cached(`binary:${op}:${rows}:${cols}:${broadcast}`, () => {
+      const what = `binary ${op} ${rows}x${cols} ${broadcast}`;
+      const a = this.#plain(0, [rows, cols], [cols, 1]);
+      const b = broadcast === "same"
+        ? this.#plain(1, [rows, cols], [cols, 1])
+        : broadcast === "row"
+        ? this.#plain(1, [1, cols], [cols, 1])
+        : this.#plain(1, [1, 1], [1, 1]);
+      const out = this.#plain(3, [rows, cols], [cols, 1]);
+      this.#op.fill(0);
+      check(this.#lib.dnnl_binary_desc_init(this.#op, BINARY[op], a, b, out), `${what}: dnnl_binary_desc_init`);
+      const pd = this.#primitiveDesc(null, null, what);
+      return this.#build(pd, [0, 1, 3], [ARG.src, ARG.src1, ARG.dst], ["a", "b", "out"], what);
+    });
+  }
+
+  /**
+   * An element-wise activation over `size` values; arguments `x, out`.
+   *
+   * @throws {OneDnnError} when oneDNN has no implementation for it.
+   */
+  eltwise(activation: keyof typeof ELTWISE, size: number): Kernel {
+    return this.#cached(`eltwise:${activation}:${size}`, () => {
+      const what = `eltwise ${activation} ${size}`;
+      const x = this.#plain(0, [size], [1]);
+      this.#op.fill(0);
+      check(
+        this.#lib.dnnl_eltwise_forward_desc_init(this.#op, FORWARD_TRAINING, ELTWISE[activation], x, 0, 0),
+        `${what}: dnnl_eltwise_forward_desc_init`,
+      );
+      const pd = this.#primitiveDesc(null, null, what);
+      return this.#build(pd, [0, 0], [ARG.src, ARG.dst], ["x", "out"], what);
+    });
+  }
+
+  /**
+   * The product primitive for `shape` (built on first use); arguments
+   * `src (a), weights (b), [bias,] dst`. A bias has shape `[n]`.
+   *
+   * @throws {OneDnnError} when oneDNN has no implementation for it.
+   */
+  matmul(shape: MatMulShape, post: PostOps = {}): Primitive {
+    const s = shape;
+    const key = `matmul:${Object.values(s).join(",")}:${post.bias ? "b" : ""}${post.activation ?? ""}`;
+    return this.#cached(key, () => {
+      const what = `matmul ${JSON.stringify(s)}`;
+      const { batchA, batchB, m, k, n } = s;
+      const batch = Math.max(batchA, batchB);
+      const a = this.#plain(0, [batchA, m, k], s.transposeA ? [m * k, 1, m] : [m * k, k, 1]);
+      const b = this.#plain(1, [batchB, k, n], s.transposeB ? [k * n, 1, k] : [k * n, n, 1]);
+      const bias = post.bias ? this.#plain(2, [1, 1, n], [n, n, 1]) : this.#none(2);
+      const dst = this.#plain(3, [batch, m, n], [m * n, n, 1]);
+      this.#op.fill(0);
+      check(this.#lib.dnnl_matmul_desc_init(this.#op, a, b, bias, dst), `${what}: dnnl_matmul_desc_init`);
+      const attr = this.#attr(post);
+      try {
+        const pd = this.#primitiveDesc(attr, null, what);
+        return post.bias
+          ? this.#build(pd, [0, 1, 2, 3], [ARG.src, ARG.weights, ARG.bias, ARG.dst], [
+            "src",
+            "weights",
+            "bias",
+            "dst",
+          ], what)
+          : this.#build(pd, [0, 1, 3], [ARG.src, ARG.weights, ARG.dst], ["src", "weights", "dst"], what);
+      } finally {
+        if (attr) this.#lib.dnnl_primitive_attr_destroy(attr);
+      }
+    });
+  }
+}
+
+function int64s(values: number[]): Uint8Array {
+  const out = new BigInt64Array(12);
+  values.forEach((v, i) => (out[i] = BigInt(v)));
+  return new Uint8Array(out.buffer);
+}
+
+/** Set OpenMP's thread count for the calling thread, where libgomp can be opened. */
+function setOpenMpThreads(threads: number): boolean {
+  for (const name of ["libgomp.so.1", "libgomp.1.dylib", "libomp.dylib", "libomp.so"]) {
+    try {
+      const gomp = Deno.dlopen(name, { omp_set_num_threads: { parameters: ["i32"], result: "void" } });
+      gomp.symbols.omp_set_num_threads(threads);
+      return true;
+    } catch { /* try the next name */ }
+  }
+  return false;
+}
+
+let loaded: OneDnn | undefined;
+
+/**
+ * Open oneDNN 2.x once per process, with `threads` OpenMP threads (later
+ * calls return the same instance, whatever their options, unless they name
+ * `paths`).
+ *
+ * @param options.threads threads to compute with (default: the logical cores).
+ * @param options.paths library files to try (default: {@link oneDnnCandidates}).
+ * @throws {OneDnnError} when no library opens (the message says how to install one)
+ * or the one found is not a 2.x.
+ * @example
+ * ```ts
+ * import { loadOneDnn } from "./onednn.ts";
+ * console.log(loadOneDnn({ threads: 2 }).threads); // 2
+ * ```
+ */
+export function loadOneDnn(options: { threads?: number; paths?: string[] } = {}): OneDnn {
+  if (loaded && !options.paths) return loaded;
+  const threads = Math.max(1, Math.floor(options.threads ?? navigator.hardwareConcurrency));
+  // libgomp reads these once, when it loads with libdnnl.
+  Deno.env.set("OMP_NUM_THREADS", String(threads));
+  if (!Deno.env.get("OMP_WAIT_POLICY")) Deno.env.set("OMP_WAIT_POLICY", "passive");
+  const tried: string[] = [];
+  for (const path of options.paths ?? oneDnnCandidates()) {
+    let probe: Deno.DynamicLibrary<typeof VERSION_SYMBOLS>;
+    try {
+      probe = Deno.dlopen(path, VERSION_SYMBOLS);
+    } catch (err) {
+      tried.push(`${path} (${String((err as Error).message).split("\n")[0].slice(0, 80)})`);
+      continue;
+    }
+    const v = probe.symbols.dnnl_version();
+    const view = new Deno.UnsafePointerView(v!);
+    const [major, minor, patch] = [view.getInt32(0), view.getInt32(4), view.getInt32(8)];
+    const version = `${major}.${minor}.${patch}`;
+    if (major !== 2) {
+      probe.close();
+      throw new OneDnnError(
+        `oneDNN ${version} at ${path} is not 2.x (this workbook binds the 2.x C API, removed in 3.0); ${ONEDNN_INSTALL_HINT}`,
+      );
+    }
+    const lib = Deno.dlopen(path, SYMBOLS).symbols;
+    setOpenMpThreads(threads);
+    const dnnl = new OneDnn(lib, path, version, threads);
+    if (!options.paths) loaded = dnnl;
+    return dnnl;
+  }
+  throw new OneDnnError(`oneDNN 2.x not found (libdnnl.so.2); ${ONEDNN_INSTALL_HINT}; tried: ${tried.join("; ")}`);
+}
