@@ -5,9 +5,21 @@
  *
  * Each measurement runs in its own process (`--step NAME`), so that each
  * starts its backend fresh: the chosen one (`lib/backend/chain.ts`'s chain, or
- * `CH5_BACKEND`) for the models, `cpu` for the baseline. Inputs are random
- * tensors: speed does not depend on the pixels. `CH5_BENCH_SECONDS` (default
- * 10) is the time each timed loop runs for, after one warm-up call.
+ * `CH5_BACKEND`) for the models, `cpu` for the baseline, and plain `wasm` for
+ * the engine without native kernels (when the chosen one is another). Inputs
+ * are random tensors: speed does not depend on the pixels. `CH5_BENCH_SECONDS`
+ * (default 10) is the time each timed loop runs for, after one warm-up call.
+ *
+ * The peer: where a python3 (Debian's `/usr/bin/python3` first, then the one
+ * on PATH) imports torch, `bench/torch_peer.py` runs the same models in
+ * PyTorch with the same threads, in NCHW and channels_last, in the same run;
+ * the record gets `peer.torch` and the ratios `trainRatioOverTorch` /
+ * `inferRatioOverTorch` (over PyTorch's best layout). Without torch the bench
+ * says so and leaves the peer out.
+ *
+ * The input pipeline: `inputPipeline` times `flowFromDirectory` with model 2's
+ * augmentation (batch 32) alone, and training model 2 fed by it against the
+ * same training on one fixed batch.
  *
  * @example
  * ```sh
@@ -40,7 +52,10 @@ export const STEPS = [
   "smallConvnet150Cpu",
   "vgg16Base150",
   "mnistConvnet",
+  "wasmSmallConvnet150",
+  "wasmVgg16Base150",
   "jpegDecodeResize",
+  "inputPipeline",
 ] as const;
 
 /**
@@ -118,7 +133,7 @@ async function timePerCall(
   return { seconds: (performance.now() - start) / 1000 / calls, calls };
 }
 
-function startBackend(forced?: "cpu"): Promise<BackendReport> {
+function startBackend(forced?: "cpu" | "wasm"): Promise<BackendReport> {
   return initBackend(forced ? { backend: forced } : {});
 }
 
@@ -218,9 +233,134 @@ async function runStep(step: StepName): Promise<StepResult> {
       const speeds = await trainAndInfer(mnistConvnet(), "categoricalCrossentropy", MNIST_BATCH, labels);
       return { step, ...backendFields(report), ...speeds };
     }
+    case "wasmSmallConvnet150": {
+      const report = await startBackend("wasm");
+      const speeds = await trainAndInfer(
+        smallConvnet({ size: 150 }),
+        "binaryCrossentropy",
+        SMALL_BATCH,
+        binaryLabels(SMALL_BATCH),
+      );
+      return { step, ...backendFields(report), ...speeds };
+    }
+    case "wasmVgg16Base150": {
+      const report = await startBackend("wasm");
+      const model = await vgg16({ weights: null, includeTop: false, inputShape: [150, 150, 3] });
+      const infer = await inferImagesPerSec(model, VGG_BATCH);
+      return { step, ...backendFields(report), inferImagesPerSec: infer.imagesPerSec };
+    }
     case "jpegDecodeResize":
       return { step, ...(await jpegDecodeResize()) };
+    case "inputPipeline":
+      return { step, ...(await inputPipeline()) };
   }
+}
+
+/** Model 2's augmentation (listing 5.11) and batch size. */
+const AUGMENTATION = {
+  rescale: 1 / 255,
+  rotationRange: 40,
+  widthShiftRange: 0.2,
+  heightShiftRange: 0.2,
+  shearRange: 0.2,
+  zoomRange: 0.2,
+  horizontalFlip: true,
+};
+const PIPELINE_BATCH = 32;
+
+/**
+ * Images/s of `flowFromDirectory` with model 2's augmentation alone; then of
+ * model 2 training on its batches (decoding of batch k + 1 overlaps step k)
+ * against model 2 training on one fixed batch.
+ */
+async function inputPipeline(): Promise<Record<string, unknown>> {
+  const cats = await catsFolder();
+  if (!cats) return { skipped: "no cats_and_dogs_small/train/cats folder (run `deno task data`)" };
+  const trainDir = dirname(cats);
+  const report = await startBackend();
+  const { imageDataGenerator } = await import("../lib/preprocessing/image_data_generator.ts");
+  const flow = () =>
+    imageDataGenerator(AUGMENTATION).flowFromDirectory(trainDir, {
+      targetSize: [150, 150],
+      batchSize: PIPELINE_BATCH,
+      classMode: "binary",
+      seed: 1,
+    });
+  const quiet = console.log;
+  console.log = () => {}; // "Found 2000 images belonging to 2 classes."
+  const alone = await flow();
+  console.log = quiet;
+  const nextBatch = async (it: typeof alone) => {
+    const { xs, ys } = await it.next();
+    return { xs, ys: ys! };
+  };
+  const first = await nextBatch(alone);
+  tf.dispose([first.xs, first.ys]);
+  const aloneTime = await timePerCall(
+    async () => {
+      const { xs, ys } = await nextBatch(alone);
+      tf.dispose([xs, ys]);
+    },
+    3,
+    false,
+  );
+  const model = smallConvnet({ size: 150, dropout: true });
+  model.compile({ optimizer: tf.train.rmsprop(1e-4), loss: "binaryCrossentropy" });
+  const fixed = await nextBatch(alone);
+  const trainOnly = await timePerCall(async () => {
+    await model.trainOnBatch(fixed.xs, fixed.ys);
+  }, 3);
+  tf.dispose([fixed.xs, fixed.ys]);
+  console.log = () => {};
+  const fed = await flow();
+  console.log = quiet;
+  const fedTime = await timePerCall(async () => {
+    const { xs, ys } = await nextBatch(fed);
+    await model.trainOnBatch(xs, ys);
+    tf.dispose([xs, ys]);
+  }, 3);
+  return {
+    ...backendFields(report),
+    batch: PIPELINE_BATCH,
+    aloneImagesPerSec: PIPELINE_BATCH / aloneTime.seconds,
+    trainFixedBatchImagesPerSec: PIPELINE_BATCH / trainOnly.seconds,
+    trainFedImagesPerSec: PIPELINE_BATCH / fedTime.seconds,
+    folder: trainDir,
+  };
+}
+
+/** A python3 that imports torch: Debian's `/usr/bin/python3` first, then the one on PATH. */
+async function torchPython(): Promise<string | undefined> {
+  for (const python of ["/usr/bin/python3", "python3"]) {
+    try {
+      const { code } = await new Deno.Command(python, { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
+        .output();
+      if (code === 0) return python;
+    } catch { /* not installed */ }
+  }
+  return undefined;
+}
+
+/** Run bench/torch_peer.py with `threads`; undefined with the reason when torch is absent or the run fails. */
+async function torchPeer(threads: number): Promise<{ result?: Record<string, any>; why?: string }> {
+  const python = await torchPython();
+  if (!python) return { why: "no python3 here imports torch (Debian: apt install python3-torch)" };
+  const script = join(dirname(fileURLToPath(import.meta.url)), "torch_peer.py");
+  const { code, stdout, stderr } = await new Deno.Command(python, {
+    args: [script, "--threads", String(threads), "--seconds", String(SECONDS)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) return { why: `torch_peer.py failed: ${new TextDecoder().decode(stderr).trim().slice(-300)}` };
+  const result = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").at(-1)!);
+  return { result: { ...result, python } };
+}
+
+/** The faster layout of a peer measurement for `key`. */
+function bestLayout(m: Record<string, Record<string, number>> | undefined, key: string) {
+  if (!m) return undefined;
+  const [layout, v] = Object.entries(m).sort((a, b) => (b[1][key] ?? 0) - (a[1][key] ?? 0))[0];
+  return { value: v[key], layout };
 }
 
 /** Where the cats JPEGs are: the workbook's own split, else the shared copy. */
@@ -344,6 +484,19 @@ async function main(): Promise<void> {
   const vgg = results.vgg16Base150 ?? {} as StepResult;
   const mnist = results.mnistConvnet ?? {} as StepResult;
   const jpeg = results.jpegDecodeResize ?? {} as StepResult;
+  const wasmSmall = results.wasmSmallConvnet150 ?? {} as StepResult;
+  const wasmVgg = results.wasmVgg16Base150 ?? {} as StepResult;
+  const pipeline = results.inputPipeline ?? {} as StepResult;
+  const threads = (small.threads ?? vgg.threads ?? navigator.hardwareConcurrency) as number;
+  console.log(`  torch peer (${threads} threads) ...`);
+  const peer = await torchPeer(threads);
+  if (!peer.result) console.log(`    peer left out: ${peer.why}`);
+  const torch = peer.result;
+  const torchTrain = bestLayout(torch?.smallConvnet150, "trainImagesPerSec");
+  const torchInfer = bestLayout(torch?.smallConvnet150, "inferImagesPerSec");
+  const torchVgg = bestLayout(torch?.vgg16Base150, "inferImagesPerSec");
+  const ratio = (a: unknown, b: number | undefined) => typeof a === "number" && b ? a / b : undefined;
+  const loadAtEnd = await Deno.readTextFile("/proc/loadavg").then((t) => t.split(" ").slice(0, 3).join(" "), () => "");
   const speedup = typeof small.trainImagesPerSec === "number" && typeof cpu.cpuTrainImagesPerSec === "number"
     ? small.trainImagesPerSec / cpu.cpuTrainImagesPerSec
     : undefined;
@@ -361,6 +514,8 @@ async function main(): Promise<void> {
       cpuTrainImagesPerSec: cpu.cpuTrainImagesPerSec,
       cpuBatch: cpu.cpuBatch,
       trainSpeedupOverCpu: speedup,
+      trainRatioOverTorch: ratio(small.trainImagesPerSec, torchTrain?.value),
+      inferRatioOverTorch: ratio(small.inferImagesPerSec, torchInfer?.value),
       trainGflops: small.trainGflops,
       inferGflops: small.inferGflops,
       forwardGflopsPerImage: small.forwardGflopsPerImage,
@@ -369,6 +524,7 @@ async function main(): Promise<void> {
     vgg16Base150: {
       batch: VGG_BATCH,
       inferImagesPerSec: vgg.inferImagesPerSec,
+      inferRatioOverTorch: ratio(vgg.inferImagesPerSec, torchVgg?.value),
       inferGflops: vgg.inferGflops,
       forwardGflopsPerImage: vgg.forwardGflopsPerImage,
       error: vgg.error,
@@ -386,6 +542,45 @@ async function main(): Promise<void> {
       sequentialImagesPerSec: jpeg.sequentialImagesPerSec,
       error: jpeg.error ?? jpeg.skipped,
     },
+    inputPipeline: {
+      batch: pipeline.batch,
+      aloneImagesPerSec: pipeline.aloneImagesPerSec,
+      trainFixedBatchImagesPerSec: pipeline.trainFixedBatchImagesPerSec,
+      trainFedImagesPerSec: pipeline.trainFedImagesPerSec,
+      error: pipeline.error ?? pipeline.skipped,
+    },
+    engines: {
+      wasm: {
+        smallConvnet150: {
+          trainImagesPerSec: wasmSmall.trainImagesPerSec,
+          inferImagesPerSec: wasmSmall.inferImagesPerSec,
+        },
+        vgg16Base150: { inferImagesPerSec: wasmVgg.inferImagesPerSec },
+        error: wasmSmall.error ?? wasmVgg.error,
+      },
+    },
+    peer: torch
+      ? {
+        torch: {
+          version: torch.torch,
+          python: torch.python,
+          threads: torch.threads,
+          smallConvnet150: {
+            trainImagesPerSec: torchTrain?.value,
+            trainLayout: torchTrain?.layout,
+            inferImagesPerSec: torchInfer?.value,
+            inferLayout: torchInfer?.layout,
+            ...torch.smallConvnet150,
+          },
+          vgg16Base150: {
+            inferImagesPerSec: torchVgg?.value,
+            inferLayout: torchVgg?.layout,
+            ...torch.vgg16Base150,
+          },
+        },
+      }
+      : { left: peer.why },
+    loadAverageAtEnd: loadAtEnd,
   };
   const rows: [string, string, string, string][] = [
     ["measurement", "images/s", "GFLOP/s", "note"],
@@ -396,6 +591,34 @@ async function main(): Promise<void> {
     ["vgg16Base150 inference (batch 10)", fmt(vgg.inferImagesPerSec, 2), fmt(vgg.inferGflops), ""],
     ["mnistConvnet train (batch 64)", fmt(mnist.trainImagesPerSec, 0), fmt(mnist.trainGflops), ""],
     ["mnistConvnet inference (batch 64)", fmt(mnist.inferImagesPerSec, 0), fmt(mnist.inferGflops), ""],
+    ["wasm without native kernels: smallConvnet150 train", fmt(wasmSmall.trainImagesPerSec), "", "engine before"],
+    ["wasm without native kernels: vgg16Base150 inference", fmt(wasmVgg.inferImagesPerSec, 2), "", "engine before"],
+    [
+      `PyTorch ${torch?.torch ?? "—"}: smallConvnet150 train`,
+      fmt(torchTrain?.value),
+      "",
+      `${torchTrain?.layout ?? "peer left out"}; ours ${fmt(ratio(small.trainImagesPerSec, torchTrain?.value), 2)}×`,
+    ],
+    [
+      "PyTorch: smallConvnet150 inference",
+      fmt(torchInfer?.value),
+      "",
+      `${torchInfer?.layout ?? ""}; ours ${fmt(ratio(small.inferImagesPerSec, torchInfer?.value), 2)}×`,
+    ],
+    [
+      "PyTorch: vgg16Base150 inference",
+      fmt(torchVgg?.value, 2),
+      "",
+      `${torchVgg?.layout ?? ""}; ours ${fmt(ratio(vgg.inferImagesPerSec, torchVgg?.value), 2)}×`,
+    ],
+    [
+      `input pipeline, model 2 augmentation (batch ${PIPELINE_BATCH}) alone`,
+      fmt(pipeline.aloneImagesPerSec),
+      "",
+      `training fed by it ${fmt(pipeline.trainFedImagesPerSec)}, on a fixed batch ${
+        fmt(pipeline.trainFixedBatchImagesPerSec)
+      }`,
+    ],
     [
       "jpeg decode + resize 150×150 (loadImg)",
       fmt(jpeg.imagesPerSec, 0),
