@@ -85,11 +85,12 @@ export function summarize(runs: NotebookRun[], profile = "quick"): { text: strin
   if (failed.length) lines.push(`${failed.length} of ${runs.length} notebooks failed.`);
   if (otherSkips.length) lines.push(`${otherSkips.length} skip(s) for reasons other than a download: a failure.`);
   if (!failed.length && !otherSkips.length) {
+    const all = runs.length === 1 ? "The notebook" : `All ${runs.length} notebooks`;
     lines.push(
       downloads.length
-        ? `All ${runs.length} notebooks ran to the end; ${downloads.length} download(s) could not be had (see the ` +
-          `notices in the notebooks for where to put the files).`
-        : `All ${runs.length} notebooks ran to the end.`,
+        ? `${all} ran to the end; ${downloads.length} download(s) could not be had (see the notices in the ` +
+          `notebooks for where to put the files).`
+        : `${all} ran to the end.`,
     );
   }
   return { text: lines.join("\n"), exitCode: failed.length || otherSkips.length ? 1 : 0 };
