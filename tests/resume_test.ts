@@ -87,3 +87,71 @@ Deno.test("a training killed mid-epoch resumes from its last complete epoch and 
     await Deno.remove(cleanDir, { recursive: true });
   }
 });
+
+Deno.test("resuming with the real picture iterator (augmentation, shuffles, prefetch) gives an uninterrupted run's weights", async () => {
+  const tf = await import("@tensorflow/tfjs");
+  const sharp = (await import("sharp")).default;
+  const { initBackend } = await import("../lib/backend/chain.ts");
+  const { imageDataGenerator } = await import("../lib/preprocessing/image_data_generator.ts");
+  const { fit } = await import("../lib/training/fit.ts");
+  await initBackend({ backend: "cpu" });
+  const dir = await Deno.makeTempDir({ prefix: "ch5-resume-pictures-" });
+  const previous = Deno.env.get("CH5_DATA_DIR");
+  Deno.env.set("CH5_DATA_DIR", dir);
+  try {
+    for (const [label, tint] of [["cats", 40], ["dogs", 200]] as const) {
+      await Deno.mkdir(`${dir}/pictures/${label}`, { recursive: true });
+      for (let i = 0; i < 10; i++) {
+        const pixels = Uint8Array.from({ length: 20 * 20 * 3 }, (_, k) => (tint + k * (i + 3)) % 256);
+        await sharp(pixels, { raw: { width: 20, height: 20, channels: 3 } }).png()
+          .toFile(`${dir}/pictures/${label}/${label}.${i}.png`);
+      }
+    }
+    const iterator = () =>
+      imageDataGenerator({ rescale: 1 / 255, rotationRange: 30, zoomRange: 0.2, horizontalFlip: true, seed: 5 })
+        .flowFromDirectory(`${dir}/pictures`, {
+          targetSize: [16, 16],
+          batchSize: 6,
+          classMode: "binary",
+          seed: 9,
+          log: () => {},
+        });
+    const model = () => {
+      const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+      const m = tf.sequential({
+        layers: [
+          tf.layers.conv2d({
+            filters: 4,
+            kernelSize: 3,
+            activation: "relu",
+            inputShape: [16, 16, 3],
+            kernelInitializer: init(1),
+          }),
+          tf.layers.flatten(),
+          tf.layers.dense({ units: 1, activation: "sigmoid", kernelInitializer: init(2) }),
+        ],
+      });
+      m.compile({ optimizer: tf.train.rmsprop(0.01), loss: "binaryCrossentropy", metrics: ["accuracy"] });
+      return m;
+    };
+    // 20 pictures, batches of 6: 4 steps a pass, so epochs of 3 steps cut passes at different places.
+    const options = { stepsPerEpoch: 3, verbose: 0 as const };
+
+    const straight = model();
+    await fit(straight, await iterator(), { ...options, epochs: 4 });
+
+    const first = model();
+    await fit(first, await iterator(), { ...options, epochs: 2, checkpoint: "pictures" });
+    const second = model(); // a new kernel: fresh model and iterator, restored from the checkpoint
+    const resumed = await fit(second, await iterator(), { ...options, epochs: 4, checkpoint: "pictures" });
+    assert.equal(resumed.resumedFrom, 2);
+
+    const a = straight.getWeights().map((w) => Array.from(w.dataSync()));
+    const b = second.getWeights().map((w) => Array.from(w.dataSync()));
+    assert.deepEqual(b, a);
+  } finally {
+    if (previous === undefined) Deno.env.delete("CH5_DATA_DIR");
+    else Deno.env.set("CH5_DATA_DIR", previous);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
