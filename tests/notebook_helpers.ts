@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import { join, resolve } from "node:path";
 import { EXECUTED_DIR, executeNotebook } from "../tools/html.ts";
 import { ROOT } from "../lib/io/profile.ts";
+import { type Skip, skipsIn } from "../lib/notebook/skip.ts";
 
 /** One code cell's outputs, flattened for assertions. */
 export interface CellOutputs {
@@ -29,6 +30,8 @@ export interface ExecutedNotebook {
   text: string;
   /** How many outputs carried each MIME type. */
   count(mime: string): number;
+  /** The skip notices it showed (`reportSkipped`), with the index of their cell among all cells. */
+  skips: (Skip & { cell: number })[];
 }
 
 function joinText(value: unknown): string {
@@ -60,6 +63,7 @@ export async function readExecuted(path: string): Promise<ExecutedNotebook> {
     cells,
     text: cells.map((c) => c.text).join("\n"),
     count: (mime) => cells.reduce((n, c) => n + c.mimeTypes.filter((m) => m.includes(mime)).length, 0),
+    skips: skipsIn(doc),
   };
 }
 
