@@ -30,9 +30,9 @@ export * from "./preprocessing/image_data_generator.ts";
 export * from "./data/book.ts";
 export * from "./data/cats_and_dogs.ts";
 export * from "./data/mnist.ts";
+export * from "./data/pictures.ts";
 // models
 export * from "./models/convnets.ts";
-export * from "./models/features.ts";
 export * from "./models/imagenet.ts";
 export * from "./models/imagenet_weights.ts";
 export * from "./models/save.ts";
@@ -45,7 +45,8 @@ export * from "./training/checkpoint.ts";
 export * from "./training/fit.ts";
 export * from "./training/results.ts";
 // viz
-export * from "./viz/activations.ts";
 export * from "./viz/filters.ts";
 export * from "./viz/gradcam.ts";
 export * from "./viz/image.ts";
+export * from "./viz/show.ts";
+export * from "./viz/trained_convnet.ts";
