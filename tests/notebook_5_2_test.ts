@@ -88,8 +88,6 @@ Deno.test({
 
 Deno.test({
   name: "notebook 5.2 resumes: run again, both trainings restore their checkpoints and train nothing",
-  // Fails today: a new kernel draws a new iterator seed and setState refuses the saved one (requests.md, D1, 05:58).
-  ignore: Deno.env.get("CH5_TEST_RESUME") !== "1",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
