@@ -60,7 +60,8 @@ export async function reportSkipped(skip: Skip): Promise<void> {
   const text = `Skipped: ${skip.message}`;
   await display({
     [SKIP_MIME]: { what: skip.what, reason: skip.reason, message: skip.message },
-    "text/html": `<div class="ch5-skip" style="border-left: 4px solid #d9822b; padding: 4px 8px; ` +
+    "text/html":
+      `<div class="ch5-skip" style="border-left: 4px solid #d9822b; padding: 4px 8px; white-space: pre-wrap; ` +
       `background: #fff8ef;"><strong>Skipped:</strong> ${escapeXml(skip.message)}</div>`,
     "text/plain": text,
   });
