@@ -231,6 +231,24 @@ test("MaxPoolGrad matches the cpu backend (tiling, overlapping and padded window
   }
 });
 
+test("MaxPool matches the cpu backend (tiling, overlapping and padded windows)", async () => {
+  const cases = [
+    { shape: [2, 8, 8, 3], f: 2, s: 2, pad: "valid" },
+    { shape: [1, 9, 7, 4], f: 2, s: 2, pad: "valid" },
+    { shape: [3, 9, 7, 2], f: 2, s: 2, pad: "same" },
+    { shape: [2, 9, 9, 3], f: 3, s: 2, pad: "valid" },
+    { shape: [2, 7, 7, 2], f: 3, s: 1, pad: "same" },
+  ] as const;
+  for (const [i, c] of cases.entries()) {
+    const shape = [...c.shape];
+    await expectSame(`maxPool ${JSON.stringify(c)}`, "MaxPool", { x: { shape, values: random(shape, 1801 + i) } }, {
+      filterSize: c.f,
+      strides: c.s,
+      pad: c.pad,
+    });
+  }
+});
+
 test("Add, Multiply, Sub and Relu on large tensors match the cpu backend (same shape, bias row, scalar)", async () => {
   const big = [4, 33, 31, 5]; // 20460 values: above the size where oneDNN takes over
   const cases: [string, number[], number[]][] = [

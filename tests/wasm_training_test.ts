@@ -95,6 +95,7 @@ Deno.test("registerWasmTrainingKernels registers the training kernels once and r
     "BatchMatMul",
     "Sum",
     "Identity",
+    "Cast",
   ]);
   assert.deepEqual(registerWasmTrainingKernels(), KERNELS, "a second call changes nothing");
   for (const name of KERNELS) assert.ok(tf.getKernel(name, "wasm"), `${name} is registered for wasm`);
@@ -110,6 +111,19 @@ Deno.test("Identity shares the input's data instead of copying it; each tensor f
   y.dispose();
   assert.equal(tf.memory().numTensors, before);
   assert.equal((tf.backend() as unknown as { numDataIds(): number }).numDataIds(), data, "the buffer is freed");
+});
+
+Deno.test("Cast to the same dtype shares the data; a real cast converts", async () => {
+  const data = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+  const x = tf.tensor([1.5, -2.5, 3]), before = data();
+  const same = tf.cast(x, "float32");
+  assert.equal(data(), before, "no new buffer");
+  const ints = tf.cast(x, "int32");
+  assert.equal(data(), before + 1);
+  assert.deepEqual(Array.from(await ints.data()), [1, -2, 3]);
+  x.dispose();
+  assert.deepEqual(Array.from(await same.data()), [1.5, -2.5, 3]);
+  tf.dispose([same, ints]);
 });
 
 Deno.test("Conv2DBackpropFilter matches the cpu backend (valid/same, strides 1 and 2, odd sizes, batch 1 and more)", async () => {

@@ -8,7 +8,7 @@
  * `Conv2DBackpropFilter`, `BatchMatMul` and `_FusedMatMul` (transposed
  * operands as strides; tfjs-layers' `Dense` calls it), and `MaxPoolGrad`
  * (oneDNN's backward max pooling, after its forward pass records where the
- * maxima are); and, for tensors of 16384 values or more, the element-wise
+ * maxima are) and `MaxPool`; and, for tensors of 16384 values or more, the element-wise
  * `Add`, `Multiply`, `Sub` (same shapes, a bias row or a scalar) and `Relu`,
  * which run on all threads with oneDNN (the wasm ones run on one). Tensors stay where the
  * wasm backend keeps them: each kernel allocates its output on the heap with
@@ -36,7 +36,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Broadcast, ConvPass, ConvShape, Kernel, OneDnn, PostOps } from "./onednn.ts";
+import type { Broadcast, ConvPass, ConvShape, Kernel, OneDnn, PoolShape, PostOps } from "./onednn.ts";
 
 type TensorInfo = tf.TensorInfo;
 interface KernelArgs {
@@ -244,22 +244,19 @@ function matMul(name: "BatchMatMul" | "_FusedMatMul") {
   };
 }
 
-function maxPoolGrad(args: KernelArgs): TensorInfo {
-  const name = "MaxPoolGrad";
-  const backend = args.backend as unknown as WasmBackend;
-  const { inputs: { dy, input }, attrs } = args;
-  if (!allFloat(dy!, input!)) return fallback(name, args);
+/** The oneDNN geometry of a tfjs max pooling, or undefined where oneDNN is not used (dilations). */
+function poolShape(xShape: readonly number[], attrs: Record<string, unknown>): PoolShape | undefined {
   const info = tf.backend_util.computePool2DInfo(
-    input!.shape as [number, number, number, number],
+    xShape as [number, number, number, number],
     attrs.filterSize as [number, number],
     attrs.strides as [number, number],
     1,
     attrs.pad as "same",
     attrs.dimRoundingMode as "floor" | undefined,
   );
-  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return fallback(name, args);
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return undefined;
   const { padInfo } = info;
-  const shape = {
+  return {
     batch: info.batchSize,
     inHeight: info.inHeight,
     inWidth: info.inWidth,
@@ -275,6 +272,26 @@ function maxPoolGrad(args: KernelArgs): TensorInfo {
     padBottom: padInfo.bottom,
     padRight: padInfo.right,
   };
+}
+
+function maxPool(args: KernelArgs): TensorInfo {
+  const name = "MaxPool";
+  const backend = args.backend as unknown as WasmBackend;
+  const { x } = args.inputs as { x: TensorInfo };
+  if (!allFloat(x)) return fallback(name, args);
+  const shape = poolShape(x.shape, args.attrs);
+  const p = shape && primitive(() => dnnl!.maxPool(shape));
+  if (!shape || !p) return fallback(name, args);
+  return runOn(p, backend, [shape.batch, shape.outHeight, shape.outWidth, shape.channels], [x], name);
+}
+
+function maxPoolGrad(args: KernelArgs): TensorInfo {
+  const name = "MaxPoolGrad";
+  const backend = args.backend as unknown as WasmBackend;
+  const { inputs: { dy, input }, attrs } = args;
+  if (!allFloat(dy!, input!)) return fallback(name, args);
+  const shape = poolShape(input!.shape, attrs);
+  if (!shape) return fallback(name, args);
   let p;
   try {
     p = dnnl!.maxPoolGrad(shape);
@@ -336,6 +353,7 @@ const ELEMENTWISE: [string, KernelFunc][] = [
 
 const KERNELS: [string, KernelFunc][] = [
   ...ELEMENTWISE,
+  ["MaxPool", maxPool],
   ["MaxPoolGrad", maxPoolGrad],
   ["Conv2D", convolution("Conv2D", "forward")],
   ["FusedConv2D", fusedConv2D],

@@ -48,6 +48,7 @@ const DNNL_F32 = 3;
 const DNNL_CPU = 1;
 const DNNL_STREAM_DEFAULT_FLAGS = 1;
 const FORWARD_TRAINING = 64;
+const FORWARD_INFERENCE = 96;
 const CONVOLUTION_DIRECT = 1;
 const QUERY_IMPL_INFO_STR = 8;
 const QUERY_WORKSPACE_MD = 135;
@@ -706,6 +707,39 @@ export class OneDnn {
       } finally {
         lib.dnnl_primitive_desc_destroy(hint);
       }
+    });
+  }
+
+  /**
+   * A max pooling for `shape` (built on first use); arguments `x, y`.
+   *
+   * @throws {OneDnnError} when oneDNN has no implementation for it.
+   */
+  maxPool(shape: PoolShape): Kernel {
+    const s = shape;
+    return this.#cached(`maxpool:${Object.values(s).join(",")}`, () => {
+      const what = `max pooling ${JSON.stringify(s)}`;
+      const [n, h, w, c, oh, ow] = [s.batch, s.inHeight, s.inWidth, s.channels, s.outHeight, s.outWidth];
+      const src = this.#plain(0, [n, c, h, w], [h * w * c, 1, w * c, c]);
+      const dst = this.#plain(3, [n, c, oh, ow], [oh * ow * c, 1, ow * c, c]);
+      this.#op.fill(0);
+      check(
+        this.#lib.dnnl_pooling_v2_forward_desc_init(
+          this.#op,
+          FORWARD_INFERENCE,
+          POOLING_MAX,
+          src,
+          dst,
+          int64s([s.strideHeight, s.strideWidth]),
+          int64s([s.filterHeight, s.filterWidth]),
+          int64s([0, 0]),
+          int64s([s.padTop, s.padLeft]),
+          int64s([s.padBottom, s.padRight]),
+        ),
+        `${what}: dnnl_pooling_v2_forward_desc_init`,
+      );
+      const pd = this.#primitiveDesc(null, null, what);
+      return this.#build(pd, [0, 3], [ARG.src, ARG.dst], ["x", "y"], what);
     });
   }
 

@@ -25,7 +25,8 @@
  *   one (a dense layer's kernel changes every training step, and packing it
  *   cost 10× the product).
  * - `Sum` over leading axes (bias gradients): one pass of row additions.
- * - `Identity`: shares the input's data (a reference count) instead of copying it.
+ * - `Identity`, and `Cast` to the same dtype: share the input's data (a
+ *   reference count) instead of copying it.
  *
  * The other kernels the chapter's models train with (`Step` for ReLU,
  * sigmoid and cross-entropy, RMSprop's element-wise ops) are fast enough.
@@ -486,6 +487,15 @@ function identity(args: KernelArgs): TensorInfo {
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
+/** `Cast` to the dtype a tensor already has shares its data, as {@link identity} does; other casts run the stock kernel. */
+function cast(args: KernelArgs): TensorInfo {
+  const { inputs: { x }, attrs } = args;
+  if ((attrs as unknown as tf.CastAttrs).dtype !== x.dtype || (x.dtype as string) === "string") {
+    return (stock.get("Cast")!.kernelFunc as unknown as StockKernelFunc)(args) as TensorInfo;
+  }
+  return identity(args);
+}
+
 const KERNELS: { name: string; kernelFunc: typeof conv2DBackpropFilter }[] = [
   { name: "Conv2DBackpropFilter", kernelFunc: conv2DBackpropFilter },
   { name: "Conv2DBackpropInput", kernelFunc: conv2DBackpropInput },
@@ -493,6 +503,7 @@ const KERNELS: { name: string; kernelFunc: typeof conv2DBackpropFilter }[] = [
   { name: "BatchMatMul", kernelFunc: batchMatMul },
   { name: "Sum", kernelFunc: sum },
   { name: "Identity", kernelFunc: identity },
+  { name: "Cast", kernelFunc: cast },
 ];
 
 let registered: string[] | undefined;
@@ -509,7 +520,7 @@ let registered: string[] | undefined;
  * import "@tensorflow/tfjs-backend-wasm";
  * import { registerWasmTrainingKernels } from "./wasm_training.ts";
  * await tf.setBackend("wasm");
- * console.log(registerWasmTrainingKernels()); // ["Conv2DBackpropFilter", ..., "Identity"]
+ * console.log(registerWasmTrainingKernels()); // ["Conv2DBackpropFilter", ..., "Identity", "Cast"]
  * ```
  * @throws {Error} when `@tensorflow/tfjs-backend-wasm` was not imported first.
  */
