@@ -373,3 +373,30 @@ Deno.test("issue 13 row 2: 512 bytes overwritten inside a .h5 never load as NaN 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a damaged .h5 on which HDF5 loops forever (found by the fuzz suite) is an H5Error after the probe's time limit", async () => {
+  const dir = await Deno.makeTempDir();
+  const before = Deno.env.get("CH5_H5_PROBE_MS");
+  try {
+    // Six bytes of dense_imdb.h5's metadata changed (fuzz seed 2, case 73): reading the "backend" attribute never ends.
+    const bytes = await Deno.readFile(fixture("dense_imdb.h5"));
+    for (const [at, value] of [[1945, 0o40], [1977, 0o33], [2170, 0o146], [3264, 0o52], [3605, 0o2], [3641, 0o2]]) {
+      bytes[at] = value;
+    }
+    const path = join(dir, "loops.h5");
+    await Deno.writeFile(path, bytes);
+    Deno.env.set("CH5_H5_PROBE_MS", "3000");
+    await assert.rejects(loadKerasModel(path), (err: Error) => {
+      assert.ok(err instanceof H5Error, String(err));
+      assert.ok(err.message.includes(path), err.message);
+      assert.match(err.message, /did not finish reading its structure in 3 s/);
+      return true;
+    });
+    // The same process still reads good files.
+    (await loadKerasModel(fixture("dense_imdb.h5"))).dispose();
+  } finally {
+    if (before === undefined) Deno.env.delete("CH5_H5_PROBE_MS");
+    else Deno.env.set("CH5_H5_PROBE_MS", before);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -106,7 +106,11 @@ export async function h5Ready(): Promise<typeof h5wasm> {
  * file.close();
  * ```
  */
-export async function openH5(path: string, mode: "r" | "w" | "a" = "r"): Promise<h5wasm.File> {
+export async function openH5(
+  path: string,
+  mode: "r" | "w" | "a" = "r",
+  options: { probe?: boolean } = {},
+): Promise<h5wasm.File> {
   const h5 = await h5Ready();
   const absolute = resolve(path);
   if (mode !== "w") {
@@ -126,6 +130,7 @@ export async function openH5(path: string, mode: "r" | "w" | "a" = "r"): Promise
       );
     }
   }
+  if (mode === "r" && (options.probe ?? true)) await probeH5(absolute);
   let file: h5wasm.File;
   try {
     file = new h5.File(absolute, mode);
@@ -245,4 +250,99 @@ function nodeOf(entity: h5wasm.Group | h5wasm.Dataset | null, path: string): H5N
  */
 export function readH5(path: string): Promise<H5Node> {
   return withH5(path, "r", (file) => nodeOf(file, "/"));
+}
+
+/** {@link readH5} without the probe: what the probe's worker runs. */
+export async function readH5Unprobed(path: string): Promise<H5Node> {
+  const file = await openH5(path, "r", { probe: false });
+  try {
+    return nodeOf(file, "/");
+  } finally {
+    file.close();
+  }
+}
+
+/** Files (path, size, time) that were probed, or checked against a hash, and found good: not probed again. */
+const knownGood = new Set<string>();
+
+async function fileKey(path: string): Promise<string | undefined> {
+  const info = await Deno.stat(path).catch(() => undefined);
+  return info?.isFile ? `${resolve(path)}\0${info.size}\0${info.mtime?.getTime()}` : undefined;
+}
+
+/**
+ * Record that a file was checked against a known hash (a manifest, Keras'
+ * md5), so {@link openH5} need not probe it. A later change of its size or
+ * time makes it unknown again.
+ *
+ * @example
+ * ```ts
+ * import { markH5Verified } from "./h5.ts";
+ * await markH5Verified("data/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
+ * ```
+ */
+export async function markH5Verified(path: string): Promise<void> {
+  const key = await fileKey(path);
+  if (key) knownGood.add(key);
+}
+
+/** How long {@link probeH5} lets HDF5 read a file's structure (default 30 s; `CH5_H5_PROBE_MS` changes it). */
+function probeLimitMs(): number {
+  const value = Number(Deno.env.get("CH5_H5_PROBE_MS") ?? 30_000);
+  return Number.isFinite(value) && value > 0 ? value : 30_000;
+}
+
+/**
+ * Read a file's whole structure (every group, dataset shape and attribute)
+ * in a worker first, with a time limit. HDF5 (2.0.0 in h5wasm) can loop
+ * forever on some damaged metadata (found by the fuzz suite: one flipped bit
+ * in a Keras file's attribute heap); a synchronous loop cannot be stopped in
+ * this thread, but a worker can be terminated. Costs one worker start (h5wasm
+ * compiles again there: 1.6–2 s measured on two loaded cores) per file, once
+ * per process; files checked against a hash ({@link markH5Verified}) skip it.
+ *
+ * @example
+ * ```ts
+ * import { probeH5 } from "./h5.ts";
+ * await probeH5("../shared/fixtures/keras/decoder.h5"); // throws H5Error for a damaged file
+ * ```
+ * @throws {H5Error} when HDF5 fails or does not finish reading the structure in time.
+ */
+export async function probeH5(path: string, limitMs = probeLimitMs()): Promise<void> {
+  const key = await fileKey(path);
+  if (key && knownGood.has(key)) return;
+  const worker = new Worker(new URL("./h5_probe_worker.ts", import.meta.url).href, { type: "module" });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const answer = await new Promise<{ ok: boolean; name?: string; message?: string }>((ok, fail) => {
+      timer = setTimeout(
+        () =>
+          fail(
+            new H5Error(
+              `${path} is damaged: HDF5 did not finish reading its structure in ${limitMs / 1000} s (damaged ` +
+                `metadata can make it loop forever). Fetch or copy the file again (or save the model again).`,
+            ),
+          ),
+        limitMs,
+      );
+      worker.onmessage = (event) => ok(event.data);
+      worker.postMessage({ path });
+      worker.onerror = (event) => {
+        event.preventDefault();
+        ok({ ok: false, name: "Error", message: event.message });
+      };
+    });
+    if (answer.ok) {
+      if (key) knownGood.add(key);
+      return;
+    }
+    if (answer.name === "H5Error") throw new H5Error(answer.message ?? "damaged");
+    throw new H5Error(
+      `${path} is damaged: HDF5 failed reading its structure (${hdf5Reason(new Error(answer.message))}). ` +
+        `Fetch or copy the file again (or save the model again).`,
+    );
+  } finally {
+    clearTimeout(timer);
+    worker.terminate();
+  }
 }

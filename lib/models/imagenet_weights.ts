@@ -20,6 +20,7 @@ import { join, resolve } from "node:path";
 import { DownloadError, downloadFile } from "../io/download.ts";
 import { dataPath, dirSetting } from "../io/profile.ts";
 import { fileHash, statOrNull } from "../io/fs.ts";
+import { markH5Verified } from "../io/h5.ts";
 
 /** Where Keras 2 downloads the VGG16 weights from. */
 export const WEIGHTS_BASE_URL = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1/";
@@ -118,6 +119,7 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
       fetch: options.fetch,
       log: options.log,
     });
+    await markH5Verified(got.path); // its md5 is Keras' own: no need to probe it before HDF5 opens it
     return got.path;
   } catch (err) {
     if (!(err instanceof DownloadError)) throw err;

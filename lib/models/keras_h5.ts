@@ -24,7 +24,17 @@
 import * as tf from "@tensorflow/tfjs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileHash } from "../io/fs.ts";
-import { type Dataset, type Group, H5Error, type H5File, h5Ready, hdf5Reason, openH5, plainValue } from "../io/h5.ts";
+import {
+  type Dataset,
+  type Group,
+  H5Error,
+  type H5File,
+  h5Ready,
+  hdf5Reason,
+  markH5Verified,
+  openH5,
+  plainValue,
+} from "../io/h5.ts";
 
 /** Raised when a Keras file does not fit the model, holds no Keras model, or holds NaN or infinite weights. */
 export class KerasH5Error extends Error {
@@ -307,13 +317,12 @@ async function checkAgainstManifest(path: string): Promise<void> {
   if (!recorded) return;
   const size = (await Deno.stat(path)).size;
   const sha256 = size === recorded.size ? await fileHash(path, "sha256") : undefined;
-  if (sha256 !== recorded.sha256) {
-    throw new KerasH5Error(
-      `${resolve(path)} differs from what was saved (${sha256 ? `SHA-256 ${sha256}` : `${size} bytes`}; ` +
-        `manifest.json beside it records ${recorded.size} bytes, SHA-256 ${recorded.sha256}): the file is damaged ` +
-        `or was changed. Save the model again.`,
-    );
-  }
+  if (sha256 === recorded.sha256) return await markH5Verified(path);
+  throw new KerasH5Error(
+    `${resolve(path)} differs from what was saved (${sha256 ? `SHA-256 ${sha256}` : `${size} bytes`}; ` +
+      `manifest.json beside it records ${recorded.size} bytes, SHA-256 ${recorded.sha256}): the file is damaged ` +
+      `or was changed. Save the model again.`,
+  );
 }
 
 async function withSource<T>(source: Source, fn: (file: H5File, where: string) => T | Promise<T>): Promise<T> {
@@ -332,6 +341,13 @@ async function withSource<T>(source: Source, fn: (file: H5File, where: string) =
     try {
       return await fn(file, describe(source));
     } catch (err) {
+      if (err instanceof WebAssembly.RuntimeError || /^Aborted\(/.test(String((err as Error)?.message))) {
+        // HDF5 hit an internal assertion on the damaged file (h5wasm's abort()).
+        throw new H5Error(
+          `${describe(source)} is damaged: HDF5 gave up reading it (${(err as Error).message}). ` +
+            `Fetch or copy the file again (or save the model again).`,
+        );
+      }
       if (err instanceof KerasH5Error || err instanceof H5Error || !/HDF5|H5[A-Z]/.test(String(err))) throw err;
       // HDF5 failed while reading (a damaged part of the file), with h5wasm's throwing handler on.
       throw new H5Error(
