@@ -594,6 +594,7 @@ export async function saveWeightsToH5(
       file.close();
     }
     await Deno.rename(temp, target);
+    await markH5Verified(target); // written just now by this process: no need to probe it before reading
   } catch (err) {
     await Deno.remove(temp).catch(() => {});
     throw err;
