@@ -53,8 +53,29 @@ export const LISTINGS: Readonly<Record<string, readonly Listing[]>> = {
     },
     { n: "5.15", title: "Saving the model", code: /saveModel\(/ },
   ],
-  // Notebook 5.3 holds listings 5.16–5.24 and notebook 5.4 listings 5.25–5.44 (rows by D2b).
-  "5.3-using-a-pretrained-convnet.ipynb": [], // rows ready (requests.md, D2b 06:00): pasted once 5.3 carries them
+  "5.3-using-a-pretrained-convnet.ipynb": [
+    { n: "5.16", title: "Instantiating the VGG16 convolutional base", code: /vgg16\(/ },
+    {
+      n: "5.17",
+      title: "Extracting features using the pretrained convolutional base",
+      code: /function extractFeatures[\s\S]*predict/,
+    },
+    { n: "5.18", title: "Defining and training the densely connected classifier", code: /dropout[\s\S]*fit\(/ },
+    { n: "5.19", title: "Plotting the results", code: /trainingCurves|plot/ },
+    {
+      n: "5.20",
+      title: "Adding a densely connected classifier on top of the convolutional base",
+      code: /add\(convBase\)/,
+    },
+    {
+      n: "5.21",
+      title: "Training the model end to end with a frozen convolutional base",
+      code: /rotationRange[\s\S]*fit\(/,
+    },
+    { n: "5.22", title: "Freezing all layers up to a specific one", code: /block5_conv1/ },
+    { n: "5.23", title: "Fine-tuning the model", code: /rmsprop\(1e-5\)[\s\S]*fit\(/ },
+    { n: "5.24", title: "Smoothing the plots", code: /function smoothCurve/ },
+  ],
   "5.4-visualizing-what-convnets-learn.ipynb": [
     { n: "5.25", title: "Preprocessing a single image", code: /cat\.1700\.jpg[\s\S]*expandDims/ },
     { n: "5.26", title: "Displaying the test picture", code: /imshow\(/ },
