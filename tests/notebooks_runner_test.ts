@@ -95,3 +95,19 @@ Deno.test("real notebooks: a cell error names notebook, cell and first line; a s
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a kernel that dies is a failure of that notebook, named by its cell; the run goes on", async () => {
+  const dir = join(ROOT, "build", "runner-test-dead");
+  await Deno.mkdir(dir, { recursive: true });
+  const dying = join(dir, "dying.ipynb");
+  await Deno.writeTextFile(dying, JSON.stringify(notebook(["const a = 1;", "Deno.exit(3);", "const b = 2;"])));
+  try {
+    const [run] = await runNotebooks([dying], { outDir: join(dir, "out"), log: () => {} });
+    assert.match(
+      run.error ?? "",
+      /^dying\.ipynb, code cell 2 \(Deno\.exit\(3\);\): DeadKernelError: the Deno kernel died/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
