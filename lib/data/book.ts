@@ -6,8 +6,9 @@
  * Manning 2017), chapter 5. Each measured number says how it appears in the
  * book: `printed` (the output of a listing, exact), `text` (stated in the
  * prose, usually rounded: "about 90%") or `figure` (read off a plot, so only
- * approximate). Where the book and its companion notebooks
- * (fchollet/deep-learning-with-python-notebooks) differ, `note` says so.
+ * approximate). Where the book's text and its printed output differ, or the
+ * companion notebooks (fchollet/deep-learning-with-python-notebooks) or the
+ * second edition printed another value, `note` says so.
  *
  * @example
  * ```ts
@@ -63,7 +64,7 @@ export const BOOK = {
         value: 0.9908,
         kind: "printed",
         where: "5.1節、リスト 5.3 のあとの model.evaluate の出力 (0.99080000000000001)",
-        note: "本文は「99.3 %」と書いている。付属ノートブックの実行では 0.991",
+        note: "本文は「99.3 %」と書いていて、印字と食い違う。第2版 (リスト 8.4) の出力は 0.991",
       },
       denseTestAcc: {
         value: 0.978,
