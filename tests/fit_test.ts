@@ -110,14 +110,26 @@ Deno.test("Interrupt stops fit after the current step; the History keeps the com
   tf.dispose([x, y]);
 });
 
-Deno.test("checkpoint: fit resumes after its complete epochs and refuses another model's checkpoint", async () => {
+Deno.test("checkpoint: fit resumes after its complete epochs, removes it when done, refuses another model's", async () => {
   const dir = await Deno.makeTempDir();
   Deno.env.set("CH5_DATA_DIR", dir);
   try {
     const { x, y } = data(64);
     const first = model();
-    await fit(first, { x, y }, { epochs: 2, batchSize: 32, shuffle: false, verbose: 0, checkpoint: "fit-test" });
+    const straight = model();
+    straight.setWeights(first.getWeights().map((w) => w.clone()));
+    // Cut the first run short during epoch 3: the checkpoint holds epochs 1–2.
+    const cut = await fit(first, { x, y }, {
+      epochs: 3,
+      batchSize: 32,
+      shuffle: false,
+      verbose: 0,
+      checkpoint: "fit-test",
+      callbacks: { onEpochBegin: (epoch) => void (epoch === 2 && requestInterrupt()) },
+    });
+    assert.deepEqual(cut.interrupted, { epoch: 3, step: 1, steps: 2 });
     assert.ok(checkpointPath("fit-test").startsWith(dir));
+    assert.ok((await Deno.stat(checkpointPath("fit-test"))).isFile);
     const second = model();
     const resumed = await fit(second, { x, y }, {
       epochs: 3,
@@ -128,14 +140,22 @@ Deno.test("checkpoint: fit resumes after its complete epochs and refuses another
     });
     assert.equal(resumed.resumedFrom, 2);
     assert.deepEqual(resumed.epoch, [0, 1, 2]);
-    const straight = model();
-    straight.setWeights(first.getWeights().map((w) => w.clone()));
-    // A model restored from epoch 2 and trained one more epoch equals the first model trained one more epoch.
-    await fit(first, { x, y }, { epochs: 1, batchSize: 32, shuffle: false, verbose: 0 });
-    for (const [a, b] of second.getWeights().map((w, i) => [w, first.getWeights()[i]])) {
+    // Done: the checkpoint is gone, as with Keras' BackupAndRestore.
+    await assert.rejects(Deno.stat(checkpointPath("fit-test")), Deno.errors.NotFound);
+    // Resumed from epoch 2 = trained 3 epochs straight from the same start (plain SGD, no shuffle).
+    await fit(straight, { x, y }, { epochs: 3, batchSize: 32, shuffle: false, verbose: 0 });
+    for (const [a, b] of second.getWeights().map((w, i) => [w, straight.getWeights()[i]])) {
       assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
     }
 
+    // Another model's checkpoint is refused.
+    await fit(first, { x, y }, {
+      epochs: 2,
+      batchSize: 32,
+      verbose: 0,
+      checkpoint: "fit-test",
+      callbacks: { onEpochBegin: (epoch) => void (epoch === 1 && requestInterrupt()) },
+    });
     const other = tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [2] })] });
     other.compile({ optimizer: "sgd", loss: "meanSquaredError" });
     await assert.rejects(

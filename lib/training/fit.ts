@@ -23,7 +23,7 @@ import { inJupyter, print } from "../notebook/display.ts";
 import { interruptible, yieldToEventLoop } from "../notebook/interrupt.ts";
 import { LiveCurves, type TrainingCurvesOptions } from "../notebook/curves.ts";
 import { type Metrics, Progress } from "../notebook/progress.ts";
-import { isResumable, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { deleteCheckpoint, isResumable, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 
 /** Tensors to fit on, like Keras' `x` and `y`. */
 export interface TensorData {
@@ -107,8 +107,10 @@ export interface FitOptions {
    * is written atomically with the weights, the optimizer state, the history
    * and the data's random state (when `data` / `validationData` have
    * `getState()`/`setState()`). When it exists, fit first loads it, says so,
-   * and trains only the epochs left; when none are left it trains nothing.
-   * Delete it with `deleteCheckpoint(name)` to start again.
+   * and trains only the epochs left. When all epochs are done it is deleted,
+   * as Keras does: it is for trainings cut short (Interrupt, a lost kernel,
+   * `until`); save a finished model with `saveModel`. Delete it with
+   * `deleteCheckpoint(name)` to start again.
    */
   checkpoint?: string;
   /**
@@ -179,7 +181,7 @@ async function resume(
     const left = options.epochs - saved.epochsDone;
     const plan = left > 0
       ? `training continues at epoch ${saved.epochsDone + 1}/${options.epochs}`
-      : `nothing left to train (weights and history restored; deleteCheckpoint(${JSON.stringify(name)}) starts over)`;
+      : "nothing left to train (weights and history restored, the checkpoint removed)";
     await print(
       `Resuming "${name}" from its checkpoint: ${plural(saved.epochsDone, "epoch")} done ` +
         `(${saved.path}, written ${saved.writtenAt}); ${plan}.` + (notes.length ? ` Note: ${notes.join("; ")}.` : ""),
@@ -226,7 +228,10 @@ export async function fit(model: tf.LayersModel, input: FitData, givenOptions: F
     ? new LiveCurves(options.curves === true ? {} : options.curves)
     : undefined;
   if (live && history.epoch.length > 0) await live.update(history);
-  if (initialEpoch >= options.epochs) return history;
+  if (initialEpoch >= options.epochs) {
+    await deleteCheckpoint(options.checkpoint!);
+    return history;
+  }
 
   return await interruptible(async (stop) => {
     let bar: Progress | undefined;
@@ -334,6 +339,8 @@ export async function fit(model: tf.LayersModel, input: FitData, givenOptions: F
         verbose: 0,
       });
     }
+    // Done: like Keras' BackupAndRestore, the backup goes (a finished training is not resumed; save the model).
+    if (options.checkpoint && history.epoch.length >= options.epochs) await deleteCheckpoint(options.checkpoint);
     return history;
   });
 }
