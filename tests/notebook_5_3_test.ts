@@ -12,6 +12,7 @@ import { runNotebook } from "./notebook_helpers.ts";
 import { dataPath } from "../lib/io/profile.ts";
 import { VGG16_WEIGHTS, weightsDir } from "../lib/models/imagenet_weights.ts";
 import { skipsIn } from "../lib/notebook/skip.ts";
+import { deleteCheckpoint } from "../lib/training/checkpoint.ts";
 
 const NOTEBOOK = "5.3-using-a-pretrained-convnet.ipynb";
 
@@ -57,6 +58,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
+    // A fresh run: a checkpoint of an earlier run would resume, find every epoch done and train nothing.
+    for (const part of ["augmentation", "fine-tuning"]) {
+      for (const weights of ["random", "imagenet"]) await deleteCheckpoint(`5.3-${part}-${weights}`);
+    }
     const started = Date.now();
     const nb = await runNotebook(NOTEBOOK, { CH5_ALLOW_RANDOM_WEIGHTS: "1" });
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
@@ -76,6 +81,7 @@ Deno.test({
     assert.equal(results.featureExtraction.history.val_acc.length, 10);
     assert.equal(results.augmentation.epochs, 2);
     assert.equal(results.fineTuning.epochs, 2);
+    assert.equal(results.augmentation.resumedFrom ?? 0, 0, "trained in this run, not restored");
     for (const part of ["featureExtraction", "augmentation", "fineTuning"]) {
       assert.ok(results[part].valAcc >= 0 && results[part].valAcc <= 1, `${part} val_acc`);
     }

@@ -12,8 +12,8 @@
  *     layer.trainable = set_trainable
  * ```
  *
- * which is {@link setTrainableFrom}`(convBase, "block5_conv1")` here. As in
- * Keras, a change takes effect at the next `compile()`.
+ * which notebook 5.3 writes as the book does (listing 5.22). As in Keras, a
+ * change takes effect at the next `compile()`.
  *
  * **Why {@link freeze} and not `convBase.trainable = false`.** In Keras 2
  * that line freezes the base. In TensorFlow.js it only marks the base's
@@ -28,7 +28,7 @@
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { freeze, setTrainableFrom, trainableWeightCount } from "./trainable.ts";
+ * import { freeze, trainableWeightCount } from "./trainable.ts";
  * import { buildVgg16 } from "./vgg16.ts";
  * const convBase = buildVgg16({ includeTop: false, inputShape: [150, 150, 3] });
  * const model = tf.sequential();
@@ -39,17 +39,10 @@
  * trainableWeightCount(model); // 30
  * freeze(convBase);
  * trainableWeightCount(model); // 4
- * setTrainableFrom(convBase, "block5_conv1");
- * trainableWeightCount(model); // 10
  * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-
-/** Raised when the model has no layer of the given name. */
-export class TrainableError extends Error {
-  override name = "TrainableError";
-}
 
 /**
  * Freeze `model`: none of its weights will be updated by training (Keras'
@@ -71,38 +64,6 @@ export function freeze(model: tf.LayersModel): void {
     layer.trainable = false;
   }
   model.trainable = false;
-}
-
-/**
- * Make `model` trainable from the layer `layerName` on (that layer and every
- * later one) and freeze the layers before it; returns the names of the
- * layers left trainable. Layers without weights (pooling, input) are flagged
- * too, as in Keras.
- *
- * @throws {TrainableError} when no layer is called `layerName` (the message lists the names).
- *
- * @example
- * ```ts
- * import { setTrainableFrom } from "./trainable.ts";
- * import { buildVgg16 } from "./vgg16.ts";
- * const convBase = buildVgg16({ includeTop: false, inputShape: [150, 150, 3] });
- * setTrainableFrom(convBase, "block5_conv1"); // ["block5_conv1", "block5_conv2", "block5_conv3", "block5_pool"]
- * ```
- */
-export function setTrainableFrom(model: tf.LayersModel, layerName: string): string[] {
-  const start = model.layers.findIndex((layer) => layer.name === layerName);
-  if (start < 0) {
-    throw new TrainableError(
-      `${model.name} has no layer named ${JSON.stringify(layerName)}; its layers are: ` +
-        `${model.layers.map((l) => l.name).join(", ")}`,
-    );
-  }
-  model.trainable = true;
-  model.layers.forEach((layer, i) => {
-    if (i < start && layer instanceof tf.LayersModel) freeze(layer);
-    layer.trainable = i >= start;
-  });
-  return model.layers.slice(start).map((layer) => layer.name);
 }
 
 /**

@@ -2,7 +2,7 @@
 // Edit those cells, then run `deno task export`; `deno task check` fails when the two differ.
 
 import * as tf from "@tensorflow/tfjs";
-import { interruptible } from "../notebook/interrupt.ts";
+import { interruptible, yieldToEventLoop } from "../notebook/interrupt.ts";
 
 /** Listing 5.37: a generated input → a displayable picture of 0–255 integers (the book's `deprocess_image`). */
 export function deprocessImage(x: tf.Tensor): tf.Tensor {
@@ -31,18 +31,19 @@ export async function generatePattern(model: tf.LayersModel, layerName: string, 
   const iterate = (input: tf.Tensor) => tf.tidy(() => [loss(input), normalize(grads(input))]);
   let inputImgData = tf.randomUniform([1, size, size, 3]).mul(20).add(128); // starts from a gray image with some noise
   const step = 1;
-  const losses: number[] = [];
+  const losses: number[] = []; // not in the book: the loss at each step, to see the ascent work
   await interruptible(async (stop) => {
     for (let i = 0; i < 40; i++) { // runs gradient ascent for 40 steps
       if (stop.requested) return stop.stopped(`step ${i}/40 of ${layerName} filter ${filterIndex}`);
       const [lossValue, gradsValue] = iterate(inputImgData);
-      losses.push((await lossValue.data())[0]);
-      const next = inputImgData.add(gradsValue.mul(step));
+      losses.push(lossValue.dataSync()[0]);
+      const next = tf.tidy(() => inputImgData.add(gradsValue.mul(step)));
       tf.dispose([inputImgData, lossValue, gradsValue]);
       inputImgData = next;
+      await yieldToEventLoop(); // lets Jupyter's Interrupt in between steps
     }
   });
-  const image = deprocessImage(inputImgData.squeeze([0]));
+  const image = tf.tidy(() => deprocessImage(inputImgData.squeeze([0])));
   inputImgData.dispose();
   return { image, losses };
 }
@@ -61,19 +62,18 @@ export async function filterGrid(
         if (stop.requested) return stop.stopped(`filter ${i + j * 8} of ${layerName}`);
         // Generates the pattern for filter i + (j * 8) in layerName
         const { image: filterImg } = await generatePattern(model, layerName, i + j * 8, size);
-        const pixels = await filterImg.data();
-        filterImg.dispose();
         // Puts the result in the square (i, j) of the results grid
         const horizontalStart = i * size + i * margin;
         const verticalStart = j * size + j * margin;
-        for (let p = 0; p < size * size * 3; p++) {
+        filterImg.dataSync().forEach((value, p) =>
           results.set(
-            pixels[p],
-            horizontalStart + Math.floor(p / (3 * size)),
+            value,
+            horizontalStart + Math.floor(p / 3 / size),
             verticalStart + Math.floor(p / 3) % size,
             p % 3,
-          );
-        }
+          )
+        );
+        filterImg.dispose();
       }
     }
   });
