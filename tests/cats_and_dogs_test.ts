@@ -488,6 +488,29 @@ Deno.test("issue 13 row 8: --dest a file, an unwritable destination, a full disk
       assert.match(run.err[0], /^error: /);
       assert.doesNotMatch(run.err[0], /\n| {4}at /);
     }
+    // A real full disk and a real read-only file system, where this test may mount a small tmpfs (root, Linux).
+    const mnt = join(dir, "mnt");
+    await Deno.mkdir(mnt);
+    const mount = (...args: string[]) =>
+      new Deno.Command("mount", { args, stdout: "null", stderr: "null" }).output().then((o) => o.success, () => false);
+    if (await mount("-t", "tmpfs", "-o", "size=16k", "tmpfs", mnt)) {
+      try {
+        await assert.rejects(
+          ensureCatsAndDogs({ source: src, dest: join(mnt, "split"), split: SMALL, log: quiet }),
+          (err: Error) =>
+            err instanceof CatsAndDogsError &&
+            /cannot build the split at .*: no space left on the disk holding/.test(err.message),
+        );
+        assert.deepEqual([...Deno.readDirSync(mnt)], [], "nothing left on the full disk");
+        assert.ok(await mount("-o", "remount,ro", mnt));
+        const run = await cli(["--from", src, "--dest", join(mnt, "split")]);
+        assert.equal(run.code, 1);
+        assert.equal(run.err.length, 1, run.err.join("\n"));
+        assert.match(run.err[0], /^error: cannot build the split at .*: cannot write to .*read-only file system/);
+      } finally {
+        await new Deno.Command("umount", { args: [mnt] }).output();
+      }
+    }
     // A full disk, as the kernel reports it (/dev/full), is named as such.
     const full = await Deno.writeFile("/dev/full", new Uint8Array(10)).then(() => undefined, (err) => err);
     assert.ok(full, "writing to /dev/full fails");
