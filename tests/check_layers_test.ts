@@ -149,3 +149,29 @@ Deno.test("the project's lib keeps its layers: no upward import, no cycle, every
   assert.deepEqual([...folders].sort(), [...LAYERS].sort());
   assert.ok(layersOk(report), formatReport(report));
 });
+
+Deno.test("docs/ARCHITECTURE.md gives every lib file one line, under its layer", async () => {
+  const root = new URL("..", import.meta.url).pathname;
+  const doc = await Deno.readTextFile(join(root, "docs/ARCHITECTURE.md"));
+  const documented: string[] = [];
+  let layer = "";
+  for (const line of doc.split("\n")) {
+    const head = line.match(/^\*\*`lib\/([a-z_]+)`\*\*/);
+    if (head) layer = head[1];
+    const item = line.match(/^- `([\w.]+\.ts)` — /);
+    if (item && layer) documented.push(`lib/${layer}/${item[1]}`);
+  }
+  const actual: string[] = [];
+  for (const name of LAYERS) {
+    for await (const e of Deno.readDir(join(root, "lib", name))) {
+      if (e.isFile && e.name.endsWith(".ts")) actual.push(`lib/${name}/${e.name}`);
+    }
+  }
+  const missing = actual.filter((f) => !documented.includes(f)).sort();
+  const stale = documented.filter((f) => !actual.includes(f)).sort();
+  assert.deepEqual(
+    { missing, stale },
+    { missing: [], stale: [] },
+    "add a line `- \\`file.ts\\` — its job.` under the file's layer in docs/ARCHITECTURE.md (or remove a stale one)",
+  );
+});
