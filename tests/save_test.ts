@@ -10,6 +10,7 @@ import {
   ModelDamagedError,
   ModelNotFoundError,
   modelPath,
+  ModelSaveError,
   saveModel,
 } from "../lib/models/save.ts";
 
@@ -264,5 +265,35 @@ Deno.test("issue 13 row 13: temporary folders left by a killed save are removed 
     await Deno.mkdir(join(models, live));
     await savedSmall("leak");
     assert.deepEqual([...Deno.readDirSync(models)].map((e) => e.name).sort(), [live, "leak"].sort());
+  });
+});
+
+Deno.test("saveModel on a full disk or a read-only folder is a ModelSaveError naming the folder; the old model stays", async () => {
+  await inTempDataDir(async (dataDir) => {
+    const models = join(dataDir, "models");
+    await Deno.mkdir(models);
+    const mount = (...args: string[]) =>
+      new Deno.Command("mount", { args, stdout: "null", stderr: "null" }).output().then((o) => o.success, () => false);
+    if (!(await mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", models))) return; // needs root and Linux
+    try {
+      const small = await savedSmall("keep");
+      const big = tf.sequential({ layers: [tf.layers.dense({ units: 256, inputShape: [256] })] }); // 257 KB of weights
+      await assert.rejects(saveModel(big, "keep", { h5: false }), (err: Error) => {
+        assert.ok(err instanceof ModelSaveError, String(err));
+        assert.match(err.message, /cannot save the model at .*keep: no space left on the disk/);
+        return true;
+      });
+      big.dispose();
+      assert.deepEqual([...Deno.readDirSync(models)].map((e) => e.name), ["keep"], "no temporary folder left");
+      assert.equal((await loadModel("keep")).countParams(), 8, "the model saved before is intact");
+      assert.ok(await mount("-o", "remount,ro", models));
+      await assert.rejects(
+        saveModel(tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [1] })] }), "other", { h5: false }),
+        (err: Error) => err instanceof ModelSaveError && /read-only file system/.test(err.message),
+      );
+      assert.ok(small.dir);
+    } finally {
+      await new Deno.Command("umount", { args: [models] }).output();
+    }
   });
 });

@@ -40,7 +40,7 @@ import * as tf from "@tensorflow/tfjs";
 import { createHash } from "node:crypto";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { dataPath } from "../io/profile.ts";
-import { fileHash, removeStaleTemps, statOrNull } from "../io/fs.ts";
+import { describeFsError, fileHash, isFsError, removeStaleTemps, statOrNull } from "../io/fs.ts";
 
 /** The file that holds the topology and the weights manifest. */
 export const MODEL_JSON = "model.json";
@@ -62,6 +62,17 @@ export class ModelNotFoundError extends Error {
  */
 export class ModelDamagedError extends Error {
   override name = "ModelDamagedError";
+}
+
+/** Raised when a model cannot be written: a read-only folder, a full disk, a file where a folder must be. */
+export class ModelSaveError extends Error {
+  override name = "ModelSaveError";
+}
+
+/** A file-system failure while saving as one sentence naming the folder; other errors as they are. */
+function asSaveError(err: unknown, dir: string): unknown {
+  if (!isFsError(err) && !/no space left|read-only file system/i.test(String(err))) return err;
+  return new ModelSaveError(`cannot save the model at ${dir}: ${describeFsError(err, dir)} Nothing was replaced.`);
 }
 
 /** What `manifest.json` holds. */
@@ -136,6 +147,7 @@ export function modelPath(name: string): string {
  * console.log(dir, h5);
  * ```
  * @throws {RangeError} for a name that is not a plain folder name.
+ * @throws {ModelSaveError} when the folder cannot be written (read-only, disk full); a model saved before stays.
  */
 export async function saveModel(
   model: tf.LayersModel,
@@ -144,14 +156,16 @@ export async function saveModel(
 ): Promise<SavedModel> {
   const dir = modelPath(name);
   const parent = dirname(dir);
-  await Deno.mkdir(parent, { recursive: true });
+  await Deno.mkdir(parent, { recursive: true }).catch((err) => {
+    throw asSaveError(err, parent);
+  });
   // Folders left by a save that was killed (its process is gone) are removed first.
   for (const kind of ["tmp", "old"]) await removeStaleTemps(parent, `.${name}.${kind}-`);
   const tag = `${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const tmp = join(parent, `.${name}.tmp-${tag}`);
-  await Deno.mkdir(tmp);
   let weightBytes = 0;
   try {
+    await Deno.mkdir(tmp);
     await model.save(
       tf.io.withSaveHandler(async (artifacts) => {
         const weights = artifacts.weightData === undefined
@@ -195,7 +209,7 @@ export async function saveModel(
     if (hadOld) await Deno.remove(old, { recursive: true });
   } catch (err) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw err;
+    throw asSaveError(err, dir);
   }
   return {
     dir,
