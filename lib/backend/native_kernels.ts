@@ -351,6 +351,56 @@ const ELEMENTWISE: [string, KernelFunc][] = [
   ["Relu", relu],
 ];
 
+/** The kernel behind {@link registerNativeKernels}' ReLU gradient: `dx = x > 0 ? dy : 0` in one pass. */
+export const RELU_GRAD = "Ch5ReluGrad";
+
+function reluGrad(args: KernelArgs): TensorInfo {
+  const backend = args.backend as unknown as WasmBackend;
+  const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
+  const size = tf.util.sizeFromShape(x.shape);
+  const p = allFloat(dy, x) ? primitive(() => dnnl!.reluGrad(size)) : undefined;
+  if (!p) {
+    // As tfjs' own gradient: dy * step(x), with the wasm kernels.
+    counts[RELU_GRAD].fallback++;
+    const run = (kernel: string, inputs: Record<string, TensorInfo>, attrs = {}) =>
+      (tf.getKernel(kernel, BACKEND)!.kernelFunc as unknown as KernelFunc)({
+        inputs,
+        backend: args.backend,
+        attrs,
+      }) as TensorInfo;
+    const step = run("Step", { x }, { alpha: 0 });
+    const out = run("Multiply", { a: dy, b: step });
+    args.backend.disposeData(step.dataId);
+    return out;
+  }
+  return runOn(p, backend, x.shape, [dy, x], RELU_GRAD);
+}
+
+/**
+ * Make ReLU's gradient one oneDNN pass on the wasm-native backend (tfjs'
+ * own is `Step`, `Cast` and `Multiply`, three passes over the activations);
+ * on every other backend the original gradient runs.
+ */
+function registerReluGradient(): void {
+  const original = tf.getGradient("Relu");
+  tf.registerKernel({ kernelName: RELU_GRAD, backendName: BACKEND, kernelFunc: reluGrad as unknown as tf.KernelFunc });
+  const warn = console.warn;
+  console.warn = () => {}; // "Overriding the gradient for 'Relu'"
+  try {
+    tf.registerGradient({
+      kernelName: "Relu",
+      inputsToSave: ["x"],
+      gradFunc: (dy, saved, attrs) => {
+        if (tf.getBackend() !== BACKEND || !dnnl) return original.gradFunc(dy, saved, attrs);
+        const [x] = saved;
+        return { x: () => tf.engine().runKernel(RELU_GRAD, { dy: dy as tf.Tensor, x }) as tf.Tensor };
+      },
+    });
+  } finally {
+    console.warn = warn;
+  }
+}
+
 const KERNELS: [string, KernelFunc][] = [
   ...ELEMENTWISE,
   ["MaxPool", maxPool],
@@ -400,6 +450,8 @@ export function registerNativeKernels(library: OneDnn): string[] {
       disposeFunc: old?.disposeFunc,
     });
   }
+  counts[RELU_GRAD] = { native: 0, fallback: 0 };
+  registerReluGradient();
   return KERNELS.map(([name]) => name);
 }
 

@@ -133,6 +133,7 @@ const SYMBOLS = {
   },
   dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
   dnnl_binary_desc_init: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "i32" },
+  dnnl_eltwise_backward_desc_init: { parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"], result: "i32" },
   dnnl_eltwise_forward_desc_init: { parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"], result: "i32" },
   dnnl_matmul_desc_init: { parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"], result: "i32" },
   dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
@@ -783,6 +784,37 @@ export class OneDnn {
       );
       const pd = this.#primitiveDesc(null, null, what);
       return this.#build(pd, [0, 0], [ARG.src, ARG.dst], ["x", "out"], what);
+    });
+  }
+
+  /**
+   * The gradient of a ReLU over `size` values: `dx = x > 0 ? dy : 0`;
+   * arguments `dy, x, dx`.
+   *
+   * @throws {OneDnnError} when oneDNN has no implementation for it.
+   */
+  reluGrad(size: number): Kernel {
+    return this.#cached(`relugrad:${size}`, () => {
+      const lib = this.#lib;
+      const what = `relu gradient ${size}`;
+      const x = this.#plain(0, [size], [1]);
+      this.#op.fill(0);
+      check(
+        lib.dnnl_eltwise_forward_desc_init(this.#op, FORWARD_TRAINING, ELTWISE.relu, x, 0, 0),
+        `${what}: dnnl_eltwise_forward_desc_init`,
+      );
+      const hint = this.#primitiveDesc(null, null, what);
+      try {
+        this.#op.fill(0);
+        check(
+          lib.dnnl_eltwise_backward_desc_init(this.#op, ELTWISE.relu, x, x, 0, 0),
+          `${what}: dnnl_eltwise_backward_desc_init`,
+        );
+        const pd = this.#primitiveDesc(null, hint, what);
+        return this.#build(pd, [0, 0, 0], [ARG.diffDst, ARG.src, ARG.diffSrc], ["dy", "x", "dx"], what);
+      } finally {
+        lib.dnnl_primitive_desc_destroy(hint);
+      }
     });
   }
 
