@@ -9,14 +9,15 @@ const NOTEBOOK = "5.2-training-convnet-from-scratch.ipynb";
 
 Deno.test({
   name:
-    "notebook 5.2 executes headlessly: the split, the book's convnet, two resumable trainings, results beside the book",
+    "notebook 5.2 executes headlessly: the split, the book's convnet, two trainings cut short by CH5_TRAIN_UNTIL, results beside the book",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const started = Date.now();
-    // Train from scratch: a checkpoint left by an earlier run would be resumed (and train nothing).
+    // Train from scratch (a checkpoint left by an interrupted earlier run would be resumed), and stop each training
+    // after its first epoch, as a learner does with CH5_TRAIN_UNTIL: the next test resumes them.
     for (const name of ["5.2-model1", "5.2-model2"]) await deleteCheckpoint(name);
-    const nb = await runNotebook(NOTEBOOK);
+    const nb = await runNotebook(NOTEBOOK, { CH5_TRAIN_UNTIL: new Date(started).toISOString() });
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
     assert.match(nb.cells[0].text, /^backend: [\w-]+ \(/m);
     assert.match(nb.cells[0].text, /^profile: quick$/m);
@@ -46,7 +47,7 @@ Deno.test({
       }
     }
 
-    // The results file this run wrote, with the quick profile's epochs.
+    // The results file this run wrote: the first of the quick profile's 2 epochs, and why it stopped.
     const results = JSON.parse(await Deno.readTextFile(dataPath("results", "5.2.json")));
     assert.ok(Date.parse(results.savedAt) >= started - 1000, "written by this run");
     assert.equal(results.profile, "quick");
@@ -61,13 +62,14 @@ Deno.test({
     assert.equal(results.testPictures, 100);
     for (const key of ["model1", "model2"] as const) {
       const run = results[key];
-      assert.equal(run.epochs, 2, `${key}: the quick profile's 2 epochs`);
-      for (const metric of ["loss", "acc", "val_loss", "val_acc"]) assert.equal(run.history[metric].length, 2);
-      assert.equal(run.secondsPerEpoch.length, 2);
+      assert.equal(run.epochs, 1, `${key}: stopped after 1 of the quick profile's 2 epochs`);
+      assert.match(run.stopped, /^stopped after 1 of 2 epochs/);
+      for (const metric of ["loss", "acc", "val_loss", "val_acc"]) assert.equal(run.history[metric].length, 1);
+      assert.equal(run.secondsPerEpoch.length, 1);
       assert.ok(!run.resumedFrom, `${key} trained from scratch`);
       assert.ok(run.testAcc >= 0 && run.testAcc <= 1, `${key}: test accuracy ${run.testAcc}`);
       assert.ok(run.valAcc >= 0 && run.valAcc <= 1);
-      assert.ok(run.bestValLossEpoch >= 1 && run.bestValLossEpoch <= 2);
+      assert.equal(run.bestValLossEpoch, 1);
       // The reader sees this run's validation accuracy beside the book's.
       const book = BOOK["5.2"].numbers[`${key}.valAcc`];
       assert.ok(book);
@@ -75,7 +77,7 @@ Deno.test({
       // And one sentence computed from the history.
       assert.match(
         nb.text,
-        new RegExp(`この実行 \\(2 エポック\\): 訓練精度は最後のエポックで ${run.trainAcc.toFixed(3)}`),
+        new RegExp(`この実行 \\(1 エポック\\): 訓練精度は最後のエポックで ${run.trainAcc.toFixed(3)}`),
       );
     }
     console.log(
@@ -87,7 +89,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "notebook 5.2 resumes: run again, both trainings restore their checkpoints and train nothing",
+  name: "notebook 5.2 resumes: run again, both trainings continue from their checkpoints to the last epoch",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -95,16 +97,23 @@ Deno.test({
     try {
       const nb = await runNotebook(NOTEBOOK);
       for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
-      assert.match(nb.text, /^Resuming "5\.2-model1" from its checkpoint: 2 epochs done/m);
+      assert.match(nb.text, /^Resuming "5\.2-model1" from its checkpoint: 1 epoch done/m);
+      assert.match(nb.text, /^Resuming "5\.2-model2" from its checkpoint: 1 epoch done/m);
+      assert.match(nb.text, /^Epoch 2\/2 /m);
+      assert.doesNotMatch(nb.text, /^Epoch 1\/2 /m, "the first epochs are not trained again");
     } finally {
-      // The next run of the notebook (deno task notebooks) trains afresh.
+      // A finished training removes its checkpoint; a failed run must not leave one for the next run either.
       for (const name of ["5.2-model1", "5.2-model2"]) await deleteCheckpoint(name);
     }
     const again = JSON.parse(await Deno.readTextFile(dataPath("results", "5.2.json")));
     for (const key of ["model1", "model2"] as const) {
-      assert.equal(again[key].resumedFrom, 2, `${key}: both epochs restored`);
-      assert.deepEqual(again[key].history, first[key].history, `${key}: the same history`);
-      assert.equal(again[key].testAcc, first[key].testAcc, `${key}: the same weights, so the same test accuracy`);
+      assert.equal(again[key].resumedFrom, 1, `${key}: the first epoch restored`);
+      assert.equal(again[key].epochs, 2, `${key}: both epochs in the history`);
+      assert.equal(again[key].stopped, undefined);
+      for (const metric of ["loss", "acc", "val_loss", "val_acc"]) {
+        assert.equal(again[key].history[metric].length, 2);
+        assert.equal(again[key].history[metric][0], first[key].history[metric][0], `${key}: epoch 1 kept as it was`);
+      }
     }
   },
 });
