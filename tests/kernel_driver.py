@@ -5,11 +5,14 @@ Prints one line `RESULT {json}` with what each step saw; the Deno test asserts o
 
 Steps: define variables in one cell; train 3 epochs with live curves and record the figure outputs; start a long training (lib/training/fit.ts) in another; once epoch 3 has
 begun, send Interrupt (KernelManager.interrupt_kernel: SIGINT to the kernel process); then check the kernel is alive,
-the earlier variables and the model are still there, and History holds the epochs that ran. Finally, Interrupt a
+the earlier variables and the model are still there, and History holds the epochs that ran; restart the kernel and
+run the same cells: the training resumes from its checkpoint (fit's `checkpoint`). Finally, Interrupt a
 plain sleep outside any training: with no listener, the kernel process ends as it did before (behaviour unchanged).
 """
 import json
+import os
 import sys
+import tempfile
 import time
 
 from jupyter_client.manager import KernelManager
@@ -40,13 +43,14 @@ def run(kc, code, timeout=120, on_output=None):
             on_output(texts[-1])
 
 
+data_dir = tempfile.mkdtemp(prefix="ch5-kernel-test-")  # where the training's checkpoint goes
 km = KernelManager(kernel_name="deno")
-km.start_kernel(cwd=root)
+km.start_kernel(cwd=root, env={**os.environ, "CH5_DATA_DIR": data_dir, "CH5_PROFILE": "quick"})
 kc = km.client()
 kc.start_channels()
 try:
     kc.wait_for_ready(timeout=120)
-    _, err = run(kc, """
+    setup = """
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./lib/backend/chain.ts";
 import { fit } from "./lib/training/fit.ts";
@@ -59,7 +63,8 @@ const model = tf.sequential({ layers: [
   tf.layers.dense({ units: 1, activation: "sigmoid" }),
 ] });
 model.compile({ optimizer: "rmsprop", loss: "binaryCrossentropy", metrics: ["accuracy"] });
-""")
+"""
+    _, err = run(kc, setup)
     result["setupError"] = err
 
     # Live curves: fit(..., { curves: true }) shows two figures, then updates them in place after each epoch.
@@ -93,7 +98,9 @@ await fit(curvesModel, { x, y }, { epochs: 3, batchSize: 256, validationSplit: 0
     result["curves"] = curves
 
     # Start the training without waiting; interrupt once epoch 3 has begun.
-    msg_id = kc.execute('const history = await fit(model, { x, y }, { epochs: 500, batchSize: 16 });')
+    msg_id = kc.execute(
+        'const history = await fit(model, { x, y }, { epochs: 500, batchSize: 16, checkpoint: "kernel-test" });'
+    )
     texts, error, interrupted_at = [], None, None
     deadline = time.time() + 300
     while True:
@@ -123,13 +130,31 @@ console.log("STATE " + JSON.stringify({
   marker,
   epochs: history.epoch,
   lossValues: history.history.loss.length,
+  loss: history.history.loss,
   interrupted: history.interrupted,
   prediction: Array.from(p.dataSync()),
 }));
+await new Promise((resolve) => setTimeout(resolve, 200)); // a console.log at a cell's very end can be lost
 """)
     result["stateError"] = err
-    state = [t for t in "".join(texts).splitlines() if t.startswith("STATE ")]
+    state = [t for t in "\n".join(texts).splitlines() if t.startswith("STATE ")]
     result["state"] = json.loads(state[0][len("STATE "):]) if state else None
+
+    # A new kernel (as after a crash or on another day): the same cells resume from the checkpoint.
+    km.restart_kernel(now=True)
+    kc.wait_for_ready(timeout=120)
+    _, err = run(kc, setup)
+    complete = len(result["state"]["epochs"]) if result["state"] else 0
+    texts, err2 = run(kc, f"""
+const again = await fit(model, {{ x, y }}, {{ epochs: {complete + 2}, batchSize: 16, checkpoint: "kernel-test" }});
+console.log("AGAIN " + JSON.stringify({{ epochs: again.epoch, resumedFrom: again.resumedFrom, loss: again.history.loss }}));
+await new Promise((resolve) => setTimeout(resolve, 200)); // a console.log at a cell's very end can be lost
+""")
+    result["resumeError"] = err or err2
+    result["resumeLines"] = [t for t in texts if t.startswith("Resuming")]
+    again = [t for t in "\n".join(texts).splitlines() if t.startswith("AGAIN ")]
+    result["resumed"] = json.loads(again[0][len("AGAIN "):]) if again else None
+    result["checkpointsLeft"] = sorted(os.listdir(os.path.join(data_dir, "checkpoints", "quick")))
 
     # Outside fit, no listener: Interrupt ends the kernel process as before.
     kc.execute("await new Promise((resolve) => setTimeout(resolve, 20000));")
@@ -143,4 +168,7 @@ console.log("STATE " + JSON.stringify({
 finally:
     kc.stop_channels()
     km.shutdown_kernel(now=True)
+    import shutil
+
+    shutil.rmtree(data_dir, ignore_errors=True)
 print("RESULT " + json.dumps(result))

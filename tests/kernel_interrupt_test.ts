@@ -3,7 +3,8 @@
  * jupyter_client (tests/kernel_driver.py, run by Debian's /usr/bin/python3):
  * the training stops, the kernel lives on with its variables, the model still
  * predicts and History holds the epochs that ran. Outside a training,
- * Interrupt ends the kernel as before. The same session checks that
+ * Interrupt ends the kernel as before. A restarted kernel running the same
+ * cells resumes from the checkpoint. The same session checks that
  * `fit(..., { curves })` updates its figures in place (display ids).
  */
 import assert from "node:assert/strict";
@@ -72,6 +73,26 @@ Deno.test("Interrupt stops a training in a real Deno kernel and keeps the kernel
   assert.ok(state.prediction.every((p: number) => p > 0 && p < 1), "the model still predicts");
 
   assert.equal(result.aliveAfterPlainInterrupt, false, "outside fit, Interrupt ends the kernel as before");
+});
+
+Deno.test("in a new kernel the same cells resume the interrupted training from its checkpoint", async () => {
+  const { state, resumed, resumeLines, resumeError, checkpointsLeft } = await kernelRun();
+  const complete = state.epochs.length;
+  assert.equal(resumeError, null);
+  assert.equal(resumeLines.length, 1);
+  assert.match(
+    resumeLines[0],
+    new RegExp(
+      `^Resuming "kernel-test" from its checkpoint: ${complete} epochs? done .*training continues at epoch ${
+        complete + 1
+      }/${complete + 2}\\.`,
+    ),
+  );
+  assert.equal(resumed.resumedFrom, complete);
+  assert.deepEqual(resumed.epochs, [...Array(complete + 2).keys()]);
+  // The restored epochs are the interrupted run's, to the last digit.
+  assert.deepEqual(resumed.loss.slice(0, complete), state.loss);
+  assert.deepEqual(checkpointsLeft, [], "a finished training removes its checkpoint");
 });
 
 Deno.test("fit(..., { curves }) in a kernel shows the two figures once and updates them in place after each epoch", async () => {
