@@ -49,7 +49,7 @@ export interface HistorySummary {
 }
 
 /** Whether `value` is a `History` returned by `fit`. */
-export function isHistory(value: unknown): value is History {
+function isHistory(value: unknown): value is History {
   const h = value as History;
   return typeof h === "object" && h !== null && Array.isArray(h.epoch) && typeof h.history === "object" &&
     h.history !== null && Array.isArray(h.seconds);
@@ -131,12 +131,12 @@ function expand(value: unknown): unknown {
 }
 
 /** The value at a dotted path (`model1.valAcc`). */
-export function atPath(value: unknown, path: string): unknown {
+function atPath(value: unknown, path: string): unknown {
   return path.split(".").reduce<unknown>((v, key) => (v as Record<string, unknown> | undefined)?.[key], value);
 }
 
 /** How the results table names a key (each part of a dotted path). */
-export const LABELS: Readonly<Record<string, string>> = {
+const LABELS: Readonly<Record<string, string>> = {
   testAcc: "テスト精度",
   testLoss: "テスト損失",
   denseTestAcc: "第2章の全結合ネットワークのテスト精度",
