@@ -275,7 +275,7 @@ Deno.test("errors: a layer of the file that the model lacks, and a shape mismatc
     await assert.rejects(loadWeightsFromH5(wider, path), (err: Error) => {
       assert.ok(err instanceof KerasH5Error);
       assert.match(err.message, /layer "conv_a", weight "conv_a\/kernel:0"/);
-      assert.match(err.message, /expects shape \[3, 3, 3, 8\] but the file has \[3, 3, 3, 4\]/);
+      assert.match(err.message, /expects shape \(3, 3, 3, 8\) but the file has \(3, 3, 3, 4\)/);
       return true;
     });
     const skipped = await loadWeightsFromH5(wider, path, { skipMismatch: true });

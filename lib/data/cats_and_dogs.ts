@@ -429,14 +429,8 @@ async function walkFiles(dir: string, prefix = ""): Promise<string[]> {
 /**
  * The fingerprint of a source (a folder: its files, bytes and latest time; a
  * zip: its size and time), to tell later whether it changed.
- *
- * @example
- * ```ts
- * import { sourceFingerprint } from "./cats_and_dogs.ts";
- * console.log(await sourceFingerprint("../shared/datasets/cats_and_dogs_small"));
- * ```
  */
-export async function sourceFingerprint(source: string): Promise<SourceFingerprint> {
+async function sourceFingerprint(source: string): Promise<SourceFingerprint> {
   const info = await Deno.stat(source);
   if (!info.isDirectory) return { files: 1, bytes: info.size, mtime: info.mtime?.getTime() ?? 0 };
   const fp = { files: 0, bytes: 0, mtime: 0 };

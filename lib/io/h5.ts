@@ -47,14 +47,8 @@ const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 /**
  * Whether bytes (the start of a file) carry the HDF5 signature at offset 0,
  * 512, 1024, 2048, ... as the HDF5 format allows.
- *
- * @example
- * ```ts
- * import { isHdf5 } from "./h5.ts";
- * isHdf5(new TextEncoder().encode("{}")); // false
- * ```
  */
-export function isHdf5(bytes: Uint8Array): boolean {
+function isHdf5(bytes: Uint8Array): boolean {
   for (let offset = 0; offset + SIGNATURE.length <= bytes.length; offset = offset === 0 ? 512 : offset * 2) {
     if (SIGNATURE.every((b, i) => bytes[offset + i] === b)) return true;
   }
@@ -152,14 +146,8 @@ function damaged(path: string, mode: string, reason: string): H5Error {
 
 /**
  * Open a file, run `fn` on it, and close it whatever happens.
- *
- * @example
- * ```ts
- * import { withH5 } from "./h5.ts";
- * const keys = await withH5("../shared/fixtures/keras/decoder.h5", "r", (f) => f.keys());
- * ```
  */
-export async function withH5<T>(
+async function withH5<T>(
   path: string,
   mode: "r" | "w" | "a",
   fn: (file: h5wasm.File) => T | Promise<T>,
@@ -300,15 +288,9 @@ function probeLimitMs(): number {
  * this thread, but a worker can be terminated. Costs one worker start (h5wasm
  * compiles again there: 1.6–2 s measured on two loaded cores) per file, once
  * per process; files checked against a hash ({@link markH5Verified}) skip it.
- *
- * @example
- * ```ts
- * import { probeH5 } from "./h5.ts";
- * await probeH5("../shared/fixtures/keras/decoder.h5"); // throws H5Error for a damaged file
- * ```
  * @throws {H5Error} when HDF5 fails or does not finish reading the structure in time.
  */
-export async function probeH5(path: string, limitMs = probeLimitMs()): Promise<void> {
+async function probeH5(path: string, limitMs = probeLimitMs()): Promise<void> {
   const key = await fileKey(path);
   if (key && knownGood.has(key)) return;
   const worker = new Worker(new URL("./h5_probe_worker.ts", import.meta.url).href, { type: "module" });

@@ -23,7 +23,7 @@ import { fileHash, statOrNull } from "../io/fs.ts";
 import { markH5Verified } from "../io/h5.ts";
 
 /** Where Keras 2 downloads the VGG16 weights from. */
-export const WEIGHTS_BASE_URL = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1/";
+const WEIGHTS_BASE_URL = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1/";
 
 /** One weights file: its name and Keras' md5 of it. */
 export interface WeightsFile {

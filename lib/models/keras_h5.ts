@@ -24,6 +24,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileHash } from "../io/fs.ts";
+import { shapeText } from "./summary.ts";
 import {
   type Dataset,
   type Group,
@@ -181,10 +182,6 @@ function pairWeights(variables: tf.LayerVariable[], fileNames: string[]): number
     order.push(hit);
   }
   return order;
-}
-
-function shapeText(shape: readonly (number | null)[]): string {
-  return `[${shape.join(", ")}]`;
 }
 
 /** Assign one file layer's arrays to a model layer; returns the arrays assigned or a reason to skip. */

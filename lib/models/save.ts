@@ -43,9 +43,9 @@ import { dataPath } from "../io/profile.ts";
 import { describeFsError, fileHash, isFsError, removeStaleTemps, statOrNull } from "../io/fs.ts";
 
 /** The file that holds the topology and the weights manifest. */
-export const MODEL_JSON = "model.json";
+const MODEL_JSON = "model.json";
 /** The file that holds the weights. */
-export const WEIGHTS_BIN = "weights.bin";
+const WEIGHTS_BIN = "weights.bin";
 
 /** The file that records the size and SHA-256 of every other file of a saved model. */
 export const MANIFEST_JSON = "manifest.json";
@@ -301,15 +301,8 @@ function checkFinite(specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer, whe
  * An IOHandler that reads a `model.json` written by {@link saveModel} (or by
  * tfjs' `file://` / `downloads://` savers, or the tfjs converter) and the
  * weight files its manifest names, from the local file system.
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { fileHandler } from "./save.ts";
- * const model = await tf.loadLayersModel(fileHandler("data/models/cats_and_dogs_small_1/model.json"));
- * ```
  */
-export function fileHandler(modelJsonPath: string): tf.io.IOHandler {
+function fileHandler(modelJsonPath: string): tf.io.IOHandler {
   return {
     load: async () => {
       const dir = dirname(modelJsonPath);
