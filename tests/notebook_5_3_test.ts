@@ -89,8 +89,12 @@ Deno.test({
     assert.ok(printed, "test acc printed");
     assert.equal(Number(printed[1]), results.fineTuning.testAcc);
 
-    // Curves: accuracy and loss of feature extraction, augmentation, fine-tuning raw and smoothed (listing 5.24).
-    assert.equal(nb.count("application/vnd.plotly.v1+json"), 8, "4 trainings' curves × (accuracy, loss)");
+    // Curves: accuracy and loss of feature extraction, augmentation, fine-tuning raw and smoothed (listing 5.24),
+    // and the live curves of the two long trainings in their final state.
+    assert.equal(nb.count("application/vnd.plotly.v1+json"), 12, "(4 plots + 2 live) × (accuracy, loss)");
+    // What each training showed, in a sentence under its curves (a cell's last line can still be lost by the kernel
+    // under heavy load, see requests.md: so at least one of the three).
+    assert.ok(nb.cells.some((c) => /^この実行 \(\d+ エポック\): 訓練精度は/m.test(c.text)), "what this run shows");
     const smoothed = nb.cells.find((c) => c.source.includes("function smoothCurve"))!;
     assert.equal(smoothed.mimeTypes.filter((m) => m.includes("application/vnd.plotly.v1+json")).length, 2);
   },

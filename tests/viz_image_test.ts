@@ -8,13 +8,10 @@ import {
   canRenderText,
   colormapJet,
   colormapViridis,
-  decodeRgb,
   encodeJpeg,
   encodePng,
   type RawImage,
-  resizeBilinear,
   tensorToImage,
-  tensorToPng,
   tileGrid,
   upscale,
 } from "../lib/viz/image.ts";
@@ -74,31 +71,27 @@ Deno.test("encodePng and encodeJpeg round-trip through sharp", async () => {
   const png = await encodePng(img);
   const meta = await sharp(png).metadata();
   assert.deepEqual([meta.format, meta.width, meta.height], ["png", 20, 10]);
-  const back = await decodeRgb(png);
-  assert.deepEqual(back, img);
+  const back = await sharp(png).raw().toBuffer();
+  assert.deepEqual(new Uint8Array(back), img.data);
   const jpg = await encodeJpeg(img);
   assert.deepEqual([jpg[0], jpg[1]], [0xff, 0xd8]);
-  const j = await decodeRgb(jpg);
-  assert.ok(j.data[0] > 240 && j.data[1] < 20, "red survives JPEG");
-  await assert.rejects(() => decodeRgb(new Uint8Array([1, 2, 3])), /cannot decode the picture 3 bytes/);
+  const j = await sharp(jpg).raw().toBuffer();
+  assert.ok(j[0] > 240 && j[1] < 20, "red survives JPEG");
   await assert.rejects(() => encodePng({ ...img, channels: 1 }), /600 bytes but 10×20×1 needs 200/);
 });
 
-Deno.test("tensorToImage/tensorToPng accept (h,w), (h,w,c) and (1,h,w,c) with a value range", async () => {
+Deno.test("tensorToImage accepts (h,w), (h,w,c) and (1,h,w,c) with a value range", () => {
   const t = tf.tensor3d([[[0, 0.5, 1]]]);
   assert.deepEqual(Array.from(tensorToImage(t, { range: [0, 1] }).data), [0, 128, 255]);
   assert.deepEqual(tensorToImage(tf.zeros([1, 4, 5, 1])).width, 5);
   assert.deepEqual(tensorToImage(tf.fill([3, 2], 300)).data[0], 255);
-  const meta = await sharp(await tensorToPng(tf.zeros([6, 7, 3]))).metadata();
-  assert.deepEqual([meta.width, meta.height, meta.channels], [7, 6, 3]);
+  assert.deepEqual(tensorToImage(tf.zeros([6, 7, 3])).width, 7);
   assert.throws(() => tensorToImage(tf.zeros([2, 4, 4, 3])), /\(1, h, w, c\)/);
 });
 
-Deno.test("upscale and resizeBilinear", () => {
+Deno.test("upscale repeats each pixel", () => {
   const up = upscale({ data: new Uint8Array([1, 2]), width: 2, height: 1, channels: 1 }, 2);
   assert.deepEqual(Array.from(up.data), [1, 1, 2, 2, 1, 1, 2, 2]);
-  assert.deepEqual(Array.from(resizeBilinear([0, 1], 2, 1, 4, 1)), [0, 0.25, 0.75, 1]);
-  assert.deepEqual(Array.from(resizeBilinear([5], 1, 1, 3, 2)), [5, 5, 5, 5, 5, 5]);
 });
 
 Deno.test("addTitle adds a band with text above the picture, or nothing without a font", async () => {

@@ -81,41 +81,6 @@ export async function encodeJpeg(img: RawImage, options: { quality?: number } = 
 }
 
 /**
- * Decode a picture file (path or bytes: JPEG, PNG, WebP, …) to RGB, optionally
- * resized to `width`×`height` (stretched, as Keras' `load_img(target_size)`).
- *
- * @example
- * ```ts
- * import { decodeRgb } from "./image.ts";
- * const img = await decodeRgb("../shared/images/creative_commons_elephant.jpg", { width: 224, height: 224 });
- * ```
- */
-export async function decodeRgb(
-  source: string | Uint8Array,
-  options: { width?: number; height?: number } = {},
-): Promise<RawImage> {
-  let s: Sharp;
-  try {
-    s = sharp(source).rotate().removeAlpha().toColourspace("srgb");
-    if (options.width || options.height) {
-      s = s.resize(options.width, options.height, { fit: "fill", kernel: "linear" });
-    }
-    const { data, info } = await s.raw().toBuffer({ resolveWithObject: true });
-    return {
-      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
-      width: info.width,
-      height: info.height,
-      channels: 3,
-    };
-  } catch (err) {
-    const what = typeof source === "string" ? source : `${source.length} bytes`;
-    throw new Error(
-      `cannot decode the picture ${what}: ${(err as Error).message}. Pass a JPEG/PNG file path or its bytes.`,
-    );
-  }
-}
-
-/**
  * Nearest-neighbour upscaling by an integer factor (keeps activation pixels
  * crisp).
  *
@@ -330,20 +295,6 @@ export function tensorToImage(t: tf.Tensor, options: { range?: [number, number] 
   return { data, width: shape[1], height: shape[0], channels: shape[2] as 1 | 3 | 4 };
 }
 
-/**
- * Encode a tensor as PNG (see {@link tensorToImage} for shapes and `range`).
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { tensorToPng } from "./image.ts";
- * const png = await tensorToPng(tf.randomUniform([32, 32, 3], 0, 255));
- * ```
- */
-export function tensorToPng(t: tf.Tensor, options: { range?: [number, number] } = {}): Promise<Uint8Array> {
-  return encodePng(tensorToImage(t, options));
-}
-
 let fontCheck: Promise<boolean> | undefined;
 
 async function renderText(text: string, width: number, height: number, fontSize: number): Promise<Uint8Array> {
@@ -400,45 +351,4 @@ export async function addTitle(img: RawImage, title: string, options: { fontSize
     }
   }
   return { data: out, width: img.width, height: img.height + band, channels: c };
-}
-
-/**
- * Resize a one-channel float map (row-major `height`×`width`) bilinearly,
- * with pixel centres aligned as OpenCV's `cv2.resize(INTER_LINEAR)` (the
- * book's heatmap resize).
- *
- * @example
- * ```ts
- * import { resizeBilinear } from "./image.ts";
- * resizeBilinear(new Float32Array([0, 1]), 2, 1, 4, 1); // [0, 0.25, 0.75, 1]
- * ```
- */
-export function resizeBilinear(
-  values: ArrayLike<number>,
-  width: number,
-  height: number,
-  newWidth: number,
-  newHeight: number,
-): Float32Array {
-  if (values.length !== width * height) {
-    throw new RangeError(`resizeBilinear got ${values.length} values for a ${height}×${width} map`);
-  }
-  const axis = (n: number, size: number) =>
-    Array.from({ length: n }, (_, i) => {
-      const s = Math.min(size - 1, Math.max(0, (i + 0.5) * size / n - 0.5));
-      const i0 = Math.floor(s);
-      return { i0, i1: Math.min(size - 1, i0 + 1), f: s - i0 };
-    });
-  const xs = axis(newWidth, width), ys = axis(newHeight, height);
-  const out = new Float32Array(newWidth * newHeight);
-  for (let y = 0; y < newHeight; y++) {
-    const { i0: y0, i1: y1, f: fy } = ys[y];
-    for (let x = 0; x < newWidth; x++) {
-      const { i0: x0, i1: x1, f: fx } = xs[x];
-      const top = values[y0 * width + x0] * (1 - fx) + values[y0 * width + x1] * fx;
-      const bottom = values[y1 * width + x0] * (1 - fx) + values[y1 * width + x1] * fx;
-      out[y * newWidth + x] = top * (1 - fy) + bottom * fy;
-    }
-  }
-  return out;
 }
