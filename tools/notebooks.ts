@@ -18,6 +18,7 @@
  * @module
  */
 import { basename } from "node:path";
+import { checkSettings, SettingError } from "../lib/io/profile.ts";
 import { type Skip, skipsIn } from "../lib/notebook/skip.ts";
 import { CommandError, EXECUTED_DIR, executeNotebook, NotebookCellError, sourceNotebooks } from "./html.ts";
 
@@ -144,6 +145,7 @@ export async function runNotebooks(
 
 if (import.meta.main) {
   try {
+    checkSettings(); // a bad CH5_* setting fails here in one line, before any notebook starts
     await requireDenoKernel();
     const all = await sourceNotebooks();
     const wanted = Deno.args.length
@@ -156,7 +158,8 @@ if (import.meta.main) {
     console.log(`\n${text}`);
     Deno.exit(exitCode);
   } catch (err) {
-    console.error(err instanceof JupyterMissingError || err instanceof CommandError ? err.message : err);
+    if (err instanceof SettingError) console.error(`error: ${err.message}`);
+    else console.error(err instanceof JupyterMissingError || err instanceof CommandError ? err.message : err);
     Deno.exit(1);
   }
 }
