@@ -183,3 +183,39 @@ Deno.test("issue 13 row 14: a cached ImageNet file with the wrong md5, offline, 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("download: a full disk or a file in the way is a DownloadError naming the path, not a broken connection", async () => {
+  const dir = await Deno.makeTempDir();
+  const { server, url } = serve();
+  try {
+    const file = join(dir, "a-file");
+    await Deno.writeTextFile(file, "x");
+    await assert.rejects(
+      downloadFile(url, join(file, "archive.zip"), { log: quiet }),
+      (err: Error) =>
+        err instanceof DownloadError && /cannot save the download .*a part of this path is a file/.test(err.message),
+    );
+    const mnt = join(dir, "mnt");
+    await Deno.mkdir(mnt);
+    const mounted = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt],
+      stderr: "null",
+    })
+      .output().then((o) => o.success, () => false);
+    if (mounted) { // needs root and Linux
+      try {
+        await assert.rejects(downloadFile(url, join(mnt, "archive.zip"), { log: quiet }), (err: Error) => {
+          assert.ok(err instanceof DownloadError, String(err));
+          assert.match(err.message, /no space left on the disk holding .*archive\.zip\.part/);
+          assert.match(err.message, /run again to resume/);
+          return true;
+        });
+      } finally {
+        await new Deno.Command("umount", { args: [mnt] }).output();
+      }
+    }
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

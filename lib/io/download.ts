@@ -17,7 +17,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { fileHash, statOrNull } from "./fs.ts";
+import { describeFsError, fileHash, isFsError, statOrNull } from "./fs.ts";
 
 /** Raised when a download cannot start, breaks off, or gives a file that fails its checks. */
 export class DownloadError extends Error {
@@ -128,7 +128,11 @@ export async function downloadFile(
   const partPath = `${dest}.part`;
   const hint = options.hint ? ` ${options.hint}` : "";
 
-  const done = await statOrNull(dest);
+  const fsError = (err: unknown, path: string) =>
+    new DownloadError(`cannot save the download of ${url}: ${describeFsError(err, path)}`);
+  const done = await statOrNull(dest).catch((err) => {
+    throw fsError(err, dest);
+  });
   if (done) {
     const sidecar = await readSidecar(sidecarPath);
     const record: Sidecar = sidecar?.size === done.size && sidecar.url === url
@@ -154,7 +158,9 @@ export async function downloadFile(
     log(`download: ${dest} does not match what was expected (${wrong}); downloading it again`);
   }
 
-  await Deno.mkdir(dirname(dest), { recursive: true });
+  await Deno.mkdir(dirname(dest), { recursive: true }).catch((err) => {
+    throw fsError(err, dirname(dest));
+  });
   let have = (await statOrNull(partPath))?.size ?? 0;
   const headers: Record<string, string> = have > 0 ? { Range: `bytes=${have}-` } : {};
   // Abort on the caller's signal, or when the connection stalls.
@@ -228,7 +234,10 @@ export async function downloadFile(
     }
 
     if (response.status !== 416 && response.body) {
-      const file = await Deno.open(partPath, { write: true, create: true, append: have > 0, truncate: have === 0 });
+      const file = await Deno.open(partPath, { write: true, create: true, append: have > 0, truncate: have === 0 })
+        .catch((err) => {
+          throw fsError(err, partPath);
+        });
       let got = have;
       let nextReport = got + Math.max(1, Math.floor((total ?? 50e6) / 20));
       let lastTime = performance.now();
@@ -249,6 +258,12 @@ export async function downloadFile(
           }
         }
       } catch (err) {
+        if (isFsError(err) || /no space left|read-only file system/i.test(String(err))) {
+          throw new DownloadError(
+            `cannot save the download of ${url} after ${megabytes(got)}: ${describeFsError(err, partPath)} ` +
+              `Then run again to resume from ${partPath}.`,
+          );
+        }
         throw new DownloadError(
           `the download of ${url} broke off after ${megabytes(got)}: ${why(err)}. ` +
             `Run again to resume from ${partPath}.${hint}`,
