@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatTable, inJupyter, settleMs, tableHtml } from "../lib/notebook/display.ts";
+import { formatTable, inJupyter, settleMs, settleWaitMs, tableHtml } from "../lib/notebook/display.ts";
 
 Deno.test("outside a kernel, inJupyter is false (Deno.jupyter's getter throws there)", () => {
   assert.equal(inJupyter(), false);
@@ -14,7 +14,11 @@ Deno.test("tables align in text and escape HTML", () => {
   assert.match(tableHtml(rows), /<td>a&lt;b<\/td><td>0\.9123<\/td>/);
 });
 
-Deno.test("a displayed bundle waits 30 ms plus 300 ms a megabyte", () => {
-  assert.equal(settleMs({ "text/plain": "" }), 30);
-  assert.equal(settleMs({ "text/html": "x".repeat(1_000_000), "text/plain": undefined }), 330);
+Deno.test("a displayed bundle waits 50 ms plus 300 ms a megabyte, stretched by the load per core (1–8×)", () => {
+  assert.equal(settleMs({ "text/plain": "" }), 50);
+  assert.equal(settleMs({ "text/html": "x".repeat(1_000_000), "text/plain": undefined }), 350);
+  assert.equal(settleWaitMs({ "text/plain": "" }, 0.5, 2), 50);
+  assert.equal(settleWaitMs({ "text/plain": "" }, 9, 2), 225);
+  assert.equal(settleWaitMs({ "text/plain": "" }, 100, 2), 400);
+  assert.ok(settleWaitMs({ "text/plain": "" }) >= 50);
 });

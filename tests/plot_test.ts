@@ -14,7 +14,6 @@ import {
 import { PlotlySession } from "../lib/notebook/plot.ts";
 import { smoothCurve, trainingCurveFigures } from "../lib/notebook/curves.ts";
 import { niceTicks, svgChart } from "../lib/notebook/svg_chart.ts";
-import { settleMs } from "../lib/notebook/display.ts";
 
 const FAKE = { basic: "/*BASIC-BUNDLE*/ window.Plotly = { build: 'basic' };", full: "/*FULL-BUNDLE*/" };
 const fakeSession = () => new PlotlySession({ source: (build) => FAKE[build] });
@@ -181,15 +180,13 @@ Deno.test("svgChart draws lines and markers with round ticks; refuses what it ca
   assert.deepEqual(niceTicks(1, 10, 5), [2, 4, 6, 8, 10]);
 });
 
-Deno.test("figureText, buildFor and settleMs", () => {
+Deno.test("figureText and buildFor", () => {
   assert.equal(
     figureText({ data: [{ name: "loss", y: [0.9, 0.4] }], layout: { title: "Loss" } }),
     "Loss: loss 0.4000 (last of 2)",
   );
   assert.ok(BASIC_TRACE_TYPES.has("bar"));
   assert.equal(buildFor({ data: [{ type: "pie" }, { y: [1] }] }), "basic");
-  assert.equal(settleMs({ "text/plain": "" }), 30);
-  assert.equal(settleMs({ "text/html": "x".repeat(1_000_000) }), 330);
 });
 
 Deno.test("string titles become plotly 3's {text} titles, for the figure and its axes", () => {

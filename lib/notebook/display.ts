@@ -37,7 +37,8 @@ export function inJupyter(): boolean {
 
 /**
  * Milliseconds to wait after displaying a bundle so that the kernel sends it
- * before the cell ends: 30 ms plus 300 ms a megabyte.
+ * before the cell ends: 50 ms plus 300 ms a megabyte, on an idle machine
+ * ({@link settleWaitMs} stretches it by the load).
  *
  * Deno's kernel (2.9) resolves `Deno.jupyter.display` as soon as a message is
  * queued, and reports the cell idle without waiting for that queue; nbconvert
@@ -48,7 +49,7 @@ export function inJupyter(): boolean {
  * @example
  * ```ts
  * import { settleMs } from "./display.ts";
- * settleMs({ "text/html": "x".repeat(1_000_000) }); // 330
+ * settleMs({ "text/html": "x".repeat(1_000_000) }); // 350
  * ```
  */
 export function settleMs(bundle: MimeBundle): number {
@@ -56,12 +57,39 @@ export function settleMs(bundle: MimeBundle): number {
   for (const value of Object.values(bundle)) {
     chars += typeof value === "string" ? value.length : value === undefined ? 0 : JSON.stringify(value).length;
   }
-  return Math.round(30 + (300 * chars) / 1e6);
+  return Math.round(50 + (300 * chars) / 1e6);
+}
+
+/**
+ * {@link settleMs} stretched by the machine's load: times the 1-minute load
+ * average per core, between 1 and 8. Under load the kernel's sending thread
+ * runs late too: at load 9 on 2 cores a 30 ms wait lost a cell's last line.
+ *
+ * @example
+ * ```ts
+ * import { settleWaitMs } from "./display.ts";
+ * settleWaitMs({ "text/plain": "x" }, 9, 2); // 225
+ * ```
+ */
+export function settleWaitMs(bundle: MimeBundle, load = currentLoad(), cores = coreCount()): number {
+  return Math.round(settleMs(bundle) * Math.min(8, Math.max(1, load / Math.max(1, cores))));
+}
+
+function currentLoad(): number {
+  try {
+    return Deno.loadavg()[0];
+  } catch {
+    return 0; // not permitted or not supported: assume idle
+  }
+}
+
+function coreCount(): number {
+  return navigator.hardwareConcurrency || 1;
 }
 
 /**
  * Display a MIME bundle and wait until the kernel has had time to send it
- * ({@link settleMs}). Outside Jupyter its `text/plain` part is printed.
+ * ({@link settleWaitMs}). Outside Jupyter its `text/plain` part is printed.
  *
  * @param bundle the representations to send; give `text/plain` for terminals.
  * @param options.displayId name the output so that {@link updateDisplay} can replace it.
@@ -70,7 +98,7 @@ export async function display(bundle: MimeBundle, options: { displayId?: string 
   const kernel = jupyter();
   if (kernel) {
     await kernel.display(bundle, { raw: true, display_id: options.displayId });
-    await new Promise((resolve) => setTimeout(resolve, settleMs(bundle)));
+    await new Promise((resolve) => setTimeout(resolve, settleWaitMs(bundle)));
   } else if (typeof bundle["text/plain"] === "string") {
     console.log(bundle["text/plain"]);
   }
@@ -107,7 +135,7 @@ export async function updateDisplay(
   const kernel = jupyter();
   if (!kernel) return;
   await kernel.display(bundle, { raw: true, update: true, display_id: displayId });
-  if (options.settle) await new Promise((resolve) => setTimeout(resolve, settleMs(bundle)));
+  if (options.settle) await new Promise((resolve) => setTimeout(resolve, settleWaitMs(bundle)));
 }
 
 /**
