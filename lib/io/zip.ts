@@ -44,11 +44,8 @@
  * @module
  */
 import { crc32 } from "node:zlib";
-// Until deno.json's import map has them (requested in /work/coord/requests.md):
-// deno-lint-ignore no-import-prefix
-import { type Zippable, zipSync } from "npm:fflate@0.8.3";
-// deno-lint-ignore no-import-prefix
-import yauzl from "npm:yauzl@3.4.0";
+import { type Zippable, zipSync } from "fflate";
+import yauzl from "yauzl";
 
 /** Raised for a file that is not a ZIP archive, a damaged one, or an entry that cannot be unpacked. */
 export class ZipError extends Error {
