@@ -120,18 +120,10 @@ function modelWeights(model: tf.LayersModel): { variable: tf.LayerVariable; laye
 
 /**
  * What a checkpoint must match: each weight's layer class, short name and
- * shape, layer by layer. (Layer names are left out: tfjs numbers them anew
- * each time a cell builds the model.)
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { modelSignature } from "./checkpoint.ts";
- * modelSignature(tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] }));
- * // ["Dense kernel [3,2]", "Dense bias [2]"]
- * ```
+ * shape, layer by layer, e.g. `Dense kernel [3,2]`. (Layer names are left
+ * out: tfjs numbers them anew each time a cell builds the model.)
  */
-export function modelSignature(model: tf.LayersModel): string[] {
+function modelSignature(model: tf.LayersModel): string[] {
   return modelWeights(model).map(({ variable, layer }) =>
     `${layer.getClassName()} ${variable.originalName.split("/").pop()} ${JSON.stringify(variable.shape)}`
   );
