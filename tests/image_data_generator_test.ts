@@ -4,11 +4,11 @@ import {
   type FillMode,
   IDENTITY_TRANSFORM,
   imageDataGenerator,
-  type PixelImage,
   transformInto,
   transformMatrix,
   type TransformParams,
 } from "../lib/preprocessing/image_data_generator.ts";
+import type { PixelImage } from "../lib/preprocessing/image.ts";
 import { mixSeed, Random } from "../lib/preprocessing/random.ts";
 
 /** Keras 2.0.8 maths run through scipy.ndimage (tests/fixtures/keras_preprocessing_golden.py). */
@@ -43,7 +43,7 @@ function dot(h: number, w: number, row: number, col: number): PixelImage<Uint8Ar
   return img;
 }
 
-function whereBright(img: PixelImage): [number, number][] {
+function whereBright(img: PixelImage<Uint8Array | Float32Array>): [number, number][] {
   const out: [number, number][] = [];
   for (let p = 0; p < img.height * img.width; p++) {
     if (img.data[p * 3] > 127) out.push([Math.floor(p / img.width), p % img.width]);

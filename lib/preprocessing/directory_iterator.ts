@@ -52,7 +52,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join, relative, resolve, sep } from "node:path";
-import { ImageLoadError, type LoadedImage, loadImg } from "./image.ts";
+import { ImageLoadError, loadImg, type PixelImage } from "./image.ts";
 import { mixSeed, Random, randomSeed } from "./random.ts";
 
 /**
@@ -81,7 +81,7 @@ export interface ImageTransformer<P = unknown> {
   /** Draw the transformation of one picture of `height × width` pixels (advances the random state). */
   randomTransform(height: number, width: number): P;
   /** Write `image` transformed by `params` and rescaled into `out` from `offset`. */
-  transformInto(image: LoadedImage, params: P, out: Float32Array, offset: number): void;
+  transformInto(image: PixelImage, params: P, out: Float32Array, offset: number): void;
   /** The random state of the draws. */
   getState(): number;
   /** Continue the draws from a state of {@link ImageTransformer.getState}. */
@@ -367,7 +367,7 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
     const [h, w, c] = this.imageShape;
     const per = h * w * c;
     const images = await Promise.all(
-      Array.from(indices, async (i): Promise<LoadedImage> => {
+      Array.from(indices, async (i): Promise<PixelImage> => {
         try {
           return await loadImg(this.filepath(i), { targetSize: this.targetSize, grayscale: this.#grayscale });
         } catch (err) {

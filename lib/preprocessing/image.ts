@@ -32,16 +32,16 @@
 import * as tf from "@tensorflow/tfjs";
 import sharp from "sharp";
 
-/** A decoded picture: 8-bit pixels in HWC order (row by row, channels interleaved). */
-export interface LoadedImage {
-  /** `height * width * channels` bytes. */
-  data: Uint8Array;
+/** A picture in HWC order (row by row, channels interleaved): 8-bit as decoded, or float after augmentation. */
+export interface PixelImage<T extends Uint8Array | Float32Array = Uint8Array> {
+  /** `height * width * channels` values. */
+  data: T;
   /** Rows. */
   height: number;
   /** Columns. */
   width: number;
-  /** 3 (RGB) or 1 (greyscale). */
-  channels: 1 | 3;
+  /** 1 (grey), 3 (RGB) or 4 (RGBA). */
+  channels: 1 | 3 | 4;
 }
 
 /** Options of {@link loadImg}. */
@@ -109,7 +109,7 @@ function checkSize(targetSize: readonly [number, number]): void {
  * @throws {ImageLoadError} for a missing, empty, corrupt or non-picture file.
  * @throws {ImageTooLargeError} for a picture of more than {@link MAX_PIXELS} pixels.
  */
-export async function loadImg(source: string | Uint8Array, options: LoadImgOptions = {}): Promise<LoadedImage> {
+export async function loadImg(source: string | Uint8Array, options: LoadImgOptions = {}): Promise<PixelImage> {
   const label = typeof source === "string" ? source : "<bytes>";
   if (options.targetSize) checkSize(options.targetSize);
   if (typeof source !== "string" && source.length === 0) {
@@ -154,7 +154,7 @@ export async function loadImg(source: string | Uint8Array, options: LoadImgOptio
       label,
     );
   }
-  let img: LoadedImage = { data: decoded.data, height: decoded.height, width: decoded.width, channels: 3 };
+  let img: PixelImage = { data: decoded.data, height: decoded.height, width: decoded.width, channels: 3 };
   if (options.grayscale) img = toGrayscale(img);
   if (options.targetSize && (options.targetSize[0] !== img.height || options.targetSize[1] !== img.width)) {
     img = resizeNearest(img, options.targetSize);
@@ -172,12 +172,13 @@ export async function loadImg(source: string | Uint8Array, options: LoadImgOptio
  * console.log(grey.data[0]); // 76
  * ```
  */
-export function toGrayscale(img: LoadedImage): LoadedImage {
+export function toGrayscale(img: PixelImage): PixelImage {
   if (img.channels === 1) return img;
   const n = img.height * img.width;
   const out = new Uint8Array(n);
   const src = img.data;
-  for (let i = 0, p = 0; i < n; i++, p += 3) {
+  const step = img.channels; // RGB or RGBA: alpha is ignored
+  for (let i = 0, p = 0; i < n; i++, p += step) {
     out[i] = (src[p] * 19595 + src[p + 1] * 38470 + src[p + 2] * 7471 + 0x8000) >> 16;
   }
   return { data: out, height: img.height, width: img.width, channels: 1 };
@@ -206,7 +207,7 @@ function nearestTable(from: number, to: number): Int32Array {
  * console.log(resizeNearest(img, [2, 2]).data.length); // 12
  * ```
  */
-export function resizeNearest(img: LoadedImage, targetSize: readonly [number, number]): LoadedImage {
+export function resizeNearest(img: PixelImage, targetSize: readonly [number, number]): PixelImage {
   checkSize(targetSize);
   const [h, w] = targetSize;
   const c = img.channels;
@@ -225,8 +226,13 @@ export function resizeNearest(img: LoadedImage, targetSize: readonly [number, nu
         out[o++] = src[s + 1];
         out[o++] = src[s + 2];
       }
-    } else {
+    } else if (c === 1) {
       for (let x = 0; x < w; x++) out[o++] = src[base + cols[x]];
+    } else {
+      for (let x = 0; x < w; x++) {
+        const s = base + cols[x] * c;
+        for (let k = 0; k < c; k++) out[o++] = src[s + k];
+      }
     }
   }
   return { data: out, height: h, width: w, channels: c };
@@ -243,7 +249,7 @@ export function resizeNearest(img: LoadedImage, targetSize: readonly [number, nu
  * console.log(x); // Float32Array [0, 0.50196..., 1]
  * ```
  */
-export function imgToFloat32(img: LoadedImage, scale = 1): Float32Array {
+export function imgToFloat32(img: PixelImage, scale = 1): Float32Array {
   const out = new Float32Array(img.data.length);
   const src = img.data;
   if (scale === 1) { for (let i = 0; i < src.length; i++) out[i] = src[i]; }
@@ -263,6 +269,6 @@ export function imgToFloat32(img: LoadedImage, scale = 1): Float32Array {
  * x.dispose();
  * ```
  */
-export function imgToArray(img: LoadedImage): tf.Tensor3D {
+export function imgToArray(img: PixelImage): tf.Tensor3D {
   return tf.tensor3d(imgToFloat32(img), [img.height, img.width, img.channels], "float32");
 }

@@ -66,7 +66,11 @@ import {
   type ImageTransformer,
   listDirectory,
 } from "./directory_iterator.ts";
+import type { PixelImage } from "./image.ts";
 import { Random, randomSeed } from "./random.ts";
+
+/** An 8-bit (decoded) or float (already transformed) picture: what the transforms accept. */
+type AnyPixelImage = PixelImage<Uint8Array | Float32Array>;
 
 /** How points outside the picture are filled (scipy/Keras `fill_mode`). */
 export type FillMode = "nearest" | "constant" | "reflect" | "wrap";
@@ -117,18 +121,6 @@ export interface TransformParams {
   flipHorizontal: boolean;
   /** Mirror upside down (after the affine transform). */
   flipVertical: boolean;
-}
-
-/** A picture with 8-bit or float pixels in HWC order. */
-export interface PixelImage<T extends Uint8Array | Float32Array = Uint8Array | Float32Array> {
-  /** `height * width * channels` values. */
-  data: T;
-  /** Rows. */
-  height: number;
-  /** Columns. */
-  width: number;
-  /** Values per pixel. */
-  channels: number;
 }
 
 /** The parameters that change nothing. */
@@ -255,14 +247,14 @@ export interface ApplyOptions {
  * @example
  * ```ts
  * import { IDENTITY_TRANSFORM, transformInto } from "./image_data_generator.ts";
- * const image = { data: new Uint8Array(2 * 2 * 3).fill(255), height: 2, width: 2, channels: 3 };
+ * const image = { data: new Uint8Array(2 * 2 * 3).fill(255), height: 2, width: 2, channels: 3 as const };
  * const batch = new Float32Array(2 * image.data.length);
  * transformInto(image, { ...IDENTITY_TRANSFORM, flipHorizontal: true }, batch, 12, { scale: 1 / 255 });
  * console.log(batch[12]); // 1
  * ```
  */
 export function transformInto(
-  image: PixelImage,
+  image: AnyPixelImage,
   params: TransformParams,
   out: Float32Array,
   offset = 0,
@@ -333,7 +325,7 @@ export function transformInto(
  * ```
  */
 export function applyTransform(
-  image: PixelImage,
+  image: AnyPixelImage,
   params: TransformParams,
   options: ApplyOptions = {},
 ): PixelImage<Float32Array> {
@@ -458,7 +450,7 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
    * const variant = datagen.applyTransform(img, datagen.randomTransform(150, 150));
    * ```
    */
-  applyTransform(image: PixelImage, params: TransformParams): PixelImage<Float32Array> {
+  applyTransform(image: AnyPixelImage, params: TransformParams): PixelImage<Float32Array> {
     return applyTransform(image, params, { fillMode: this.fillMode, cval: this.cval });
   }
 
@@ -472,13 +464,13 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
    * ```ts
    * import { imageDataGenerator } from "./image_data_generator.ts";
    * const datagen = imageDataGenerator({ horizontalFlip: true, rescale: 1 / 255, seed: 3 });
-   * const image = { data: new Uint8Array(4 * 4 * 3).fill(255), height: 4, width: 4, channels: 3 };
+   * const image = { data: new Uint8Array(4 * 4 * 3).fill(255), height: 4, width: 4, channels: 3 as const };
    * const batch = new Float32Array(2 * 48);
    * datagen.transformInto(image, datagen.randomTransform(4, 4), batch, 48);
    * console.log(batch[48]); // 1
    * ```
    */
-  transformInto(image: PixelImage, params: TransformParams, out: Float32Array, offset: number): void {
+  transformInto(image: AnyPixelImage, params: TransformParams, out: Float32Array, offset: number): void {
     transformInto(image, params, out, offset, { fillMode: this.fillMode, cval: this.cval, scale: this.rescale ?? 1 });
   }
 
