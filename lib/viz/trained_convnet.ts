@@ -44,12 +44,12 @@ async function howTrained(name: string): Promise<{ trainedIn: TrainedIn; detail:
   } catch {
     return { trainedIn: "unknown", detail: "how: unknown (no data/results/5.2.json)" };
   }
-  const entry = Object.values(results).find((v) => v && typeof v === "object" && v.name === name) as
-    | Record<string, any>
-    | undefined;
+  // 5.2 records cats_and_dogs_small_1 as `model1` and cats_and_dogs_small_2 as `model2`.
+  const key = /^cats_and_dogs_small_(\d)$/.exec(name)?.[1];
+  const entry: Record<string, any> | undefined = key ? results[`model${key}`] : undefined;
   const trainedIn: TrainedIn = results.profile === "full" || results.profile === "quick" ? results.profile : "unknown";
   const parts = [`${trainedIn} profile`];
-  if (entry?.epochsRun !== undefined) parts.push(`${entry.epochsRun} of ${entry.epochs ?? "?"} epochs`);
+  if (typeof entry?.epochs === "number") parts.push(`${entry.epochs} epochs`);
   if (typeof entry?.testAcc === "number") parts.push(`test acc ${entry.testAcc.toFixed(3)}`);
   if (results.savedAt) parts.push(`run of ${results.savedAt}`);
   return { trainedIn, detail: parts.join(", ") };
