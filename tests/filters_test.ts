@@ -52,7 +52,9 @@ function meanActivation(model: tf.LayersModel, layer: string, filter: number, x:
 
 Deno.test("generatePattern: 40 steps of gradient ascent raise the filter's mean activation at least 3×", async () => {
   const model = tinyConvnet();
+  const before = tf.memory().numTensors;
   const { image, losses } = await generatePattern(model, "c2", 3, 32);
+  assert.equal(tf.memory().numTensors, before + 1, "only the picture is left");
   assert.equal(losses.length, 40);
   assert.ok(losses[0] > 0, `the grey start activates filter 3 (${losses[0]})`);
   assert.ok(losses[39] >= 3 * losses[0], `${losses[0]} → ${losses[39]}`);

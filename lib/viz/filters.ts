@@ -29,7 +29,7 @@ export async function generatePattern(model: tf.LayersModel, layerName: string, 
   const grads = tf.grad(loss); // computes the gradient of the input picture with regard to this loss
   const normalize = (g: tf.Tensor) => g.div(tf.sqrt(tf.mean(tf.square(g))).add(1e-5)); // normalization trick
   const iterate = (input: tf.Tensor) => tf.tidy(() => [loss(input), normalize(grads(input))]);
-  let inputImgData = tf.randomUniform([1, size, size, 3]).mul(20).add(128); // starts from a gray image with some noise
+  let inputImgData = tf.tidy(() => tf.randomUniform([1, size, size, 3]).mul(20).add(128)); // a gray image with some noise
   const step = 1;
   const losses: number[] = []; // not in the book: the loss at each step, to see the ascent work
   await interruptible(async (stop) => {
