@@ -71,9 +71,9 @@ model.compile({ optimizer: "rmsprop", loss: "binaryCrossentropy", metrics: ["acc
     msg_id = kc.execute("""
 const curvesModel = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [16], activation: "sigmoid" })] });
 curvesModel.compile({ optimizer: "sgd", loss: "binaryCrossentropy", metrics: ["accuracy"] });
-await fit(curvesModel, { x, y }, { epochs: 3, batchSize: 256, validationSplit: 0.25, curves: { title: "Live" }, verbose: 0 });
+await fit(curvesModel, { x, y }, { epochs: 3, batchSize: 256, validationSplit: 0.25, curves: { title: "Live" } });
 """)
-    curves = {"shown": [], "updated": [], "loader": 0, "error": None}
+    curves = {"placeholders": [], "shown": [], "updated": [], "loader": 0, "error": None, "order": []}
     while True:
         msg = kc.get_iopub_msg(timeout=120)
         if msg["parent_header"].get("msg_id") != msg_id:
@@ -82,8 +82,17 @@ await fit(curvesModel, { x, y }, { epochs: 3, batchSize: 256, validationSplit: 0
         if kind in ("display_data", "update_display_data"):
             data = content.get("data", {})
             fig = data.get("application/vnd.plotly.v1+json")
+            display_id = content.get("transient", {}).get("display_id")
             if fig is None:
-                curves["loader"] += "data-ch5-plotly-loader" in data.get("text/html", "")
+                if "data-ch5-plotly-loader" in data.get("text/html", ""):
+                    curves["loader"] += 1
+                    curves["order"].append("loader")
+                elif kind == "display_data" and display_id and display_id.startswith("ch5-curves-"):
+                    curves["placeholders"].append(display_id)
+                    curves["order"].append("placeholder")
+                elif data.get("text/plain", "").startswith("Epoch "):
+                    if kind == "display_data":
+                        curves["order"].append("progress")
                 continue
             entry = {
                 "id": content.get("transient", {}).get("display_id"),

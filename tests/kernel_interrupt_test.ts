@@ -95,15 +95,24 @@ Deno.test("in a new kernel the same cells resume the interrupted training from i
   assert.deepEqual(checkpointsLeft, [], "a finished training removes its checkpoint");
 });
 
-Deno.test("fit(..., { curves }) in a kernel shows the two figures once and updates them in place after each epoch", async () => {
+Deno.test("fit(..., { curves }) in a kernel holds two places above the progress lines and fills them in place each epoch", async () => {
   const { curves } = await kernelRun();
   assert.equal(curves.error, null);
   assert.equal(curves.loader, 1, "plotly.js travels once, in an output of its own (updates replace a whole output)");
+  // Loader and the two placeholders come before the first progress line: the figures stay above the log.
+  assert.deepEqual(curves.order.slice(0, 4), ["loader", "placeholder", "placeholder", "progress"]);
+  assert.equal(curves.placeholders.length, 2);
+  assert.deepEqual(curves.shown, [], "figures only ever replace the placeholders");
   const titles = ["Live: training and validation accuracy", "Live: training and validation loss"];
-  assert.deepEqual(curves.shown.map((f: { title: string }) => f.title), titles);
-  assert.deepEqual(curves.shown.map((f: { points: number[] }) => f.points), [[1, 1], [1, 1]]);
-  // Epochs 2 and 3 replace the same two outputs (same display ids): the notebook keeps the final state.
-  const ids = curves.shown.map((f: { id: string }) => f.id);
-  assert.deepEqual(curves.updated.map((f: { id: string }) => f.id), [...ids, ...ids]);
-  assert.deepEqual(curves.updated.map((f: { points: number[] }) => f.points), [[2, 2], [2, 2], [3, 3], [3, 3]]);
+  // After epochs 1, 2 and 3 the same two outputs (same display ids) are replaced: the notebook keeps the final state.
+  assert.deepEqual(curves.updated.map((f: { id: string }) => f.id), [
+    ...curves.placeholders,
+    ...curves.placeholders,
+    ...curves.placeholders,
+  ]);
+  assert.deepEqual(curves.updated.map((f: { title: string }) => f.title), [...titles, ...titles, ...titles]);
+  assert.deepEqual(curves.updated.map((f: { points: number[] }) => f.points), [[1, 1], [1, 1], [2, 2], [2, 2], [
+    3,
+    3,
+  ], [3, 3]]);
 });

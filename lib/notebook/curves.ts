@@ -152,7 +152,8 @@ export async function trainingCurves(history: HistoryLike, options: TrainingCurv
  * display ids) each time {@link LiveCurves.update} gets a longer history: the
  * output keeps the last state, which is what an executed notebook and its
  * HTML show. Outside Jupyter it does nothing. `fit(..., { curves: true })`
- * uses it after every epoch.
+ * reserves their place before the first epoch (so they stay above the
+ * progress lines) and updates them after every epoch.
  *
  * plotly.js goes first in an output of its own (when the session has not
  * sent it), because an update replaces a figure's whole output.
@@ -181,26 +182,51 @@ export class LiveCurves {
     this.#session = session ?? plotlySession;
   }
 
-  /** How many figures are shown (0 before the first update). */
+  /** How many outputs it holds (placeholders or figures; 0 before {@link reserve} or the first update). */
   get shown(): number {
     return this.#ids.length;
   }
 
-  /** Show the figures for `history`, or replace the ones shown. */
-  async update(history: HistoryLike): Promise<void> {
-    if (!inJupyter()) return;
-    const figures = trainingCurveFigures(history, this.#options);
+  async #loader(): Promise<void> {
     if (this.#ids.length === 0 && this.#session.sent === undefined) {
       await display(this.#session.loaderBundle("basic"));
     }
-    for (const [i, fig] of figures.entries()) {
-      const bundle = this.#session.figureBundle(fig);
+  }
+
+  /**
+   * Hold the figures' places before training starts: `count` short
+   * placeholder outputs that later updates replace, so that the figures stay
+   * above the progress lines that follow. Does nothing outside Jupyter or
+   * once outputs exist.
+   */
+  async reserve(count = 2): Promise<void> {
+    if (!inJupyter() || this.#ids.length > 0) return;
+    await this.#loader();
+    for (let i = 0; i < count; i++) {
+      const id = `${this.#prefix}-${i}`;
+      const text = i === 0 ? "(the training curves are drawn here after each epoch)" : "";
+      await display({ "text/plain": text, "text/html": `<div style="color: #777; font-size: 12px;">${text}</div>` }, {
+        displayId: id,
+      });
+      this.#ids.push(id);
+    }
+  }
+
+  /** Show the figures for `history`, or replace the ones shown (placeholders included). */
+  async update(history: HistoryLike): Promise<void> {
+    if (!inJupyter()) return;
+    const figures = trainingCurveFigures(history, this.#options);
+    await this.#loader();
+    const count = Math.max(figures.length, this.#ids.length);
+    for (let i = 0; i < count; i++) {
+      const fig = figures[i];
+      const bundle = fig ? this.#session.figureBundle(fig) : { "text/plain": "", "text/html": "" };
       const id = this.#ids[i];
       if (id === undefined) {
         this.#ids[i] = `${this.#prefix}-${i}`;
         await display(bundle, { displayId: this.#ids[i] });
       } else {
-        await updateDisplay(bundle, id, { settle: i === figures.length - 1 });
+        await updateDisplay(bundle, id, { settle: i === count - 1 });
       }
     }
   }

@@ -228,6 +228,7 @@ export async function fit(model: tf.LayersModel, input: FitData, givenOptions: F
     ? new LiveCurves(options.curves === true ? {} : options.curves)
     : undefined;
   if (live && history.epoch.length > 0) await live.update(history);
+  else if (live && initialEpoch < options.epochs) await live.reserve();
   if (initialEpoch >= options.epochs) {
     await deleteCheckpoint(options.checkpoint!);
     return history;
