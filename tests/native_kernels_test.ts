@@ -269,7 +269,7 @@ test("ReLU's gradient is one oneDNN pass on wasm and equals the cpu backend's, z
   assert.ok(relativeError(cpu, wasm) <= TOLERANCE);
 });
 
-test("Add, Multiply, Sub and Relu on large tensors match the cpu backend (same shape, bias row, scalar)", async () => {
+test("Add, Multiply, Sub, Relu, Square and Sqrt on large tensors match the cpu backend (same shape, bias row, scalar)", async () => {
   const big = [4, 33, 31, 5]; // 20460 values: above the size where oneDNN takes over
   const cases: [string, number[], number[]][] = [
     ["Add", big, big],
@@ -289,6 +289,9 @@ test("Add, Multiply, Sub and Relu on large tensors match the cpu backend (same s
     }, {});
   }
   await expectSame("Relu", "Relu", { x: { shape: big, values: random(big, 1701) } }, {});
+  await expectSame("Square", "Square", { x: { shape: big, values: random(big, 1702) } }, {});
+  const positive = random(big, 1703).map((v) => Math.abs(v) + 1e-3);
+  await expectSame("Sqrt", "Sqrt", { x: { shape: big, values: positive } }, {});
 });
 
 /**
@@ -383,9 +386,11 @@ test("training leaks nothing: tensors, wasm buffers, wasm heap and native memory
   for (let i = 100; i < 400; i++) await model.trainOnBatch(xs, ys);
   assert.equal(nativeCalls("Conv2D"), calls + 300 * 4, "every step ran the four convolutions in oneDNN");
   assert.deepEqual(counts(), after100, "tensors and wasm buffers");
-  // The allocator may settle into one more page run; a leak of even the smallest activation per step is 10+ MiB.
+  // The allocator may grow once more as its free blocks fragment (seen: 3.9 MiB once, after the other tests'
+  // large tensors; 0 over 2,000 steps in a fresh process); a leak of the smallest activation (1 MiB) per step
+  // would be 300 MiB.
   const heapGrown = (backend.wasm.HEAPU8.buffer.byteLength - heap100) / 2 ** 20;
-  assert.ok(heapGrown <= 2, `the wasm heap grew ${heapGrown.toFixed(1)} MiB over 300 steps`);
+  assert.ok(heapGrown <= 16, `the wasm heap grew ${heapGrown.toFixed(1)} MiB over 300 steps`);
   const grown = (nativeBytes() - native100) / 2 ** 20;
   assert.ok(grown < 16, `native memory grew ${grown.toFixed(1)} MiB over 300 steps`);
   tf.dispose([xs, ys]);

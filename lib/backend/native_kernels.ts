@@ -9,7 +9,8 @@
  * operands as strides; tfjs-layers' `Dense` calls it), and `MaxPoolGrad`
  * (oneDNN's backward max pooling, after its forward pass records where the
  * maxima are) and `MaxPool`; and, for tensors of 16384 values or more, the element-wise
- * `Add`, `Multiply`, `Sub` (same shapes, a bias row or a scalar) and `Relu`,
+ * `Add`, `Multiply`, `Sub` (same shapes, a bias row or a scalar), `Relu`,
+ * `Square` and `Sqrt` (RMSprop's),
  * which run on all threads with oneDNN (the wasm ones run on one). Tensors stay where the
  * wasm backend keeps them: each kernel allocates its output on the heap with
  * the backend's own allocator and hands oneDNN the addresses of inputs and
@@ -333,22 +334,26 @@ function binary(name: string, op: "add" | "mul" | "sub") {
   };
 }
 
-function relu(args: KernelArgs): TensorInfo {
-  const name = "Relu";
-  const backend = args.backend as unknown as WasmBackend;
-  const { x } = args.inputs as { x: TensorInfo };
-  const size = tf.util.sizeFromShape(x.shape);
-  if (!allFloat(x) || size < MIN_ELEMENTWISE) return fallback(name, args);
-  const p = primitive(() => dnnl!.eltwise("relu", size));
-  if (!p) return fallback(name, args);
-  return runOn(p, backend, x.shape, [x], name);
+/** A one-input element-wise kernel run by oneDNN's eltwise primitive on large tensors. */
+function unary(name: string, activation: "relu" | "square" | "sqrt") {
+  return (args: KernelArgs): TensorInfo => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { x } = args.inputs as { x: TensorInfo };
+    const size = tf.util.sizeFromShape(x.shape);
+    if (!allFloat(x) || size < MIN_ELEMENTWISE) return fallback(name, args);
+    const p = primitive(() => dnnl!.eltwise(activation, size));
+    if (!p) return fallback(name, args);
+    return runOn(p, backend, x.shape, [x], name);
+  };
 }
 
 const ELEMENTWISE: [string, KernelFunc][] = [
   ["Add", binary("Add", "add")],
   ["Multiply", binary("Multiply", "mul")],
   ["Sub", binary("Sub", "sub")],
-  ["Relu", relu],
+  ["Relu", unary("Relu", "relu")],
+  ["Square", unary("Square", "square")],
+  ["Sqrt", unary("Sqrt", "sqrt")],
 ];
 
 /** The kernel behind {@link registerNativeKernels}' ReLU gradient: `dx = x > 0 ? dy : 0` in one pass. */

@@ -68,7 +68,7 @@ const POOLING_MAX = 0x1ff;
 /** `DNNL_MEMORY_ALLOCATE`: oneDNN allocates (and owns) the memory's buffer. */
 const MEMORY_ALLOCATE = Deno.UnsafePointer.create(0xffffffffffffffffn);
 /** Element-wise post-ops this module applies after a convolution or product. */
-export const ELTWISE = { relu: 0x1f, sigmoid: 175 } as const;
+export const ELTWISE = { relu: 0x1f, sigmoid: 175, square: 79, sqrt: 111 } as const;
 /** Binary element-wise algorithms. */
 export const BINARY = { add: 0x1fff0, mul: 0x1fff1, sub: 0x1fff5 } as const;
 /** How the second operand of a binary op is broadcast over a `[rows, cols]` first one. */
