@@ -9,7 +9,7 @@
  * import { decodePredictions, preprocessInput } from "./imagenet.ts";
  * import { vgg16 } from "./vgg16.ts";
  * const model = await vgg16();
- * const x = preprocessInput(tf.zeros([1, 224, 224, 3]).add(128));
+ * const x = preprocessInput(tf.zeros([1, 224, 224, 3]).add(128) as tf.Tensor4D);
  * const preds = model.predict(x) as tf.Tensor;
  * console.log(decodePredictions(preds, 3)[0]); // [{ classIndex, wnid, name, probability }, ...]
  * ```
