@@ -120,7 +120,7 @@ export function wasmThreadsSetting(): number {
  *
  * @example
  * ```ts
- * import { startWasmBackend, type WasmStartReport } from "./wasm_training.ts";
+ * import { startWasmBackend, type WasmStartReport } from "./wasm_start.ts";
  * const report: WasmStartReport = await startWasmBackend({ threads: 2 });
  * console.log(report.detail); // "threaded SIMD build"
  * ```
@@ -249,7 +249,7 @@ async function writePthreadWorker(): Promise<string> {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { startWasmBackend } from "./wasm_training.ts";
+ * import { startWasmBackend } from "./wasm_start.ts";
  * const { threads, kernels } = await startWasmBackend();
  * console.log(tf.getBackend(), threads, kernels.length); // wasm 2 5
  * ```

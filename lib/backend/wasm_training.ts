@@ -41,7 +41,7 @@
  * await tf.setBackend("wasm");
  * registerWasmTrainingKernels(); // ["Conv2DBackpropFilter", ..., "Sum", "Identity"]
  * const x = tf.randomNormal([2, 8, 8, 1]) as tf.Tensor4D;
- * const dw = tf.grad((w: tf.Tensor4D) => tf.conv2d(x, w, 1, "same").sum())(tf.randomNormal([3, 3, 1, 4]));
+ * const dw = tf.grad((w) => tf.conv2d(x, w as tf.Tensor4D, 1, "same").sum())(tf.randomNormal([3, 3, 1, 4]));
  * ```
  * @module
  */
