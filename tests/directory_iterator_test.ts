@@ -295,6 +295,23 @@ Deno.test("flowFromDirectory: the next batch is decoded while the current one is
   }
 });
 
+Deno.test("flowFromDirectory: decoded pictures are kept after the first epoch (cache), unless cache: false", async () => {
+  await withTree(async (dir) => {
+    const options = { targetSize: [4, 4] as const, batchSize: 7, shuffle: false, prefetch: false, log: quiet };
+    const cached = await flowFromDirectory(dir, options);
+    const plain = await flowFromDirectory(dir, { ...options, cache: false });
+    assert.equal(cached.cache, true, "7 small pictures fit the default limit");
+    const first = await cached.next(); // one epoch: every picture decoded once
+    dispose(await plain.next());
+    await Deno.remove(join(dir, "cats"), { recursive: true });
+    const again = await cached.next();
+    assert.deepEqual(Array.from(again.xs.dataSync()), Array.from(first.xs.dataSync()), "epoch 2 from memory");
+    dispose(first);
+    dispose(again);
+    await assert.rejects(plain.next(), ImageLoadError, "without the cache every epoch reads the files, as Keras");
+  });
+});
+
 Deno.test("flowFromDirectory: an empty class folder is a warning that names it and its label", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ch5_flow_empty_" });
   const warnings: string[] = [];

@@ -26,7 +26,9 @@
  * is an error at once, and an empty class folder a warning.
  *
  * Decoding runs in libvips' native threads: when batch k is handed out,
- * batch k + 1 is already being decoded, so reading overlaps training. The
+ * batch k + 1 is already being decoded, so reading overlaps training. Decoded
+ * pictures are kept in memory (`cache`, on when they fit in 512 MiB), so from
+ * the second epoch on a batch costs no decoding at all. The
  * augmentation of a batch is drawn when the batch is scheduled, in batch
  * order, so a seed gives the same pictures whatever the decoding times.
  * {@link DirectoryIterator.getState} / `setState` save and restore the
@@ -131,6 +133,14 @@ export interface FlowFromDirectoryOptions {
   seed?: number;
   /** Decode the next batch while the current one is used; default true. */
   prefetch?: boolean;
+  /**
+   * Keep every decoded picture in memory after its first use, so that later
+   * epochs skip decoding (the pictures are then read once, not at every
+   * epoch as in Keras). Default: on when all decoded pictures fit in
+   * {@link DECODED_CACHE_LIMIT} bytes (the book's 2000 training pictures at
+   * 150×150 take 135 MB).
+   */
+  cache?: boolean;
   /** Follow symbolic links to folders; default false (Keras `follow_links`). */
   followLinks?: boolean;
   /** Where "Found N images ..." goes; default `console.log`. */
@@ -138,6 +148,12 @@ export interface FlowFromDirectoryOptions {
   /** Where the warning about an empty class folder goes; default `console.warn`. */
   warn?: (line: string) => void;
 }
+
+/**
+ * Up to this many bytes of decoded pictures (all of an iterator's) are kept
+ * in memory by default (see `FlowFromDirectoryOptions.cache`): 512 MiB.
+ */
+export const DECODED_CACHE_LIMIT = 512 * 1024 * 1024;
 
 /** The pictures of a folder tree: what {@link listDirectory} finds. */
 export interface DirectoryListing {
@@ -256,6 +272,9 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
   }
   /** Whether the next batch is decoded ahead. */
   readonly prefetch: boolean;
+  /** Whether decoded pictures are kept for later epochs. */
+  readonly cache: boolean;
+  readonly #decoded = new Map<number, PixelImage>();
   /** The generator that transforms and rescales every picture. */
   readonly generator: ImageTransformer;
   readonly #grayscale: boolean;
@@ -317,6 +336,8 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
     this.#random = new Random(this.#seed);
     this.#files = filesHash(filenames, classes);
     this.prefetch = options.prefetch ?? true;
+    this.cache = options.cache ?? this.samples * this.imageShape[0] * this.imageShape[1] * this.imageShape[2] <=
+        DECODED_CACHE_LIMIT;
   }
 
   /** Number of classes. */
@@ -368,8 +389,12 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
     const per = h * w * c;
     const images = await Promise.all(
       Array.from(indices, async (i): Promise<PixelImage> => {
+        const cached = this.#decoded.get(i);
+        if (cached) return cached;
         try {
-          return await loadImg(this.filepath(i), { targetSize: this.targetSize, grayscale: this.#grayscale });
+          const img = await loadImg(this.filepath(i), { targetSize: this.targetSize, grayscale: this.#grayscale });
+          if (this.cache) this.#decoded.set(i, img);
+          return img;
         } catch (err) {
           if (err instanceof ImageLoadError) {
             throw new ImageLoadError(
