@@ -136,9 +136,8 @@ export interface FlowFromDirectoryOptions {
   /**
    * Keep every decoded picture in memory after its first use, so that later
    * epochs skip decoding (the pictures are then read once, not at every
-   * epoch as in Keras). Default: on when all decoded pictures fit in
-   * {@link DECODED_CACHE_LIMIT} bytes (the book's 2000 training pictures at
-   * 150×150 take 135 MB).
+   * epoch as in Keras). Default: on when all decoded pictures fit in 512 MiB
+   * (the book's 2000 training pictures at 150×150 take 135 MB).
    */
   cache?: boolean;
   /** Follow symbolic links to folders; default false (Keras `follow_links`). */
@@ -149,11 +148,8 @@ export interface FlowFromDirectoryOptions {
   warn?: (line: string) => void;
 }
 
-/**
- * Up to this many bytes of decoded pictures (all of an iterator's) are kept
- * in memory by default (see `FlowFromDirectoryOptions.cache`): 512 MiB.
- */
-export const DECODED_CACHE_LIMIT = 512 * 1024 * 1024;
+/** Up to this many bytes of decoded pictures (all of an iterator's) are kept by default: 512 MiB. */
+const DECODED_CACHE_LIMIT = 512 * 1024 * 1024;
 
 /** The pictures of a folder tree: what {@link listDirectory} finds. */
 export interface DirectoryListing {
