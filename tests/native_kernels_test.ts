@@ -14,8 +14,20 @@ import { mnistConvnet, smallConvnet } from "../lib/models/convnets.ts";
 import { registerWasmTrainingKernels } from "../lib/backend/wasm_training.ts";
 import { loadOneDnn, type OneDnn, OneDnnError } from "../lib/backend/onednn.ts";
 import { nativeKernelCounts, registerNativeKernels } from "../lib/backend/native_kernels.ts";
+import {
+  convCases,
+  convOutShape,
+  expectSame as sameOnBoth,
+  type KernelInputs,
+  random,
+  relativeError,
+  type Shape4,
+  TOLERANCE,
+  trainOnBoth as sharedTrainOnBoth,
+} from "./backend_helpers.ts";
 
-const TOLERANCE = 1e-4;
+/** The shared cases, plus one with 32 input channels (oneDNN picks blocked kernels there). */
+const CONV_CASES = convCases([{ batch: 1, h: 15, w: 17, inC: 32, outC: 16, f: [3, 3] }]);
 
 let dnnl: OneDnn | undefined;
 try {
@@ -36,78 +48,14 @@ function test(name: string, fn: () => Promise<void> | void): void {
   Deno.test({ name, ignore, fn });
 }
 
-/** max |a - b| / max |a|: the error relative to the reference's scale. */
-function relativeError(reference: ArrayLike<number>, actual: ArrayLike<number>): number {
-  assert.equal(actual.length, reference.length, "sizes differ");
-  let diff = 0, scale = 0;
-  for (let i = 0; i < reference.length; i++) {
-    diff = Math.max(diff, Math.abs(reference[i] - actual[i]));
-    scale = Math.max(scale, Math.abs(reference[i]));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
-
-/** A seeded uniform sample in [-1, 1). */
-function random(shape: number[], seed: number): Float32Array {
-  let s = seed * 2654435761 % 4294967296 || 1;
-  return Float32Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => {
-    s = (s * 1664525 + 1013904223) % 4294967296;
-    return s / 2147483648 - 1;
-  });
-}
-
 /** Calls that `kernel` sent to oneDNN so far. */
 const nativeCalls = (kernel: string) => nativeKernelCounts()[kernel]?.native ?? 0;
 
-/**
- * Run `kernel` with the same inputs on cpu and on wasm; asserts the same shape,
- * an error within {@link TOLERANCE}, and that oneDNN (not a fallback) ran it.
- */
-async function expectSame(
-  what: string,
-  kernel: string,
-  inputs: Record<string, { shape: number[]; values: Float32Array }>,
-  attrs: Record<string, unknown>,
-): Promise<void> {
-  const run = async (backend: string) => {
-    await tf.setBackend(backend);
-    const out = tf.tidy(() => {
-      const named: Record<string, tf.Tensor> = {};
-      for (const [name, { shape, values }] of Object.entries(inputs)) named[name] = tf.tensor(values, shape);
-      return tf.engine().runKernel(kernel, named, attrs as tf.NamedAttrMap) as tf.Tensor;
-    });
-    const result = { shape: out.shape, values: await out.data() as Float32Array };
-    out.dispose();
-    return result;
-  };
-  const cpu = await run("cpu");
+/** {@link sameOnBoth}, and oneDNN (not a fallback) ran the kernel once. */
+async function expectSame(what: string, kernel: string, inputs: KernelInputs, attrs: Record<string, unknown>) {
   const before = nativeCalls(kernel);
-  const wasm = await run("wasm");
+  await sameOnBoth(what, kernel, inputs, attrs);
   assert.equal(nativeCalls(kernel), before + 1, `${what}: oneDNN ran ${kernel} (no fallback)`);
-  assert.deepEqual(wasm.shape, cpu.shape, `${what}: shape`);
-  const error = relativeError(cpu.values, wasm.values);
-  assert.ok(error <= TOLERANCE, `${what}: relative error ${error.toExponential(2)} > ${TOLERANCE}`);
-}
-
-type Shape4 = [number, number, number, number];
-
-/** valid/same, strides 1 and 2, odd sizes, batch 1 and N, channels 1, 3 and odd. */
-const CONV_CASES = (() => {
-  const cases: { batch: number; h: number; w: number; inC: number; outC: number; f: [number, number] }[] = [
-    { batch: 1, h: 7, w: 7, inC: 1, outC: 2, f: [3, 3] },
-    { batch: 3, h: 9, w: 6, inC: 3, outC: 4, f: [3, 3] },
-    { batch: 2, h: 10, w: 11, inC: 5, outC: 3, f: [2, 3] },
-    { batch: 4, h: 8, w: 8, inC: 2, outC: 6, f: [1, 1] },
-    { batch: 2, h: 13, w: 12, inC: 4, outC: 4, f: [5, 5] },
-    { batch: 1, h: 15, w: 17, inC: 32, outC: 16, f: [3, 3] },
-  ];
-  return cases.flatMap((c) =>
-    ([1, 2] as const).flatMap((stride) => (["valid", "same"] as const).map((pad) => ({ ...c, stride, pad })))
-  );
-})();
-
-function convOutShape(x: Shape4, filter: Shape4, stride: number, pad: "valid" | "same"): number[] {
-  return tf.backend_util.computeConv2DInfo(x, filter, stride, 1, pad).outShape;
 }
 
 test("registerNativeKernels registers the oneDNN kernels once, over the wasm ones", () => {
@@ -294,51 +242,11 @@ test("Add, Multiply, Sub, Relu, Square and Sqrt on large tensors match the cpu b
   await expectSame("Sqrt", "Sqrt", { x: { shape: big, values: positive } }, {});
 });
 
-/**
- * Build `build()` on cpu and on wasm with the same weights, take one step of
- * plain gradient descent (learning rate 1: the step is the gradient) on each,
- * compare the loss and each weight's step.
- */
-async function trainOnBoth(
-  build: () => tf.LayersModel,
-  loss: string,
-  xShape: number[],
-  yValues: number[],
-  yShape: number[],
-): Promise<void> {
-  await tf.setBackend("cpu");
-  const reference = build();
-  const initial = reference.getWeights().map((w) => ({ shape: w.shape, values: w.dataSync().slice() }));
-  const x = random(xShape, 99);
-  const step = async (model: tf.LayersModel) => {
-    model.compile({ optimizer: tf.train.sgd(1), loss });
-    const xs = tf.tensor(x, xShape), ys = tf.tensor(yValues, yShape);
-    const before = await model.evaluate(xs, ys) as tf.Scalar;
-    const lossBefore = (await before.data())[0];
-    await model.trainOnBatch(xs, ys);
-    const after = model.getWeights().map((w) => w.dataSync().slice());
-    tf.dispose([xs, ys, before]);
-    return { lossBefore, after };
-  };
-  const cpu = await step(reference);
-  await tf.setBackend("wasm");
-  const model = build();
-  model.setWeights(initial.map((w) => tf.tensor(w.values, w.shape)));
-  const convCalls = nativeCalls("Conv2DBackpropFilter");
-  const wasm = await step(model);
-  assert.ok(nativeCalls("Conv2DBackpropFilter") > convCalls, "the step ran oneDNN's convolution gradients");
-  assert.ok(Math.abs(cpu.lossBefore - wasm.lossBefore) <= 1e-4 * Math.max(1, Math.abs(cpu.lossBefore)), "loss");
-  for (const [i, w] of cpu.after.entries()) {
-    const moved = w.map((v, k) => v - initial[i].values[k]);
-    const movedWasm = wasm.after[i].map((v, k) => v - initial[i].values[k]);
-    const error = relativeError(moved, movedWasm);
-    assert.ok(
-      error <= TOLERANCE,
-      `weights ${i} (${initial[i].shape}): relative error of the step ${error.toExponential(2)}`,
-    );
-  }
-  reference.dispose();
-  model.dispose();
+/** {@link sharedTrainOnBoth}, and the step ran oneDNN's convolution gradients. */
+async function trainOnBoth(...args: Parameters<typeof sharedTrainOnBoth>): Promise<void> {
+  const before = nativeCalls("Conv2DBackpropFilter");
+  await sharedTrainOnBoth(...args);
+  assert.ok(nativeCalls("Conv2DBackpropFilter") > before, "the step ran oneDNN's convolution gradients");
 }
 
 test("one gradient step of the book's small convnet (48×48) gives the same loss and weights as cpu", async () => {

@@ -9,83 +9,22 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { mnistConvnet, smallConvnet } from "../lib/models/convnets.ts";
 import { registerWasmTrainingKernels, transposeTiles } from "../lib/backend/wasm_training.ts";
+import {
+  convCases,
+  convOutShape,
+  expectSame,
+  random,
+  relativeError,
+  type Shape4,
+  TOLERANCE,
+  trainOnBoth,
+} from "./backend_helpers.ts";
 
-const TOLERANCE = 1e-4;
+const CONV_CASES = convCases();
 
 // Single-threaded here: the threaded start is tested in a child process below.
 await tf.setBackend("wasm");
 const KERNELS = registerWasmTrainingKernels();
-
-/** max |a - b| / max |a|: the error relative to the reference's scale. */
-function relativeError(reference: ArrayLike<number>, actual: ArrayLike<number>): number {
-  assert.equal(actual.length, reference.length, "sizes differ");
-  let diff = 0, scale = 0;
-  for (let i = 0; i < reference.length; i++) {
-    diff = Math.max(diff, Math.abs(reference[i] - actual[i]));
-    scale = Math.max(scale, Math.abs(reference[i]));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
-
-/** A seeded uniform sample in [-1, 1). */
-function random(shape: number[], seed: number): Float32Array {
-  let s = seed * 2654435761 % 4294967296 || 1;
-  return Float32Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => {
-    s = (s * 1664525 + 1013904223) % 4294967296;
-    return s / 2147483648 - 1;
-  });
-}
-
-/** Run `kernel` with the same inputs on cpu and on wasm; returns both outputs' shapes and values. */
-async function onBoth(
-  kernel: string,
-  inputs: Record<string, { shape: number[]; values: Float32Array }>,
-  attrs: Record<string, unknown>,
-): Promise<{ cpu: tf.Tensor; wasm: tf.Tensor; error: number }> {
-  const run = async (backend: string) => {
-    await tf.setBackend(backend);
-    return tf.tidy(() => {
-      const named: Record<string, tf.Tensor> = {};
-      for (const [name, { shape, values }] of Object.entries(inputs)) named[name] = tf.tensor(values, shape);
-      return tf.engine().runKernel(kernel, named, attrs as tf.NamedAttrMap) as tf.Tensor;
-    });
-  };
-  const cpu = await run("cpu");
-  const wasm = await run("wasm");
-  assert.deepEqual(wasm.shape, cpu.shape, `${kernel}: shape`);
-  const error = relativeError(await cpu.data() as Float32Array, await wasm.data() as Float32Array);
-  return { cpu, wasm, error };
-}
-
-async function expectSame(
-  what: string,
-  kernel: string,
-  inputs: Record<string, { shape: number[]; values: Float32Array }>,
-  attrs: Record<string, unknown>,
-): Promise<void> {
-  const { cpu, wasm, error } = await onBoth(kernel, inputs, attrs);
-  tf.dispose([cpu, wasm]);
-  assert.ok(error <= TOLERANCE, `${what}: relative error ${error.toExponential(2)} > ${TOLERANCE}`);
-}
-
-type Shape4 = [number, number, number, number];
-
-function convOutShape(x: Shape4, filter: Shape4, stride: number, pad: "valid" | "same"): number[] {
-  return tf.backend_util.computeConv2DInfo(x, filter, stride, 1, pad).outShape;
-}
-
-const CONV_CASES = (() => {
-  const cases: { batch: number; h: number; w: number; inC: number; outC: number; f: [number, number] }[] = [
-    { batch: 1, h: 7, w: 7, inC: 1, outC: 2, f: [3, 3] },
-    { batch: 3, h: 9, w: 6, inC: 3, outC: 4, f: [3, 3] },
-    { batch: 2, h: 10, w: 11, inC: 5, outC: 3, f: [2, 3] },
-    { batch: 4, h: 8, w: 8, inC: 2, outC: 6, f: [1, 1] },
-    { batch: 2, h: 13, w: 12, inC: 4, outC: 4, f: [5, 5] },
-  ];
-  return cases.flatMap((c) =>
-    ([1, 2] as const).flatMap((stride) => (["valid", "same"] as const).map((pad) => ({ ...c, stride, pad })))
-  );
-})();
 
 Deno.test("registerWasmTrainingKernels registers the training kernels once and returns their names", () => {
   assert.deepEqual(KERNELS, [
@@ -275,54 +214,6 @@ Deno.test("transposeTiles transposes rows × cols blocks of any block size", () 
   assert.equal(out[44 * 70 + 69], big[69 * 45 + 44]);
   assert.equal(out[3 * 70 + 50], big[50 * 45 + 3]);
 });
-
-/**
- * Build `build()` on cpu and on wasm with the same weights, take one step of
- * plain gradient descent on each, compare. With a learning rate of 1 the step
- * is the gradient itself; an adaptive optimizer would blur the comparison
- * (RMSprop's first step moves every weight by about ±lr·√10 whatever its
- * gradient, so a gradient within rounding of 0 can take the full step either
- * way on the two backends).
- */
-async function trainOnBoth(
-  build: () => tf.LayersModel,
-  loss: string,
-  xShape: number[],
-  yValues: number[],
-  yShape: number[],
-): Promise<void> {
-  await tf.setBackend("cpu");
-  const reference = build();
-  const initial = reference.getWeights().map((w) => ({ shape: w.shape, values: w.dataSync().slice() }));
-  const x = random(xShape, 99);
-  const step = async (model: tf.LayersModel) => {
-    model.compile({ optimizer: tf.train.sgd(1), loss });
-    const xs = tf.tensor(x, xShape), ys = tf.tensor(yValues, yShape);
-    const before = await model.evaluate(xs, ys) as tf.Scalar;
-    const lossBefore = (await before.data())[0];
-    await model.trainOnBatch(xs, ys);
-    const after = model.getWeights().map((w) => w.dataSync().slice());
-    tf.dispose([xs, ys, before]);
-    return { lossBefore, after };
-  };
-  const cpu = await step(reference);
-  await tf.setBackend("wasm");
-  const model = build();
-  model.setWeights(initial.map((w) => tf.tensor(w.values, w.shape)));
-  const wasm = await step(model);
-  assert.ok(Math.abs(cpu.lossBefore - wasm.lossBefore) <= 1e-4 * Math.max(1, Math.abs(cpu.lossBefore)), "loss");
-  for (const [i, w] of cpu.after.entries()) {
-    const moved = w.map((v, k) => v - initial[i].values[k]);
-    const movedWasm = wasm.after[i].map((v, k) => v - initial[i].values[k]);
-    const error = relativeError(moved, movedWasm);
-    assert.ok(
-      error <= 1e-4,
-      `weights ${i} (${initial[i].shape}): relative error of the step ${error.toExponential(2)}`,
-    );
-  }
-  reference.dispose();
-  model.dispose();
-}
 
 Deno.test("one gradient step of the book's small convnet (48×48) gives the same loss and weights on wasm and cpu", async () => {
   // 48 is near the smallest input the four conv/pool stages accept (46); the cpu

@@ -1,0 +1,148 @@
+/**
+ * What the kernel tests of the wasm and wasm-native backends share: seeded
+ * inputs, the relative error against the cpu backend, the convolution cases,
+ * and one training step compared on both backends.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-wasm";
+import assert from "node:assert/strict";
+
+/** The largest relative error a kernel may have against the cpu backend. */
+export const TOLERANCE = 1e-4;
+
+/** max |a - b| / max |a|: the error relative to the reference's scale. */
+export function relativeError(reference: ArrayLike<number>, actual: ArrayLike<number>): number {
+  assert.equal(actual.length, reference.length, "sizes differ");
+  let diff = 0, scale = 0;
+  for (let i = 0; i < reference.length; i++) {
+    diff = Math.max(diff, Math.abs(reference[i] - actual[i]));
+    scale = Math.max(scale, Math.abs(reference[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+/** A seeded uniform sample in [-1, 1). */
+export function random(shape: number[], seed: number): Float32Array {
+  let s = seed * 2654435761 % 4294967296 || 1;
+  return Float32Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => {
+    s = (s * 1664525 + 1013904223) % 4294967296;
+    return s / 2147483648 - 1;
+  });
+}
+
+/** Named kernel inputs as plain values. */
+export type KernelInputs = Record<string, { shape: number[]; values: Float32Array }>;
+
+/**
+ * Run `kernel` with the same inputs on cpu, then on wasm; asserts the same
+ * shape and an error within {@link TOLERANCE}.
+ */
+export async function expectSame(
+  what: string,
+  kernel: string,
+  inputs: KernelInputs,
+  attrs: Record<string, unknown>,
+): Promise<void> {
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const out = tf.tidy(() => {
+      const named: Record<string, tf.Tensor> = {};
+      for (const [name, { shape, values }] of Object.entries(inputs)) named[name] = tf.tensor(values, shape);
+      return tf.engine().runKernel(kernel, named, attrs as tf.NamedAttrMap) as tf.Tensor;
+    });
+    const result = { shape: out.shape, values: await out.data() as Float32Array };
+    out.dispose();
+    return result;
+  };
+  const cpu = await run("cpu");
+  const wasm = await run("wasm");
+  assert.deepEqual(wasm.shape, cpu.shape, `${what}: shape`);
+  const error = relativeError(cpu.values, wasm.values);
+  assert.ok(error <= TOLERANCE, `${what}: relative error ${error.toExponential(2)} > ${TOLERANCE}`);
+}
+
+/** An NHWC or HWIO shape. */
+export type Shape4 = [number, number, number, number];
+
+/** The output shape of a 2-D convolution. */
+export function convOutShape(x: Shape4, filter: Shape4, stride: number, pad: "valid" | "same"): number[] {
+  return tf.backend_util.computeConv2DInfo(x, filter, stride, 1, pad).outShape;
+}
+
+/** One convolution case: input, filter and output channels, stride and padding. */
+export interface ConvCase {
+  batch: number;
+  h: number;
+  w: number;
+  inC: number;
+  outC: number;
+  f: [number, number];
+  stride: 1 | 2;
+  pad: "valid" | "same";
+}
+
+/** valid/same, strides 1 and 2, odd sizes, batch 1 and N, channels 1, 3 and odd; `more` adds shapes. */
+export function convCases(more: Omit<ConvCase, "stride" | "pad">[] = []): ConvCase[] {
+  const cases: Omit<ConvCase, "stride" | "pad">[] = [
+    { batch: 1, h: 7, w: 7, inC: 1, outC: 2, f: [3, 3] },
+    { batch: 3, h: 9, w: 6, inC: 3, outC: 4, f: [3, 3] },
+    { batch: 2, h: 10, w: 11, inC: 5, outC: 3, f: [2, 3] },
+    { batch: 4, h: 8, w: 8, inC: 2, outC: 6, f: [1, 1] },
+    { batch: 2, h: 13, w: 12, inC: 4, outC: 4, f: [5, 5] },
+    ...more,
+  ];
+  return cases.flatMap((c) =>
+    ([1, 2] as const).flatMap((stride) => (["valid", "same"] as const).map((pad) => ({ ...c, stride, pad })))
+  );
+}
+
+/**
+ * Build `build()` on cpu and on wasm with the same weights, take one step of
+ * plain gradient descent on each, compare the loss and each weight's step.
+ * With a learning rate of 1 the step is the gradient itself; an adaptive
+ * optimizer would blur the comparison (RMSprop's first step moves every weight
+ * by about ±lr·√10 whatever its gradient, so a gradient within rounding of 0
+ * can take the full step either way on the two backends).
+ */
+export async function trainOnBoth(
+  build: () => tf.LayersModel,
+  loss: string,
+  xShape: number[],
+  yValues: number[],
+  yShape: number[],
+): Promise<void> {
+  await tf.setBackend("cpu");
+  const reference = build();
+  const initial = reference.getWeights().map((w) => ({ shape: w.shape, values: w.dataSync().slice() }));
+  const x = random(xShape, 99);
+  const step = async (model: tf.LayersModel) => {
+    model.compile({ optimizer: tf.train.sgd(1), loss });
+    const xs = tf.tensor(x, xShape), ys = tf.tensor(yValues, yShape);
+    const before = await model.evaluate(xs, ys) as tf.Scalar;
+    const lossBefore = (await before.data())[0];
+    await model.trainOnBatch(xs, ys);
+    const after = model.getWeights().map((w) => w.dataSync().slice());
+    tf.dispose([xs, ys, before]);
+    return { lossBefore, after };
+  };
+  const cpu = await step(reference);
+  await tf.setBackend("wasm");
+  const model = build();
+  model.setWeights(initial.map((w) => tf.tensor(w.values, w.shape)));
+  const wasm = await step(model);
+  assert.ok(Math.abs(cpu.lossBefore - wasm.lossBefore) <= TOLERANCE * Math.max(1, Math.abs(cpu.lossBefore)), "loss");
+  for (const [i, w] of cpu.after.entries()) {
+    const moved = w.map((v, k) => v - initial[i].values[k]);
+    const movedWasm = wasm.after[i].map((v, k) => v - initial[i].values[k]);
+    const error = relativeError(moved, movedWasm);
+    assert.ok(
+      error <= TOLERANCE,
+      `weights ${i} (${initial[i].shape}): relative error of the step ${error.toExponential(2)}`,
+    );
+  }
+  reference.dispose();
+  model.dispose();
+}
