@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { fileURLToPath } from "node:url";
-import { BACKEND_CHAIN, BackendError, initBackend, parseBackendName } from "../lib/backend/chain.ts";
+import { BACKEND_CHAIN, BackendError, initBackend, parseBackendName, startedBackend } from "../lib/backend/chain.ts";
 import { MAX_WASM_THREADS, parseWasmThreads, WasmThreadsError } from "../lib/backend/wasm_start.ts";
 
 Deno.test("parseBackendName accepts every name of the chain, case-insensitively", () => {
@@ -22,8 +22,10 @@ Deno.test("the chain follows the design's order", () => {
 });
 
 Deno.test("initBackend picks a backend, reports it in one line and why better ones were skipped", async () => {
+  assert.equal(startedBackend(), undefined, "nothing started before the first call");
   const report = await initBackend();
   assert.equal(tf.getBackend(), report.tfBackend);
+  assert.equal(startedBackend(), report.name, "the chain's name (wasm-native), not only tfjs' (wasm)");
   assert.ok(!report.line.includes("\n"), "one line");
   assert.match(report.line, new RegExp(`^backend: ${report.name} \\(`));
   const better = BACKEND_CHAIN.slice(0, BACKEND_CHAIN.indexOf(report.name));

@@ -157,6 +157,22 @@ const ATTEMPTS: Record<BackendName, () => Promise<Attempt>> = {
 };
 
 let current: Promise<BackendReport> | undefined;
+let started: BackendReport | undefined;
+
+/**
+ * The chain's name of the backend that {@link initBackend} started in this
+ * process (`wasm-native`, say, where `tf.getBackend()` says `wasm`), or
+ * undefined when the chain has not started one.
+ *
+ * @example
+ * ```ts
+ * import { startedBackend } from "./chain.ts";
+ * console.log(startedBackend() ?? "no backend started by the chain");
+ * ```
+ */
+export function startedBackend(): BackendName | undefined {
+  return started?.name;
+}
 
 /**
  * Parse a backend name as `CH5_BACKEND` gives it.
@@ -194,6 +210,7 @@ export async function initBackend(options: { backend?: BackendName } = {}): Prom
     throw err;
   });
   const report = await current;
+  started = report;
   if (options.backend && options.backend !== report.name) {
     throw new BackendError(
       `initBackend({backend: "${options.backend}"}) was asked for after ${report.name} started; tfjs runs one ` +

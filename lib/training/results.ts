@@ -17,6 +17,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { startedBackend } from "../backend/chain.ts";
 import { BOOK, type BookNumber, bookText, type NotebookName } from "../data/book.ts";
 import { saveResults } from "../io/profile.ts";
 import { print, type Row, showTable } from "../notebook/display.ts";
@@ -210,7 +211,7 @@ export function comparisonRows(name: NotebookName, results: Record<string, unkno
  */
 export async function recordResults(name: NotebookName, results: Record<string, unknown>): Promise<void> {
   const record = expand(results) as Record<string, unknown>;
-  const path = await saveResults(name, { backend: tf.getBackend() ?? null, ...record });
+  const path = await saveResults(name, { backend: startedBackend() ?? tf.getBackend() ?? null, ...record });
   await showTable(comparisonRows(name, record));
   await print(`この実行の結果を ${path} に保存しました。`);
 }
