@@ -81,6 +81,26 @@ function channelsLast(dataFormat: unknown): boolean {
   return dataFormat === undefined || dataFormat === "NHWC" || dataFormat === "channelsLast";
 }
 
+/** The window geometry that convolutions and pools share, from tfjs' own computation. */
+function windowOf(info: tf.backend_util.Conv2DInfo) {
+  const { padInfo } = info;
+  return {
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: padInfo.top,
+    padLeft: padInfo.left,
+    padBottom: padInfo.bottom,
+    padRight: padInfo.right,
+  };
+}
+
 /** The oneDNN geometry of a tfjs convolution, or undefined where oneDNN is not used (dilations, NCHW). */
 function convShape(
   xShape: readonly number[],
@@ -100,24 +120,7 @@ function convShape(
     false,
     "channelsLast",
   );
-  const { padInfo } = info;
-  return {
-    batch: info.batchSize,
-    inHeight: info.inHeight,
-    inWidth: info.inWidth,
-    inChannels: info.inChannels,
-    outHeight: info.outHeight,
-    outWidth: info.outWidth,
-    outChannels: info.outChannels,
-    filterHeight: info.filterHeight,
-    filterWidth: info.filterWidth,
-    strideHeight: info.strideHeight,
-    strideWidth: info.strideWidth,
-    padTop: padInfo.top,
-    padLeft: padInfo.left,
-    padBottom: padInfo.bottom,
-    padRight: padInfo.right,
-  };
+  return { ...windowOf(info), inChannels: info.inChannels, outChannels: info.outChannels };
 }
 
 /** Registered kernels and their predecessors (the fallbacks). */
@@ -256,23 +259,7 @@ function poolShape(xShape: readonly number[], attrs: Record<string, unknown>): P
     attrs.dimRoundingMode as "floor" | undefined,
   );
   if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return undefined;
-  const { padInfo } = info;
-  return {
-    batch: info.batchSize,
-    inHeight: info.inHeight,
-    inWidth: info.inWidth,
-    channels: info.inChannels,
-    outHeight: info.outHeight,
-    outWidth: info.outWidth,
-    filterHeight: info.filterHeight,
-    filterWidth: info.filterWidth,
-    strideHeight: info.strideHeight,
-    strideWidth: info.strideWidth,
-    padTop: padInfo.top,
-    padLeft: padInfo.left,
-    padBottom: padInfo.bottom,
-    padRight: padInfo.right,
-  };
+  return { ...windowOf(info), channels: info.inChannels };
 }
 
 function maxPool(args: KernelArgs): TensorInfo {
