@@ -13,15 +13,41 @@ import assert from "node:assert/strict";
 /** The largest relative error a kernel may have against the cpu backend. */
 export const TOLERANCE = 1e-4;
 
-/** max |a - b| / max |a|: the error relative to the reference's scale. */
+/**
+ * max |a - b| / max |a| over the finite values: the error relative to the
+ * reference's scale. A value that is not finite on either side must be the
+ * same on both (NaN for NaN, ∞ of the same sign), or the error is ∞.
+ */
 export function relativeError(reference: ArrayLike<number>, actual: ArrayLike<number>): number {
   assert.equal(actual.length, reference.length, "sizes differ");
   let diff = 0, scale = 0;
   for (let i = 0; i < reference.length; i++) {
-    diff = Math.max(diff, Math.abs(reference[i] - actual[i]));
-    scale = Math.max(scale, Math.abs(reference[i]));
+    const r = reference[i], a = actual[i];
+    if (!Number.isFinite(r) || !Number.isFinite(a)) {
+      if (!(r === a || (Number.isNaN(r) && Number.isNaN(a)))) return Infinity;
+      continue;
+    }
+    diff = Math.max(diff, Math.abs(r - a));
+    scale = Math.max(scale, Math.abs(r));
   }
   return scale === 0 ? diff : diff / scale;
+}
+
+/** The first few places where `actual` differs from `reference` beyond {@link TOLERANCE}, for a message. */
+export function mismatches(reference: ArrayLike<number>, actual: ArrayLike<number>, most = 4): string {
+  let scale = 0;
+  for (let i = 0; i < reference.length; i++) {
+    if (Number.isFinite(reference[i])) scale = Math.max(scale, Math.abs(reference[i]));
+  }
+  const out: string[] = [];
+  for (let i = 0; i < reference.length && out.length < most; i++) {
+    const r = reference[i], a = actual[i];
+    const same = Number.isFinite(r) && Number.isFinite(a)
+      ? Math.abs(r - a) <= TOLERANCE * (scale || 1)
+      : r === a || (Number.isNaN(r) && Number.isNaN(a));
+    if (!same) out.push(`[${i}] ${r} vs ${a}`);
+  }
+  return out.join(", ");
 }
 
 /** A seeded uniform sample in [-1, 1). */
@@ -61,7 +87,12 @@ export async function expectSame(
   const wasm = await run("wasm");
   assert.deepEqual(wasm.shape, cpu.shape, `${what}: shape`);
   const error = relativeError(cpu.values, wasm.values);
-  assert.ok(error <= TOLERANCE, `${what}: relative error ${error.toExponential(2)} > ${TOLERANCE}`);
+  assert.ok(
+    error <= TOLERANCE,
+    `${what}: relative error ${error.toExponential(2)} > ${TOLERANCE} (cpu vs wasm: ${
+      mismatches(cpu.values, wasm.values)
+    })`,
+  );
 }
 
 /** An NHWC or HWIO shape. */

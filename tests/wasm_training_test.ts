@@ -35,6 +35,7 @@ Deno.test("registerWasmTrainingKernels registers the training kernels once and r
     "Sum",
     "Identity",
     "Cast",
+    "ClipByValue",
   ]);
   assert.deepEqual(registerWasmTrainingKernels(), KERNELS, "a second call changes nothing");
   for (const name of KERNELS) assert.ok(tf.getKernel(name, "wasm"), `${name} is registered for wasm`);
@@ -63,6 +64,15 @@ Deno.test("Cast to the same dtype shares the data; a real cast converts", async 
   x.dispose();
   assert.deepEqual(Array.from(await same.data()), [1.5, -2.5, 3]);
   tf.dispose([same, ints]);
+});
+
+Deno.test("ClipByValue keeps NaN and clips ±∞, as the cpu backend does", async () => {
+  await expectSame("clipByValue", "ClipByValue", {
+    x: { shape: [7], values: new Float32Array([NaN, Infinity, -Infinity, 0.5, 2, -2, -0]) },
+  }, { clipValueMin: -1, clipValueMax: 1 });
+  const clipped = await tf.clipByValue(tf.tensor([NaN, 3]), 0, 1).data();
+  assert.ok(Number.isNaN(clipped[0]));
+  assert.equal(clipped[1], 1);
 });
 
 Deno.test("Conv2DBackpropFilter matches the cpu backend (valid/same, strides 1 and 2, odd sizes, batch 1 and more)", async () => {

@@ -65,6 +65,7 @@ const FORMAT_TAG_ANY = 1;
  */
 const WEIGHTS_ANY = true;
 const POOLING_MAX = 0x1ff;
+const REDUCTION_SUM = 0x2fff4;
 /** `DNNL_MEMORY_ALLOCATE`: oneDNN allocates (and owns) the memory's buffer. */
 const MEMORY_ALLOCATE = Deno.UnsafePointer.create(0xffffffffffffffffn);
 /** Element-wise post-ops this module applies after a convolution or product. */
@@ -86,6 +87,22 @@ const ARG = {
   workspace: 64,
 } as const;
 
+/**
+ * oneDNN 2.x's `dnnl_cpu_isa_t`, by value: each ISA's bit mask holds the masks
+ * of the ISAs below it. The names are those `ONEDNN_MAX_CPU_ISA` takes, in
+ * lower case.
+ */
+export const ISA_NAMES: Record<number, string> = {
+  0x1: "sse41",
+  0x3: "avx",
+  0x7: "avx2",
+  0x407: "avx2_vnni",
+  0x27: "avx512_core",
+  0x67: "avx512_core_vnni",
+  0xe7: "avx512_core_bf16",
+  0x3e7: "avx512_core_amx",
+};
+
 const STATUS_NAMES = [
   "success",
   "out of memory",
@@ -102,6 +119,7 @@ const VERSION_SYMBOLS = {
 
 const SYMBOLS = {
   dnnl_version: { parameters: [], result: "pointer" },
+  dnnl_get_effective_cpu_isa: { parameters: [], result: "i32" },
   dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
   dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
   dnnl_memory_desc_init_by_tag: { parameters: ["buffer", "i32", "buffer", "i32", "i32"], result: "i32" },
@@ -133,6 +151,7 @@ const SYMBOLS = {
   },
   dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
   dnnl_binary_desc_init: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "i32" },
+  dnnl_reduction_desc_init: { parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"], result: "i32" },
   dnnl_eltwise_backward_desc_init: { parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"], result: "i32" },
   dnnl_eltwise_forward_desc_init: { parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"], result: "i32" },
   dnnl_matmul_desc_init: { parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"], result: "i32" },
@@ -143,6 +162,13 @@ const SYMBOLS = {
   dnnl_post_ops_append_eltwise: { parameters: ["pointer", "f32", "i32", "f32", "f32"], result: "i32" },
   dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
   dnnl_primitive_desc_create: { parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"], result: "i32" },
+  dnnl_primitive_desc_iterator_create: {
+    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_iterator_next: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_desc_iterator_fetch: { parameters: ["pointer"], result: "pointer" },
+  dnnl_primitive_desc_iterator_destroy: { parameters: ["pointer"], result: "i32" },
   dnnl_primitive_desc_query: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
   dnnl_primitive_desc_destroy: { parameters: ["pointer"], result: "i32" },
   dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
@@ -229,6 +255,17 @@ export interface MatMulShape {
 export interface PostOps {
   bias?: boolean;
   activation?: keyof typeof ELTWISE;
+}
+
+/**
+ * Options of a convolution: {@link PostOps} (forward only), and `exact`: no
+ * implementation that multiplies the zeros of the padding (`gemm`, which
+ * lays windows out as columns, padding included). 0 · ∞ is NaN, so with ±∞
+ * in the filter (forward) or in the output gradient (weight gradient) such
+ * an implementation puts NaN where tfjs, which skips the padding, has none.
+ */
+export interface ConvOptions extends PostOps {
+  exact?: boolean;
 }
 
 /**
@@ -379,6 +416,15 @@ export class OneDnn {
     this.#stream = readPointer(this.#cell);
   }
 
+  /**
+   * The instruction set oneDNN's JIT kernels use on this CPU (`avx2`,
+   * `avx512_core`, ...), at most the cap in `ONEDNN_MAX_CPU_ISA`.
+   */
+  get isa(): string {
+    const mask = this.#lib.dnnl_get_effective_cpu_isa();
+    return ISA_NAMES[mask] ?? `0x${mask.toString(16)}`;
+  }
+
   /** Primitives built so far (failed shapes included), by key. */
   get cacheSize(): number {
     return this.#cache.size;
@@ -418,13 +464,48 @@ export class OneDnn {
     return hit as T;
   }
 
-  /** Create a primitive descriptor for the op descriptor in `#op`. */
-  #primitiveDesc(attr: Deno.PointerValue, hint: Deno.PointerValue, what: string): Deno.PointerValue {
+  /**
+   * Create a primitive descriptor for the op descriptor in `#op`: oneDNN's
+   * first choice, or, with `avoid`, the first implementation (in oneDNN's
+   * order of preference) whose name `avoid` does not reject.
+   */
+  #primitiveDesc(
+    attr: Deno.PointerValue,
+    hint: Deno.PointerValue,
+    what: string,
+    avoid?: (impl: string) => boolean,
+  ): Deno.PointerValue {
+    const lib = this.#lib;
+    if (!avoid) {
+      check(
+        lib.dnnl_primitive_desc_create(new Uint8Array(this.#cell.buffer), this.#op, attr, this.#engine, hint),
+        `${what}: dnnl_primitive_desc_create`,
+      );
+      return readPointer(this.#cell);
+    }
     check(
-      this.#lib.dnnl_primitive_desc_create(new Uint8Array(this.#cell.buffer), this.#op, attr, this.#engine, hint),
-      `${what}: dnnl_primitive_desc_create`,
+      lib.dnnl_primitive_desc_iterator_create(new Uint8Array(this.#cell.buffer), this.#op, attr, this.#engine, hint),
+      `${what}: dnnl_primitive_desc_iterator_create`,
     );
-    return readPointer(this.#cell);
+    const iterator = readPointer(this.#cell);
+    const skipped: string[] = [];
+    try {
+      for (
+        let status = DNNL_SUCCESS;
+        status === DNNL_SUCCESS;
+        status = lib.dnnl_primitive_desc_iterator_next(iterator)
+      ) {
+        const pd = lib.dnnl_primitive_desc_iterator_fetch(iterator);
+        if (!pd) continue;
+        const impl = implName(lib, pd);
+        if (!avoid(impl)) return pd;
+        skipped.push(impl);
+        lib.dnnl_primitive_desc_destroy(pd);
+      }
+    } finally {
+      lib.dnnl_primitive_desc_iterator_destroy(iterator);
+    }
+    throw new OneDnnError(`${what}: no implementation left after skipping ${skipped.join(", ")}`);
   }
 
   /** A memory object for the descriptor in `slot`, on `handle` (none: set per call; MEMORY_ALLOCATE: owned). */
@@ -448,12 +529,7 @@ export class OneDnn {
     what: string,
   ): Primitive {
     const lib = this.#lib;
-    const info = new BigUint64Array(1);
-    let impl = "";
-    if (lib.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, new Uint8Array(info.buffer)) === DNNL_SUCCESS) {
-      const p = Deno.UnsafePointer.create(info[0]);
-      if (p) impl = Deno.UnsafePointerView.getCString(p);
-    }
+    const impl = implName(lib, pd);
     check(lib.dnnl_primitive_create(new Uint8Array(this.#cell.buffer), pd), `${what}: dnnl_primitive_create`);
     const handle = readPointer(this.#cell);
     lib.dnnl_primitive_desc_destroy(pd);
@@ -481,9 +557,11 @@ export class OneDnn {
    *
    * @throws {OneDnnError} when oneDNN has no implementation for these shapes and layouts.
    */
-  convolution(pass: ConvPass, shape: ConvShape, post: PostOps = {}): Kernel {
+  convolution(pass: ConvPass, shape: ConvShape, post: ConvOptions = {}): Kernel {
     const s = shape;
-    const key = `conv:${pass}:${Object.values(s).join(",")}:${post.bias ? "b" : ""}${post.activation ?? ""}`;
+    const options = `${post.bias ? "b" : ""}${post.activation ?? ""}${post.exact ? "exact" : ""}`;
+    const key = `conv:${pass}:${Object.values(s).join(",")}:${options}`;
+    const avoid = avoidFor(pass, s, post.exact);
     return this.#cached(key, () => {
       const lib = this.#lib;
       const what = `convolution ${pass} ${JSON.stringify(s)}`;
@@ -526,7 +604,7 @@ export class OneDnn {
       let pd: Deno.PointerValue;
       let hint: Deno.PointerValue = null;
       try {
-        pd = this.#primitiveDesc(attr, null, what);
+        pd = this.#primitiveDesc(attr, null, what, pass === "forward" ? avoid : undefined);
       } finally {
         if (attr) lib.dnnl_primitive_attr_destroy(attr);
       }
@@ -564,7 +642,7 @@ export class OneDnn {
               `${what}: dnnl_convolution_backward_weights_desc_init`,
             );
           }
-          pd = this.#primitiveDesc(null, hint, what);
+          pd = this.#primitiveDesc(null, hint, what, avoid);
         }
         // The weights' layout the primitive chose (slot 5), and a reorder from or to HWIO where it differs.
         this.#queryMd(pd, pass === "backwardWeights" ? QUERY_DIFF_WEIGHTS_MD : QUERY_WEIGHTS_MD, 5, what);
@@ -788,6 +866,27 @@ export class OneDnn {
   }
 
   /**
+   * The sum of `size` values, into one value: finite exactly when every value
+   * is finite (or when a sum of finite values overflows); arguments `x, sum`.
+   *
+   * @throws {OneDnnError} when oneDNN has no implementation for it.
+   */
+  sum(size: number): Kernel {
+    return this.#cached(`sum:${size}`, () => {
+      const what = `sum ${size}`;
+      const x = this.#plain(0, [size], [1]);
+      const out = this.#plain(3, [1], [1]);
+      this.#op.fill(0);
+      check(
+        this.#lib.dnnl_reduction_desc_init(this.#op, REDUCTION_SUM, x, out, 0, 0),
+        `${what}: dnnl_reduction_desc_init`,
+      );
+      const pd = this.#primitiveDesc(null, null, what);
+      return this.#build(pd, [0, 3], [ARG.src, ARG.dst], ["x", "sum"], what);
+    });
+  }
+
+  /**
    * The gradient of a ReLU over `size` values: `dx = x > 0 ? dy : 0`;
    * arguments `dy, x, dx`.
    *
@@ -853,6 +952,39 @@ export class OneDnn {
       }
     });
   }
+}
+
+/**
+ * The implementations a convolution pass must not use, or undefined where
+ * oneDNN's first choice is right.
+ *
+ * - uxlfoundation/oneDNN#6035 (open; 2.6 and later): the 1×1 backward-weights
+ *   kernels (`jit_1x1:*`) reduce a strided 1×1 convolution to unit stride by
+ *   copying the source into a workspace ("rtus"); with an NHWC source and
+ *   fewer input channels than the kernel's channel block they write past that
+ *   workspace. The gradient comes out wrong (seen: 11 of 16 channel pairs with
+ *   ≤ 4 input channels on AVX2, relative error 0.7–0.9), and on one thread the
+ *   heap is corrupted (glibc aborts) or the kernel never returns. Every 1×1
+ *   weight gradient with a stride above 1 takes oneDNN's next implementation
+ *   (the direct `jit:*` kernel, the one 3×3 filters use).
+ * - `exact` ({@link ConvOptions}): no `gemm` (im2col) implementation.
+ */
+function avoidFor(pass: ConvPass, s: ConvShape, exact = false): ((impl: string) => boolean) | undefined {
+  const pointwise = s.filterHeight === 1 && s.filterWidth === 1;
+  const strided = s.strideHeight > 1 || s.strideWidth > 1;
+  const rtus = pass === "backwardWeights" && pointwise && strided;
+  if (!rtus && !exact) return undefined;
+  return (impl) => (rtus && impl.startsWith("jit_1x1:")) || (exact && impl.includes("gemm"));
+}
+
+/** oneDNN's name for the implementation of a primitive descriptor (e.g. `jit:avx2`), or "" where it gives none. */
+function implName(lib: Lib, pd: Deno.PointerValue): string {
+  const info = new BigUint64Array(1);
+  if (lib.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, new Uint8Array(info.buffer)) !== DNNL_SUCCESS) {
+    return "";
+  }
+  const p = Deno.UnsafePointer.create(info[0]);
+  return p ? Deno.UnsafePointerView.getCString(p) : "";
 }
 
 function int64s(values: number[]): Uint8Array {

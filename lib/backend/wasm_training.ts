@@ -496,6 +496,26 @@ function cast(args: KernelArgs): TensorInfo {
   return identity(args);
 }
 
+/**
+ * `ClipByValue` that keeps NaN, as the cpu backend and TensorFlow do: the
+ * stock kernel's clamp turns NaN into a bound, so binary cross-entropy, which
+ * clips its predictions, reported a finite loss for a model gone NaN.
+ */
+function clipByValue(args: KernelArgs): TensorInfo {
+  const { inputs: { x }, backend, attrs } = args;
+  if (x.dtype !== "float32") {
+    return (stock.get("ClipByValue")!.kernelFunc as unknown as StockKernelFunc)(args) as TensorInfo;
+  }
+  const { clipValueMin: min, clipValueMax: max } = attrs as unknown as tf.ClipByValueAttrs;
+  const out = (backend as unknown as WasmBackend).makeOutput(x.shape, "float32");
+  const src = heap(backend, x), dst = heap(backend, out);
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i];
+    dst[i] = v > max ? max : v < min ? min : v;
+  }
+  return out;
+}
+
 const KERNELS: { name: string; kernelFunc: typeof conv2DBackpropFilter }[] = [
   { name: "Conv2DBackpropFilter", kernelFunc: conv2DBackpropFilter },
   { name: "Conv2DBackpropInput", kernelFunc: conv2DBackpropInput },
@@ -504,6 +524,7 @@ const KERNELS: { name: string; kernelFunc: typeof conv2DBackpropFilter }[] = [
   { name: "Sum", kernelFunc: sum },
   { name: "Identity", kernelFunc: identity },
   { name: "Cast", kernelFunc: cast },
+  { name: "ClipByValue", kernelFunc: clipByValue },
 ];
 
 let registered: string[] | undefined;
