@@ -4,7 +4,7 @@
  * cpu backend. Prints a table and writes `data/results/bench.json`.
  *
  * Each measurement runs in its own process (`--step NAME`), so that each
- * starts its backend fresh: the chosen one (`lib/backend/chain.ts`'s chain, or
+ * starts its backend fresh: the chosen one (`@ch5/engine`'s chain, or
  * `CH5_BACKEND`) for the models, `cpu` for the baseline, and plain `wasm` for
  * the engine without native kernels (when the chosen one is another). Inputs
  * are random tensors: speed does not depend on the pixels. `CH5_BENCH_SECONDS`
@@ -32,7 +32,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BackendReport, initBackend } from "../lib/backend/chain.ts";
+import { type BackendReport, initBackend } from "@ch5/engine";
 import { mnistConvnet, smallConvnet } from "../lib/models/convnets.ts";
 import { vgg16 } from "../lib/models/vgg16.ts";
 import { loadImg } from "../lib/preprocessing/image.ts";

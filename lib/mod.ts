@@ -21,7 +21,7 @@ export * from "./notebook/plotly_html.ts";
 export * from "./notebook/progress.ts";
 export * from "./notebook/skip.ts";
 // backend
-export * from "./backend/chain.ts";
+export * from "@ch5/engine";
 // preprocessing
 export * from "./preprocessing/image.ts";
 export * from "./preprocessing/directory_iterator.ts";

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import sharp from "sharp";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 import { ROOT } from "../lib/io/profile.ts";
 import {
   type Batch,

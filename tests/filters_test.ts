@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 import { deprocessImage, filterGrid, generatePattern } from "../lib/viz/filters.ts";
 
 await initBackend({ backend: "wasm" }); // the 547×547 grid climbs 64 patterns × 40 steps: wasm, not the plain-JS cpu backend

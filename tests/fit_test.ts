@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { evaluate, fit } from "../lib/training/fit.ts";
 import { CheckpointError, checkpointPath, deleteCheckpoint } from "../lib/training/checkpoint.ts";
 import { interruptListening, requestInterrupt } from "../lib/notebook/interrupt.ts";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 
 await initBackend({ backend: "cpu" });
 

@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 import { MnistError, parseIdx } from "../lib/data/mnist.ts";
 import { H5Error } from "../lib/io/h5.ts";
 import { openZip, ZipError, zipFiles } from "../lib/io/zip.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import sharp from "sharp";
 import { crc32, deflateSync } from "node:zlib";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 import { ROOT } from "../lib/io/profile.ts";
 import {
   ImageLoadError,

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 import { decodePredictions, IMAGENET_BGR_MEAN, IMAGENET_CLASSES, preprocessInput } from "../lib/models/imagenet.ts";
 import {
   cachedWeights,

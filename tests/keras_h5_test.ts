@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 import { H5Error, openH5, readH5 } from "../lib/io/h5.ts";
 import { KerasH5Error, loadKerasModel, loadWeightsFromH5, saveWeightsToH5 } from "../lib/models/keras_h5.ts";
 import type { Dataset, Group } from "../lib/io/h5.ts";

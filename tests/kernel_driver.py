@@ -52,7 +52,7 @@ try:
     kc.wait_for_ready(timeout=120)
     setup = """
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "./lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 import { fit } from "./lib/training/fit.ts";
 await initBackend({ backend: "cpu" });
 const marker = "kept";

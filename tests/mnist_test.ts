@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { loadMnist, MnistError, parseIdx, QUICK_LIMIT } from "../lib/data/mnist.ts";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 
 await initBackend({ backend: "cpu" });
 

@@ -93,7 +93,7 @@ Deno.test("a training killed mid-epoch resumes from its last complete epoch and 
 Deno.test("resuming with the real picture iterator (augmentation, shuffles, prefetch) gives an uninterrupted run's weights", async () => {
   const tf = await import("@tensorflow/tfjs");
   const sharp = (await import("sharp")).default;
-  const { initBackend } = await import("../lib/backend/chain.ts");
+  const { initBackend } = await import("@ch5/engine");
   const { imageDataGenerator } = await import("../lib/preprocessing/image_data_generator.ts");
   const { fit } = await import("../lib/training/fit.ts");
   await initBackend({ backend: "cpu" });

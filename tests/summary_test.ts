@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { formatModelSummary, shapeText, summaryTable, thousands } from "../lib/models/summary.ts";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 
 await initBackend({ backend: "cpu" });
 

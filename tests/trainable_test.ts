@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 import { freeze, trainableWeightCount, trainedWeights } from "../lib/models/trainable.ts";
 import { vgg16 } from "../lib/models/vgg16.ts";
 

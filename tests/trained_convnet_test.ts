@@ -3,7 +3,7 @@
  * (from 5.2's results file).
  */
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 import { smallConvnet } from "../lib/models/convnets.ts";
 import { saveModel } from "../lib/models/save.ts";
 import { loadTrainedConvnet } from "../lib/viz/trained_convnet.ts";

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 import { openH5, readH5 } from "../lib/io/h5.ts";
 import { saveWeightsToH5 } from "../lib/models/keras_h5.ts";
 import { buildVgg16, hasWeights, vgg16, Vgg16Error } from "../lib/models/vgg16.ts";

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import sharp from "sharp";
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/backend/chain.ts";
+import { initBackend } from "@ch5/engine";
 import {
   addTitle,
   applyColormap,

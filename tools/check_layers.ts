@@ -1,308 +1,170 @@
 /**
- * Check that lib/ keeps its layers: every import of a lib file (static
- * `import`, `import type`, `export ... from`, and `import("...")`) must go to
- * the same layer or a lower one, and no files may import each other in a
- * cycle (type-only imports count: a type cycle is still a cycle).
+ * Check the project's import structure, as `deno info --json` resolves it
+ * (static, type-only, re-exported and dynamic imports alike):
  *
- * The layers, bottom to top, are the folders of lib/ in {@link LAYERS}; files
- * directly in lib/ (`mod.ts`) are above them all. Imports of packages
- * (`@tensorflow/tfjs`, `npm:...`, `node:...`) are not checked.
+ * - `lib/` keeps its layers: an import goes to the same layer or a lower one
+ *   ({@link LAYERS}, bottom first; files directly in `lib/`, `mod.ts`, are
+ *   above them all), never out of `lib/` to a project file, and no files
+ *   import each other in a cycle (a type-only cycle is still a cycle);
+ * - `lib/` reaches the engine only through its package, `@ch5/engine`;
+ * - the engine (`engine/`, its tests included) imports no file outside
+ *   `engine/`: it is a package of its own.
  *
- * Run `deno run -A tools/check_layers.ts [libDir]` (default `lib`): it prints
- * every violation with file and line, and exits with 1 when there is any.
+ * Packages (`@tensorflow/tfjs`, `npm:...`, `node:...`) are not checked.
+ * Run `deno run -A tools/check_layers.ts [root]` (default: the project root):
+ * it prints every violation with file and line, and exits with 1 when there
+ * is any.
  *
  * @example
  * ```ts
  * import { checkLayers, formatReport } from "./check_layers.ts";
- * const report = await checkLayers("lib");
- * console.log(formatReport(report));
+ * console.log(formatReport(await checkLayers(".")));
  * ```
  * @module
  */
-import { dirname, join, relative, resolve, sep } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 /** The layer folders of lib/, bottom to top. Files directly in lib/ are the top. */
-export const LAYERS: readonly string[] = [
-  "io",
-  "notebook",
-  "backend",
-  "preprocessing",
-  "data",
-  "models",
-  "training",
-  "viz",
-];
+export const LAYERS: readonly string[] = ["io", "notebook", "preprocessing", "data", "models", "training", "viz"];
 
-/** How a dependency is written. */
-export type ImportKind = "import" | "import type" | "export from" | "import()";
-
-/** One relative import found in a source file. */
-export interface ImportRef {
-  /** The specifier as written (`"../io/fs.ts"`). */
+/** One import of a project file by another, as `deno info` resolved it. */
+export interface Edge {
+  /** The importing file, relative to the root (`lib/io/fs.ts`). */
+  from: string;
+  /** The imported file, same form. */
+  to: string;
+  /** The specifier as written (`../io/fs.ts`, `@ch5/engine`). */
   specifier: string;
   /** 1-based line of the specifier. */
   line: number;
-  /** How it is written. */
-  kind: ImportKind;
 }
 
-/** An import from a lower layer to a higher one (or out of lib/). */
-export interface LayerViolation {
-  /** Importing file, relative to the lib folder's parent (`lib/io/fs.ts`). */
-  from: string;
-  /** Its layer (`io`, ..., `viz`, or `lib` for files directly in lib/). */
-  fromLayer: string;
-  /** Imported file, same form. */
-  to: string;
-  /** Its layer, or `outside` for a file that is not in lib/. */
-  toLayer: string;
-  /** 1-based line in `from`. */
-  line: number;
-  /** How the import is written. */
-  kind: ImportKind;
+/** An import against the rules, with the rule it breaks. */
+export interface Violation extends Edge {
+  why: string;
 }
 
 /** What {@link checkLayers} found. */
 export interface LayerReport {
   /** Files checked. */
   files: number;
-  /** Imports from a lower layer to a higher one. */
-  violations: LayerViolation[];
-  /** Each cycle as the files along it, the first file repeated at the end. */
+  violations: Violation[];
+  /** Each cycle in lib/ as the files along it, the first file repeated at the end. */
   cycles: string[][];
   /** Files in a folder of lib/ that is not a layer. */
   unknownFolders: string[];
 }
 
-/** Raised when the folder to check does not exist. */
+/** Raised when the root has no lib/ folder, or `deno info` fails. */
 export class CheckLayersError extends Error {
-  /** The class name, for messages. */
   override name = "CheckLayersError";
-}
-
-const IDENT = /[A-Za-z0-9_$]/;
-
-interface Token {
-  /** `id` (identifier or keyword), `str` (string literal, value unquoted), `punct`. */
-  type: "id" | "str" | "punct";
-  value: string;
-  line: number;
-}
-
-/**
- * The tokens of TypeScript source that matter for imports: identifiers,
- * string literals and punctuation. Comments, template literals (with their
- * `${...}` parts), regular expressions and numbers are skipped, so an
- * `import` in a JSDoc example or inside a string is not taken for one.
- */
-function tokenize(src: string): Token[] {
-  const tokens: Token[] = [];
-  let i = 0;
-  let line = 1;
-  // One entry per open `{`: true when it opened a template literal's `${`.
-  const braces: boolean[] = [];
-  const regexAllowed = () => {
-    const prev = tokens[tokens.length - 1];
-    if (!prev) return true;
-    if (prev.type === "str") return false;
-    if (prev.type === "id") {
-      return ["return", "typeof", "case", "do", "else", "in", "of", "new", "delete", "void", "throw", "yield", "await"]
-        .includes(prev.value);
-    }
-    return ![")", "]", "}"].includes(prev.value);
-  };
-  const skipTemplate = () => {
-    // i is just after a backtick or after the `}` closing a `${...}`.
-    while (i < src.length) {
-      const ch = src[i];
-      if (ch === "\\") {
-        i += 2;
-        continue;
-      }
-      if (ch === "\n") line++;
-      if (ch === "`") {
-        i++;
-        return;
-      }
-      if (ch === "$" && src[i + 1] === "{") {
-        i += 2;
-        braces.push(true);
-        return;
-      }
-      i++;
-    }
-  };
-  while (i < src.length) {
-    const ch = src[i];
-    if (ch === "\n") {
-      line++;
-      i++;
-    } else if (ch === " " || ch === "\t" || ch === "\r") {
-      i++;
-    } else if (ch === "/" && src[i + 1] === "/") {
-      while (i < src.length && src[i] !== "\n") i++;
-    } else if (ch === "/" && src[i + 1] === "*") {
-      const end = src.indexOf("*/", i + 2);
-      const stop = end < 0 ? src.length : end + 2;
-      for (let k = i; k < stop; k++) if (src[k] === "\n") line++;
-      i = stop;
-    } else if (ch === '"' || ch === "'") {
-      const start = line;
-      let value = "";
-      i++;
-      while (i < src.length && src[i] !== ch && src[i] !== "\n") {
-        if (src[i] === "\\") {
-          value += src[i + 1] ?? "";
-          i += 2;
-        } else value += src[i++];
-      }
-      i++;
-      tokens.push({ type: "str", value, line: start });
-    } else if (ch === "`") {
-      i++;
-      skipTemplate();
-      tokens.push({ type: "punct", value: "`", line });
-    } else if (ch === "/" && regexAllowed()) {
-      // A regular expression literal: skip to its closing slash (not one inside [...]).
-      let inClass = false;
-      i++;
-      while (i < src.length && src[i] !== "\n") {
-        const c = src[i];
-        if (c === "\\") {
-          i += 2;
-          continue;
-        }
-        if (c === "[") inClass = true;
-        else if (c === "]") inClass = false;
-        else if (c === "/" && !inClass) break;
-        i++;
-      }
-      i++;
-      while (i < src.length && IDENT.test(src[i])) i++; // flags
-      tokens.push({ type: "punct", value: "/re/", line });
-    } else if (/[0-9]/.test(ch)) {
-      while (i < src.length && /[0-9A-Za-z_.]/.test(src[i])) i++;
-      tokens.push({ type: "punct", value: "0", line });
-    } else if (IDENT.test(ch)) {
-      const start = i;
-      while (i < src.length && IDENT.test(src[i])) i++;
-      tokens.push({ type: "id", value: src.slice(start, i), line });
-    } else if (ch === "{") {
-      braces.push(false);
-      tokens.push({ type: "punct", value: ch, line });
-      i++;
-    } else if (ch === "}") {
-      i++;
-      if (braces.pop()) skipTemplate(); // the end of a `${...}`: back inside the template
-      else tokens.push({ type: "punct", value: ch, line });
-    } else {
-      tokens.push({ type: "punct", value: ch, line });
-      i++;
-    }
-  }
-  return tokens;
-}
-
-/**
- * The module specifiers a TypeScript source imports or re-exports, with
- * their lines. Imports written in comments or strings are not included.
- *
- * @example
- * ```ts
- * import { findImports } from "./check_layers.ts";
- * console.log(findImports('import type { A } from "./a.ts";\n// import "./b.ts"'));
- * // [{ specifier: "./a.ts", line: 1, kind: "import type" }]
- * ```
- */
-export function findImports(src: string): ImportRef[] {
-  const tokens = tokenize(src);
-  const out: ImportRef[] = [];
-  const at = (k: number) => tokens[k] as Token | undefined;
-  for (let k = 0; k < tokens.length; k++) {
-    const t = tokens[k];
-    if (t.type !== "id" || (t.value !== "import" && t.value !== "export")) continue;
-    const prev = at(k - 1);
-    if (prev && prev.type === "punct" && prev.value === ".") continue; // x.import
-    const next = at(k + 1);
-    if (!next) continue;
-    if (t.value === "import") {
-      if (next.type === "str") {
-        out.push({ specifier: next.value, line: next.line, kind: "import" });
-        continue;
-      }
-      if (next.value === "(") {
-        const arg = at(k + 2);
-        if (arg?.type === "str") out.push({ specifier: arg.value, line: arg.line, kind: "import()" });
-        continue;
-      }
-      if (next.value === ".") continue; // import.meta
-    } else if (
-      !(next.value === "*" || next.value === "{" ||
-        (next.value === "type" && ["{", "*"].includes(at(k + 2)?.value ?? "")))
-    ) {
-      continue; // export const/function/class/default ...: no module specifier
-    }
-    // Scan the clause up to `from "..."`; a `;` or another statement keyword ends it.
-    const typeOnly = next.type === "id" && next.value === "type" && at(k + 2)?.value !== "from" &&
-      at(k + 2)?.value !== ",";
-    for (let m = k + 1; m < tokens.length && m < k + 400; m++) {
-      const u = tokens[m];
-      if (u.type === "punct" && u.value === ";") break;
-      if (u.type === "id" && (u.value === "import" || u.value === "export")) break;
-      if (u.type === "id" && u.value === "from" && at(m + 1)?.type === "str") {
-        const s = tokens[m + 1];
-        const kind: ImportKind = t.value === "export" ? "export from" : typeOnly ? "import type" : "import";
-        out.push({ specifier: s.value, line: s.line, kind });
-        break;
-      }
-    }
-  }
-  return out;
 }
 
 async function listTs(dir: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory) out.push(...await listTs(path));
-    else if (entry.isFile && /\.(ts|tsx|mts)$/.test(entry.name) && !entry.name.endsWith(".d.ts")) out.push(path);
+  const info = await Deno.stat(dir).catch(() => null);
+  if (!info?.isDirectory) return out;
+  for await (const e of Deno.readDir(dir)) {
+    const path = join(dir, e.name);
+    if (e.isDirectory) out.push(...await listTs(path));
+    else if (/\.(ts|tsx|mts)$/.test(e.name) && !e.name.endsWith(".d.ts")) out.push(path);
   }
   return out.sort();
 }
 
-/** The layer of a path relative to the lib folder: its first folder, `lib` for files at the top. */
-function layerOf(rel: string): string {
-  const parts = rel.split(sep);
-  return parts.length === 1 ? "lib" : parts[0];
+interface InfoModule {
+  specifier: string;
+  dependencies?: {
+    specifier: string;
+    code?: { specifier?: string; span: { start: { line: number } } };
+    type?: { specifier?: string; span: { start: { line: number } } };
+  }[];
+}
+
+/**
+ * Every import between project files among `files`, resolved by one
+ * `deno info --json` over an entry module that imports them all (written to
+ * `<root>/build/` and removed again).
+ */
+export async function importEdges(root: string, files: string[]): Promise<Edge[]> {
+  const build = join(root, "build");
+  await Deno.mkdir(build, { recursive: true });
+  const entry = join(build, `check_layers_entry_${Deno.pid}.ts`);
+  await Deno.writeTextFile(entry, files.map((f) => `import ${JSON.stringify(pathToFileURL(f).href)};\n`).join(""));
+  try {
+    const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json", entry], cwd: root }).output();
+    if (!out.success) {
+      throw new CheckLayersError(`deno info failed: ${new TextDecoder().decode(out.stderr).trim().slice(0, 600)}`);
+    }
+    const modules = (JSON.parse(new TextDecoder().decode(out.stdout)).modules ?? []) as InfoModule[];
+    const show = (url: string) => relative(root, fileURLToPath(url)).split(sep).join("/");
+    const edges: Edge[] = [];
+    for (const m of modules) {
+      if (!m.specifier.startsWith("file:") || m.specifier === pathToFileURL(entry).href) continue;
+      for (const d of m.dependencies ?? []) {
+        for (const target of [d.code, d.type]) {
+          if (!target?.specifier?.startsWith("file:")) continue;
+          edges.push({
+            from: show(m.specifier),
+            to: show(target.specifier),
+            specifier: d.specifier,
+            line: target.span.start.line + 1,
+          });
+          break; // one edge per import, whether it carries code, types or both
+        }
+      }
+    }
+    return edges;
+  } finally {
+    await Deno.remove(entry).catch(() => {});
+  }
+}
+
+/** The layer of a path under lib/ (`lib/io/fs.ts` → `io`; `lib/mod.ts` → `lib`), or undefined outside lib/. */
+function layerOf(path: string): string | undefined {
+  const parts = path.split("/");
+  if (parts[0] !== "lib") return undefined;
+  return parts.length === 2 ? "lib" : parts[1];
 }
 
 function rank(layer: string): number {
   return layer === "lib" ? LAYERS.length : LAYERS.indexOf(layer);
 }
 
-/** Tarjan's strongly connected components; returns those that hold a cycle. */
+/** The rule an edge breaks, or undefined. */
+function ruleBroken(e: Edge): string | undefined {
+  const fromEngine = e.from.startsWith("engine/"), toEngine = e.to.startsWith("engine/");
+  if (fromEngine) return toEngine ? undefined : "the engine must not import files outside engine/";
+  const fromLayer = layerOf(e.from);
+  if (fromLayer === undefined) return undefined; // tools, tests, bench: not checked
+  if (toEngine) {
+    return e.specifier === "@ch5/engine" ? undefined : "lib must reach the engine through its package, @ch5/engine";
+  }
+  const toLayer = layerOf(e.to);
+  if (toLayer === undefined) return "lib must not import files outside lib/";
+  if (rank(toLayer) < 0) return `${toLayer} is not a layer`;
+  if (rank(toLayer) > rank(fromLayer)) return `a lower layer (${fromLayer}) must not import a higher one (${toLayer})`;
+  return undefined;
+}
+
+/** Strongly connected components with more than one file (or a file importing itself), Tarjan's algorithm. */
 function cyclicComponents(graph: Map<string, Set<string>>): string[][] {
-  let counter = 0;
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const stack: string[] = [];
-  const onStack = new Set<string>();
-  const out: string[][] = [];
+  let index = 0;
+  const indices = new Map<string, number>(), low = new Map<string, number>(), stack: string[] = [];
+  const onStack = new Set<string>(), out: string[][] = [];
   const visit = (v: string) => {
-    index.set(v, counter);
-    low.set(v, counter);
-    counter++;
+    indices.set(v, index);
+    low.set(v, index++);
     stack.push(v);
     onStack.add(v);
     for (const w of graph.get(v) ?? []) {
-      if (!index.has(w)) {
+      if (!indices.has(w)) {
         visit(w);
         low.set(v, Math.min(low.get(v)!, low.get(w)!));
-      } else if (onStack.has(w)) {
-        low.set(v, Math.min(low.get(v)!, index.get(w)!));
-      }
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, indices.get(w)!));
     }
-    if (low.get(v) === index.get(v)) {
+    if (low.get(v) === indices.get(v)) {
       const comp: string[] = [];
       let w: string;
       do {
@@ -313,80 +175,64 @@ function cyclicComponents(graph: Map<string, Set<string>>): string[][] {
       if (comp.length > 1 || graph.get(v)?.has(v)) out.push(comp.sort());
     }
   };
-  for (const v of [...graph.keys()].sort()) if (!index.has(v)) visit(v);
-  return out;
+  for (const v of [...graph.keys()].sort()) if (!indices.has(v)) visit(v);
+  return out.sort((a, b) => a[0].localeCompare(b[0]));
 }
 
-/** One cycle through the first file of a component, as a path that ends where it starts. */
+/** One cycle through a component, from its first file back to it (breadth-first, so the shortest). */
 function cycleThrough(comp: string[], graph: Map<string, Set<string>>): string[] {
-  const inComp = new Set(comp);
-  const start = comp[0];
-  const prevOf = new Map<string, string>();
-  const queue = [start];
-  // Breadth-first from start inside the component until an edge leads back to start.
-  for (let q = 0; q < queue.length; q++) {
-    const v = queue[q];
+  const inside = new Set(comp), start = comp[0];
+  const previous = new Map<string, string>();
+  const queue = [...(graph.get(start) ?? [])].filter((w) => inside.has(w)).sort();
+  for (const w of queue) previous.set(w, start);
+  while (queue.length && !previous.has(start)) {
+    const v = queue.shift()!;
     for (const w of [...(graph.get(v) ?? [])].sort()) {
-      if (w === start) {
-        const path = [v];
-        while (path[0] !== start) path.unshift(prevOf.get(path[0])!);
-        return [...path, start];
-      }
-      if (inComp.has(w) && !prevOf.has(w)) {
-        prevOf.set(w, v);
+      if (inside.has(w) && !previous.has(w)) {
+        previous.set(w, v);
         queue.push(w);
       }
     }
   }
-  return [...comp, start];
+  const path = [start];
+  for (let v = previous.get(start)!; v !== start; v = previous.get(v)!) path.unshift(v);
+  return [start, ...path];
 }
 
 /**
- * Read every TypeScript file under `libDir` and report imports that go from
- * a lower layer to a higher one, and import cycles between files.
+ * Check `lib/` and `engine/` under `root` against the rules of this module.
  *
  * @example
  * ```ts
  * import { checkLayers } from "./check_layers.ts";
- * const { violations, cycles } = await checkLayers("lib");
+ * const { violations, cycles } = await checkLayers(".");
  * console.log(violations.length + cycles.length === 0 ? "layers ok" : "layers broken");
  * ```
- * @throws {CheckLayersError} when `libDir` is not a folder.
+ * @throws {CheckLayersError} when `root` has no lib/ folder, or `deno info` fails.
  */
-export async function checkLayers(libDir = "lib"): Promise<LayerReport> {
-  const root = resolve(libDir);
-  const info = await Deno.stat(root).catch(() => null);
-  if (!info?.isDirectory) {
-    throw new CheckLayersError(
-      `check_layers: ${libDir} is not a folder; run it from the project root or pass the lib folder`,
-    );
+export async function checkLayers(root = "."): Promise<LayerReport> {
+  const base = resolve(root);
+  const lib = await listTs(join(base, "lib"));
+  if (!lib.length) {
+    throw new CheckLayersError(`check_layers: ${root} has no lib/ folder; run it from the project root`);
   }
-  const base = dirname(root);
-  const show = (abs: string) => relative(base, abs).split(sep).join("/");
-  const files = await listTs(root);
+  const files = [...lib, ...await listTs(join(base, "engine"))];
+  const edges = await importEdges(base, files);
   const graph = new Map<string, Set<string>>();
-  const violations: LayerViolation[] = [];
-  const unknown = new Set<string>();
-  for (const file of files) {
-    const rel = relative(root, file);
-    const fromLayer = layerOf(rel);
-    if (rank(fromLayer) < 0) unknown.add(show(file));
-    const edges = new Set<string>();
-    graph.set(show(file), edges);
-    for (const ref of findImports(await Deno.readTextFile(file))) {
-      if (!ref.specifier.startsWith("./") && !ref.specifier.startsWith("../")) continue;
-      const target = resolve(dirname(file), ref.specifier);
-      const targetRel = relative(root, target);
-      const outside = targetRel.startsWith("..") || targetRel === "";
-      const toLayer = outside ? "outside" : layerOf(targetRel);
-      if (/\.(ts|tsx|mts)$/.test(target) && !outside) edges.add(show(target));
-      if (outside || rank(toLayer) > rank(fromLayer) || rank(toLayer) < 0) {
-        violations.push({ from: show(file), fromLayer, to: show(target), toLayer, line: ref.line, kind: ref.kind });
-      }
+  for (const e of edges) {
+    if (layerOf(e.from) !== undefined && layerOf(e.to) !== undefined) {
+      if (!graph.has(e.from)) graph.set(e.from, new Set());
+      graph.get(e.from)!.add(e.to);
     }
   }
+  const violations = edges.flatMap((e) => {
+    const why = ruleBroken(e);
+    return why ? [{ ...e, why }] : [];
+  });
+  const unknownFolders = lib.map((f) => relative(base, f).split(sep).join("/"))
+    .filter((f) => rank(layerOf(f)!) < 0);
   const cycles = cyclicComponents(graph).map((comp) => cycleThrough(comp, graph));
-  return { files: files.length, violations, cycles, unknownFolders: [...unknown].sort() };
+  return { files: files.length, violations, cycles, unknownFolders };
 }
 
 /** Whether the report is clean. */
@@ -401,20 +247,12 @@ export function layersOk(report: LayerReport): boolean {
  * @example
  * ```ts
  * import { checkLayers, formatReport } from "./check_layers.ts";
- * console.log(formatReport(await checkLayers("lib")));
+ * console.log(formatReport(await checkLayers(".")));
  * ```
  */
 export function formatReport(report: LayerReport): string {
-  const lines: string[] = [];
   const order = [...LAYERS, "lib (top)"].join(" < ");
-  for (const v of report.violations) {
-    const why = v.toLayer === "outside"
-      ? "lib must not import files outside lib/"
-      : rank(v.toLayer) < 0
-      ? `${v.toLayer} is not a layer`
-      : `a lower layer (${v.fromLayer}) must not import a higher one (${v.toLayer})`;
-    lines.push(`${v.from}:${v.line}: ${v.kind} ${v.to}: ${why}`);
-  }
+  const lines = report.violations.map((v) => `${v.from}:${v.line}: imports ${v.to}: ${v.why}`);
   for (const c of report.cycles) lines.push(`import cycle: ${c.join(" -> ")}`);
   for (const f of report.unknownFolders) {
     lines.push(`${f}: its folder is not a layer; move it into one of ${LAYERS.join(", ")} or add the folder to LAYERS`);
@@ -422,19 +260,25 @@ export function formatReport(report: LayerReport): string {
   const problems = report.violations.length + report.cycles.length + report.unknownFolders.length;
   lines.push(
     problems === 0
-      ? `layers ok: ${report.files} files, order ${order}, no cycles`
-      : `layers broken: ${report.violations.length} import(s) against the order ${order}, ` +
-        `${report.cycles.length} cycle(s), ${report.unknownFolders.length} file(s) outside the layers`,
+      ? `layers ok: ${report.files} files, order ${order}, no cycles; the engine imports only itself`
+      : `layers broken: ${report.violations.length} import(s) against the rules, ${report.cycles.length} cycle(s), ` +
+        `${report.unknownFolders.length} file(s) outside the layers`,
   );
   return lines.join("\n");
 }
 
 if (import.meta.main) {
-  const report = await checkLayers(Deno.args[0] ?? "lib");
-  const text = formatReport(report);
-  if (layersOk(report)) console.log(text);
-  else {
-    console.error(text);
-    Deno.exit(1);
+  try {
+    const report = await checkLayers(Deno.args[0] ?? ".");
+    const text = formatReport(report);
+    if (layersOk(report)) console.log(text);
+    else {
+      console.error(text);
+      Deno.exit(1);
+    }
+  } catch (err) {
+    if (!(err instanceof CheckLayersError)) throw err;
+    console.error(err.message);
+    Deno.exit(2);
   }
 }

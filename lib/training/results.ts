@@ -17,7 +17,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { startedBackend } from "../backend/chain.ts";
+import { startedBackend } from "@ch5/engine";
 import { BOOK, type BookNumber, bookText, type NotebookName } from "../data/book.ts";
 import { saveResults } from "../io/profile.ts";
 import { print, type Row, showTable } from "../notebook/display.ts";

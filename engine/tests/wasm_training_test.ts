@@ -1,5 +1,5 @@
 /**
- * The wasm backend's training kernels (lib/backend/wasm_training.ts) compute what the
+ * The wasm backend's training kernels (wasm_training.ts) compute what the
  * cpu backend computes, train the chapter's models the same, and leak nothing.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -7,18 +7,19 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { mnistConvnet, smallConvnet } from "../lib/models/convnets.ts";
-import { registerWasmTrainingKernels, transposeTiles } from "../lib/backend/wasm_training.ts";
+import { registerWasmTrainingKernels, transposeTiles } from "../wasm_training.ts";
 import {
   convCases,
   convOutShape,
   expectSame,
+  mnistConvnet,
   random,
   relativeError,
   type Shape4,
+  smallConvnet,
   TOLERANCE,
   trainOnBoth,
-} from "./backend_helpers.ts";
+} from "./helpers.ts";
 
 const CONV_CASES = convCases();
 
@@ -271,7 +272,7 @@ Deno.test("training on wasm leaks no tensors and no wasm memory: the same counts
 const THREADED_CHILD = `
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
-import { startWasmBackend } from "./lib/backend/wasm_start.ts";
+import { startWasmBackend } from "./wasm_start.ts";
 const report = await startWasmBackend({ threads: 2 });
 const x = tf.randomUniform([3, 20, 17, 16], -1, 1, "float32", 1);
 const w = tf.randomUniform([3, 3, 16, 24], -1, 1, "float32", 2);

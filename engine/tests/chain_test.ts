@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { fileURLToPath } from "node:url";
-import { BACKEND_CHAIN, BackendError, initBackend, parseBackendName, startedBackend } from "../lib/backend/chain.ts";
-import { MAX_WASM_THREADS, parseWasmThreads, WasmThreadsError } from "../lib/backend/wasm_start.ts";
+import { BACKEND_CHAIN, BackendError, initBackend, parseBackendName, startedBackend } from "../chain.ts";
+import { MAX_WASM_THREADS, parseWasmThreads, WasmThreadsError } from "../wasm_start.ts";
 
 Deno.test("parseBackendName accepts every name of the chain, case-insensitively", () => {
   for (const name of BACKEND_CHAIN) assert.equal(parseBackendName(` ${name.toUpperCase()} `), name);
@@ -57,7 +57,7 @@ Deno.test("parseWasmThreads refuses abc, 0, -1, 1.5 and more than the cores, nam
 /** Start the chain in a child process (a backend starts once per process) with `env`; returns its report or error. */
 async function chainInChild(env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
   const root = fileURLToPath(new URL("..", import.meta.url));
-  const script = `import { initBackend } from "./lib/backend/chain.ts";
+  const script = `import { initBackend } from "./chain.ts";
 const report = await initBackend();
 console.log(JSON.stringify({ name: report.name, line: report.line, skipped: report.skipped }));`;
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -80,7 +80,7 @@ Deno.test("a bad CH5_WASM_THREADS stops the chain with its error instead of fall
   }
 });
 
-const oneDnnHere = await import("../lib/backend/onednn.ts").then((m) => {
+const oneDnnHere = await import("../onednn.ts").then((m) => {
   try {
     m.loadOneDnn({ paths: m.oneDnnCandidates() });
     return true;

@@ -14,12 +14,12 @@
  * which run on all threads with oneDNN (the wasm ones run on one). Tensors stay where the
  * wasm backend keeps them: each kernel allocates its output on the heap with
  * the backend's own allocator and hands oneDNN the addresses of inputs and
- * output (`lib/backend/onednn.ts`); every other op stays on wasm.
+ * output (`onednn.ts`); every other op stays on wasm.
  *
  * A case oneDNN does not cover (dilations, NCHW, int32, PReLU, a bias that is
  * not one value per output channel, or a shape oneDNN refuses) runs the kernel
  * that was registered before: the stock wasm kernel, or the training kernel of
- * `lib/backend/wasm_training.ts`.
+ * `wasm_training.ts`.
  *
  * The heap's address is read again whenever the heap's `ArrayBuffer` changes
  * (a growing memory can move), and after the output is allocated.
@@ -538,7 +538,7 @@ const KERNELS: [string, KernelFunc][] = [
 /**
  * Register, once per process, the oneDNN kernels of this module on the `wasm`
  * backend, each over the kernel registered before it (its fallback); returns
- * their names. Register `lib/backend/wasm_training.ts`'s kernels first, so that
+ * their names. Register `wasm_training.ts`'s kernels first, so that
  * they are the fallbacks of the two gradient kernels.
  *
  * @example

@@ -175,7 +175,7 @@ class WasmStartStalled extends Error {
 function pthreadWorkerSource(packageFile: string, stockWorker: string): string {
   const distDir = dirname(packageFile);
   return `"use strict";
-// Written by lib/backend/wasm_training.ts: tfjs-backend-wasm's pthread worker, adapted to Deno.
+// Written by wasm_training.ts: tfjs-backend-wasm's pthread worker, adapted to Deno.
 for (const k of ["self", "location", "postMessage", "performance", "Worker", "importScripts", "Module", "require"]) {
   try {
     Object.defineProperty(globalThis, k, { value: globalThis[k], writable: true, configurable: true, enumerable: true });

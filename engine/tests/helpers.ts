@@ -177,3 +177,38 @@ export async function trainOnBoth(
   reference.dispose();
   model.dispose();
 }
+
+/**
+ * The layer stack of the book's cats-vs-dogs convnet (listing 5.5; four 3×3
+ * ReLU convolutions, each followed by 2×2 max pooling, then dense 512 and a
+ * sigmoid), at `size`×`size` pixels, optionally with listing 5.13's dropout.
+ */
+export function smallConvnet({ size = 150, dropout = false } = {}): tf.Sequential {
+  const model = tf.sequential();
+  for (const [i, filters] of [32, 64, 128, 128].entries()) {
+    const input = i === 0 ? { inputShape: [size, size, 3] } : {};
+    model.add(tf.layers.conv2d({ filters, kernelSize: 3, activation: "relu", ...input }));
+    model.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+  }
+  model.add(tf.layers.flatten());
+  if (dropout) model.add(tf.layers.dropout({ rate: 0.5 }));
+  model.add(tf.layers.dense({ units: 512, activation: "relu" }));
+  model.add(tf.layers.dense({ units: 1, activation: "sigmoid" }));
+  return model;
+}
+
+/** The layer stack of the book's MNIST convnet (listings 5.1–5.2). */
+export function mnistConvnet(): tf.Sequential {
+  return tf.sequential({
+    layers: [
+      tf.layers.conv2d({ filters: 32, kernelSize: 3, activation: "relu", inputShape: [28, 28, 1] }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: "relu" }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: "relu" }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 64, activation: "relu" }),
+      tf.layers.dense({ units: 10, activation: "softmax" }),
+    ],
+  });
+}

@@ -8,7 +8,7 @@
  * one below it.
  */
 import assert from "node:assert/strict";
-import { ISA_NAMES, loadOneDnn, OneDnnError } from "../lib/backend/onednn.ts";
+import { ISA_NAMES, loadOneDnn, OneDnnError } from "../onednn.ts";
 
 const CASES = new URL("./native_kernels_cases.ts", import.meta.url).pathname;
 /** The caps, lowest first, with oneDNN's mask for each (`dnnl_cpu_isa_t`). */

@@ -9,9 +9,9 @@
  *    a real (not a software fallback) adapter;
  * 4. `wasm-native`: `@tensorflow/tfjs-backend-wasm` with its convolutions
  *    and dense products run by oneDNN 2.x (`libdnnl`, through `Deno.dlopen`;
- *    `lib/backend/native_kernels.ts`), everything else on wasm;
+ *    `native_kernels.ts`), everything else on wasm;
  * 5. `wasm`: `@tensorflow/tfjs-backend-wasm` plus the training kernels of
- *    `lib/backend/wasm_training.ts`;
+ *    `wasm_training.ts`;
  * 6. `cpu`: the pure-JavaScript backend, the last resort.
  *
  * `CH5_BACKEND=<name>` forces one of these names; a forced backend that does

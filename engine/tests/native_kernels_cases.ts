@@ -1,6 +1,6 @@
 /**
- * The oneDNN kernels of the wasm-native backend (lib/backend/native_kernels.ts,
- * lib/backend/onednn.ts) compute what the cpu backend computes (relative error
+ * The oneDNN kernels of the wasm-native backend (native_kernels.ts,
+ * onednn.ts) compute what the cpu backend computes (relative error
  * ≤ 1e-4; NaN and ±∞ where the cpu backend has them), on hand-picked shapes,
  * the shapes of oneDNN#6035 and a seeded sweep of random geometries; they
  * train the chapter's models the same, and leak nothing.
@@ -17,22 +17,23 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import assert from "node:assert/strict";
-import { mnistConvnet, smallConvnet } from "../lib/models/convnets.ts";
-import { registerWasmTrainingKernels } from "../lib/backend/wasm_training.ts";
-import { loadOneDnn, type OneDnn, OneDnnError } from "../lib/backend/onednn.ts";
-import { nativeKernelCounts, registerNativeKernels } from "../lib/backend/native_kernels.ts";
+import { registerWasmTrainingKernels } from "../wasm_training.ts";
+import { loadOneDnn, type OneDnn, OneDnnError } from "../onednn.ts";
+import { nativeKernelCounts, registerNativeKernels } from "../native_kernels.ts";
 import {
   convCases,
   convOutShape,
   expectSame as sameOnBoth,
   type KernelInputs,
   mismatches,
+  mnistConvnet,
   random,
   relativeError,
   type Shape4,
+  smallConvnet,
   TOLERANCE,
   trainOnBoth as sharedTrainOnBoth,
-} from "./backend_helpers.ts";
+} from "./helpers.ts";
 
 /** The shared cases, plus one with 32 input channels (oneDNN picks blocked kernels there). */
 const CONV_CASES = convCases([{ batch: 1, h: 15, w: 17, inC: 32, outC: 16, f: [3, 3] }]);
