@@ -1,6 +1,7 @@
 /**
- * The workbook's public surface: everything the notebooks import, one
- * `export *` per module, bottom layer first (see docs/ARCHITECTURE.md).
+ * The workbook's public names: what the notebooks use, and the option and
+ * result types a reader meets in their signatures. Internal modules are not
+ * re-exported (tests import them directly); see docs/ARCHITECTURE.md.
  *
  * @example
  * ```ts
@@ -10,43 +11,36 @@
  * ```
  * @module
  */
+// engine
+export { type BackendReport, initBackend } from "@ch5/engine";
 // io
-export * from "./io/profile.ts";
+export { byProfile, dataPath, profile, trainUntil } from "./io/profile.ts";
 // notebook
-export * from "./notebook/display.ts";
-export * from "./notebook/interrupt.ts";
-export * from "./notebook/curves.ts";
-export * from "./notebook/plot.ts";
-export * from "./notebook/plotly_html.ts";
-export * from "./notebook/progress.ts";
-export * from "./notebook/skip.ts";
-// backend
-export * from "@ch5/engine";
+export { print, showPng, showTable } from "./notebook/display.ts";
+export { interruptible, yieldToEventLoop } from "./notebook/interrupt.ts";
+export { plot } from "./notebook/plot.ts";
+export { trainingCurves } from "./notebook/curves.ts";
 // preprocessing
-export * from "./preprocessing/image.ts";
-export * from "./preprocessing/directory_iterator.ts";
-export * from "./preprocessing/image_data_generator.ts";
+export { imgToArray, loadImg, type PixelImage } from "./preprocessing/image.ts";
+export type { DirectoryIterator, FlowFromDirectoryOptions } from "./preprocessing/directory_iterator.ts";
+export { imageDataGenerator, type ImageDataGeneratorOptions } from "./preprocessing/image_data_generator.ts";
 // data
-export * from "./data/book.ts";
-export * from "./data/cats_and_dogs.ts";
-export * from "./data/mnist.ts";
-export * from "./data/pictures.ts";
+export { ensureCatsAndDogs } from "./data/cats_and_dogs.ts";
+export { loadMnist } from "./data/mnist.ts";
+export { chapterPicture } from "./data/pictures.ts";
 // models
-export * from "./models/convnets.ts";
-export * from "./models/imagenet.ts";
-export * from "./models/imagenet_weights.ts";
-export * from "./models/save.ts";
-export * from "./models/submodel.ts";
-export * from "./models/summary.ts";
-export * from "./models/trainable.ts";
-export * from "./models/vgg16.ts";
+export { mnistConvnet } from "./models/mnist_convnet.ts";
+export { smallConvnet } from "./models/small_convnet.ts";
+export { hasWeights, vgg16 } from "./models/vgg16.ts";
+export { decodePredictions, preprocessInput } from "./models/imagenet.ts";
+export { modelSummary } from "./models/summary.ts";
+export { loadModel, saveModel } from "./models/save.ts";
+export { freeze, trainableWeightCount } from "./models/trainable.ts";
+export { runLayers, splitAt } from "./models/submodel.ts";
 // training
-export * from "./training/checkpoint.ts";
-export * from "./training/fit.ts";
-export * from "./training/results.ts";
+export { evaluate, fit, type FitOptions, type History } from "./training/fit.ts";
+export { historyText, recordResults } from "./training/results.ts";
 // viz
-export * from "./viz/filters.ts";
-export * from "./viz/gradcam.ts";
-export * from "./viz/image.ts";
-export * from "./viz/show.ts";
-export * from "./viz/trained_convnet.ts";
+export { encodePng, tileGrid } from "./viz/image.ts";
+export { applyColorMap, imshow, imwrite, matshow, showJpeg } from "./viz/show.ts";
+export { loadTrainedConvnet } from "./viz/trained_convnet.ts";
