@@ -62,9 +62,10 @@ interface Attempt {
   threads?: number;
 }
 
+/** The first line of an error's message, in full. */
 function message(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
-  return text.split("\n")[0].slice(0, 160);
+  return text.split("\n")[0];
 }
 
 /** Run `load` with tfjs' "kernel … is already registered" warnings muted: both native packages register the same kernels. */
@@ -245,7 +246,7 @@ async function choose(forced?: BackendName): Promise<BackendReport> {
         const fix = forced ? "Leave the option out" : "Unset CH5_BACKEND";
         throw new BackendError(
           `${how} was asked for but cannot run here: ${
-            message(err)
+            message(err).replace(/\.$/, "")
           }. ${fix} to fall back to the fastest backend that works.`,
         );
       }

@@ -38,23 +38,16 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Broadcast, ConvPass, ConvShape, Kernel, OneDnn, PoolShape } from "./onednn.ts";
-
-type TensorInfo = tf.TensorInfo;
-interface KernelArgs {
-  inputs: Record<string, TensorInfo | undefined>;
-  backend: tf.KernelBackend;
-  attrs: Record<string, unknown>;
-}
-type KernelFunc = (args: KernelArgs) => TensorInfo | TensorInfo[];
-
-/** The internals of tfjs-backend-wasm's `BackendWasm` read here. */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: unknown): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
-}
-
-const BACKEND = "wasm";
+import {
+  BACKEND,
+  heapOffset,
+  heapViews,
+  type KernelArgs,
+  type KernelFunc,
+  replaceKernels,
+  type TensorInfo,
+  type WasmBackend,
+} from "./wasm_heap.ts";
 
 let heapBuffer: ArrayBufferLike | undefined;
 let heapBase = 0n;
@@ -70,7 +63,7 @@ function heapAddress(backend: WasmBackend): bigint {
 }
 
 function offset(backend: WasmBackend, info: TensorInfo): bigint {
-  return BigInt(backend.dataIdMap.get(info.dataId).memoryOffset);
+  return BigInt(heapOffset(backend, info));
 }
 
 function allFloat(...infos: (TensorInfo | undefined)[]): boolean {
@@ -84,6 +77,10 @@ function channelsLast(dataFormat: unknown): boolean {
 /** The window geometry that convolutions and pools share, from tfjs' own computation. */
 function windowOf(info: tf.backend_util.Conv2DInfo) {
   const { padInfo } = info;
+  // With dimRoundingMode "ceil" tfjs adds an output row or column that reaches past the input without saying so in
+  // padInfo; oneDNN wants that reach as bottom/right padding (which max pooling skips and convolution adds as zeros).
+  const reach = (out: number, stride: number, filter: number, input: number, before: number) =>
+    (out - 1) * stride + filter - input - before;
   return {
     batch: info.batchSize,
     inHeight: info.inHeight,
@@ -96,8 +93,14 @@ function windowOf(info: tf.backend_util.Conv2DInfo) {
     strideWidth: info.strideWidth,
     padTop: padInfo.top,
     padLeft: padInfo.left,
-    padBottom: padInfo.bottom,
-    padRight: padInfo.right,
+    padBottom: Math.max(
+      padInfo.bottom,
+      reach(info.outHeight, info.strideHeight, info.filterHeight, info.inHeight, padInfo.top),
+    ),
+    padRight: Math.max(
+      padInfo.right,
+      reach(info.outWidth, info.strideWidth, info.filterWidth, info.inWidth, padInfo.left),
+    ),
   };
 }
 
@@ -151,7 +154,7 @@ function allFinite(backend: WasmBackend, ...infos: (TensorInfo | undefined)[]): 
     const size = tf.util.sizeFromShape(info.shape);
     let finite: boolean;
     if (size < MIN_ELEMENTWISE) {
-      const values = new Float32Array(backend.wasm.HEAPU8.buffer, Number(offset(backend, info)), size);
+      const [values] = heapViews(backend, info);
       let zero = 0;
       for (let i = 0; i < size; i++) zero += values[i] * 0; // NaN from the first value that is not finite
       finite = zero === 0;
@@ -168,7 +171,7 @@ function allFinite(backend: WasmBackend, ...infos: (TensorInfo | undefined)[]): 
 }
 
 /** Registered kernels and their predecessors (the fallbacks). */
-const previous = new Map<string, KernelFunc>();
+let previous = new Map<string, KernelFunc>();
 let dnnl: OneDnn | undefined;
 /** How many calls each kernel sent to oneDNN and to its fallback (for tests and the bench). */
 const counts: Record<string, { native: number; fallback: number }> = {};
@@ -283,12 +286,6 @@ const EXACT = {
   reluGrad: (dy: number, x: number) => dy * (Number.isNaN(x) ? NaN : x > 0 ? 1 : 0),
 } as const;
 
-/** Float32 views of tensors on the wasm heap; take them after the last allocation (the heap may move). */
-function heapViews(backend: WasmBackend, ...infos: TensorInfo[]): Float32Array[] {
-  const buffer = backend.wasm.HEAPU8.buffer;
-  return infos.map((t) => new Float32Array(buffer, Number(offset(backend, t)), tf.util.sizeFromShape(t.shape)));
-}
-
 /** Apply `activation` to `out` in place with the cpu backend's formula. */
 function activateExactly(backend: WasmBackend, out: TensorInfo, activation: "relu" | "sigmoid"): TensorInfo {
   const [values] = heapViews(backend, out);
@@ -349,8 +346,13 @@ function maxPool(args: KernelArgs): TensorInfo {
   if (!shape || !p) return fallback(name, args);
   const outShape = [shape.batch, shape.outHeight, shape.outWidth, shape.channels];
   // oneDNN starts each window at the lowest float, where tfjs starts at −∞ (a window of NaN and −∞ gives −∞).
-  if (!allFinite(backend, x)) return maxPoolExactly(backend, x, shape, outShape);
+  if (emptyWindow(shape) || !allFinite(backend, x)) return maxPoolExactly(backend, x, shape, outShape);
   return runOn(p, backend, outShape, [x], name);
+}
+
+/** True when a window lies wholly in the padding ("ceil" rounding can make one): tfjs gives it −∞. */
+function emptyWindow(s: PoolShape): boolean {
+  return Math.max(s.padTop, s.padBottom) >= s.filterHeight || Math.max(s.padLeft, s.padRight) >= s.filterWidth;
 }
 
 /** tfjs' cpu max pooling: NaN never wins a window, and a window with no number above −∞ gives −∞. */
@@ -390,7 +392,7 @@ function maxPoolGrad(args: KernelArgs): TensorInfo {
   // The wasm kernel before this one gives the gradient to the window's first maximum as tfjs does, NaN included.
   if (!allFloat(dy!, input!) || !allFinite(backend, input)) return fallback(name, args);
   const shape = poolShape(input!.shape, attrs);
-  if (!shape) return fallback(name, args);
+  if (!shape || emptyWindow(shape)) return fallback(name, args);
   let p;
   try {
     p = dnnl!.maxPoolGrad(shape);
@@ -551,27 +553,9 @@ const KERNELS: [string, KernelFunc][] = [
  */
 export function registerNativeKernels(library: OneDnn): string[] {
   if (dnnl) return KERNELS.map(([name]) => name);
-  if (!tf.getKernel("Conv2D", BACKEND)) {
-    throw new Error(
-      'registerNativeKernels: the wasm backend\'s kernels are not registered. Import "@tensorflow/tfjs-backend-wasm" first.',
-    );
-  }
+  previous = replaceKernels(KERNELS);
   dnnl = library;
-  for (const [name, kernelFunc] of KERNELS) {
-    const old = tf.getKernel(name, BACKEND);
-    if (old) {
-      previous.set(name, old.kernelFunc as unknown as KernelFunc);
-      tf.unregisterKernel(name, BACKEND);
-    }
-    counts[name] = { native: 0, fallback: 0 };
-    tf.registerKernel({
-      kernelName: name,
-      backendName: BACKEND,
-      kernelFunc: kernelFunc as unknown as tf.KernelFunc,
-      setupFunc: old?.setupFunc,
-      disposeFunc: old?.disposeFunc,
-    });
-  }
+  for (const [name] of KERNELS) counts[name] = { native: 0, fallback: 0 };
   counts[RELU_GRAD] = { native: 0, fallback: 0 };
   registerReluGradient();
   return KERNELS.map(([name]) => name);

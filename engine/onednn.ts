@@ -1005,6 +1005,24 @@ function setOpenMpThreads(threads: number): boolean {
   return false;
 }
 
+/** Why the library `CH5_ONEDNN_PATH` names cannot be used, in full, with the fix. */
+function forcedPathProblem(path: string, dlopen: string): string {
+  const info = (() => {
+    try {
+      return Deno.statSync(path);
+    } catch {
+      return undefined;
+    }
+  })();
+  const what = !info
+    ? "does not exist"
+    : info.isDirectory
+    ? "is a folder, not a shared library"
+    : `is not a shared library that can be loaded (dlopen: ${dlopen})`;
+  return `CH5_ONEDNN_PATH=${path} ${what}. Point it at oneDNN 2.x's library file (libdnnl.so.2, ` +
+    `libdnnl.2.dylib or dnnl.dll), or unset it to look in the usual places.`;
+}
+
 let loaded: OneDnn | undefined;
 
 /**
@@ -1029,12 +1047,16 @@ export function loadOneDnn(options: { threads?: number; paths?: string[] } = {})
   Deno.env.set("OMP_NUM_THREADS", String(threads));
   if (!Deno.env.get("OMP_WAIT_POLICY")) Deno.env.set("OMP_WAIT_POLICY", "passive");
   const tried: string[] = [];
+  const forced = options.paths ? undefined : Deno.env.get("CH5_ONEDNN_PATH");
   for (const path of options.paths ?? oneDnnCandidates()) {
     let probe: Deno.DynamicLibrary<typeof VERSION_SYMBOLS>;
     try {
       probe = Deno.dlopen(path, VERSION_SYMBOLS);
     } catch (err) {
-      tried.push(`${path} (${String((err as Error).message).split("\n")[0].slice(0, 80)})`);
+      // Deno's message repeats its own prefix ("Could not open library: Could not open library: ...").
+      const why = String((err as Error).message).split("\n")[0].replace(/^(Could not open library: )+/, "");
+      if (forced) throw new OneDnnError(forcedPathProblem(forced, why));
+      tried.push(`${path} (${why.slice(0, 80)})`);
       continue;
     }
     const v = probe.symbols.dnnl_version();

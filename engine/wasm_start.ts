@@ -56,8 +56,7 @@ import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { registerWasmTrainingKernels } from "./wasm_training.ts";
-
-const BACKEND = "wasm";
+import { BACKEND, checkAllocations, type WasmBackend } from "./wasm_heap.ts";
 
 /** The most threads the wasm backend (and oneDNN beside it) may be given: the logical cores, at least 1. */
 export const MAX_WASM_THREADS: number = Math.max(1, navigator.hardwareConcurrency || 1);
@@ -266,7 +265,7 @@ export async function startWasmBackend(options: { threads?: number } = {}): Prom
   if ((tf.engine() as unknown as { registry: Record<string, unknown> }).registry[BACKEND]) {
     // Already started in this process: threads are fixed at start.
     if (!(await tf.setBackend("wasm"))) throw new Error("the wasm backend did not initialise");
-    return { threads: tfWasm.getThreadsCount(), kernels: registerWasmTrainingKernels(), detail: "already started" };
+    return started("already started");
   }
   if (wanted > 1) {
     let worker: string | undefined;
@@ -309,8 +308,7 @@ export async function startWasmBackend(options: { threads?: number } = {}): Prom
         const pthreads = (tf.backend() as unknown as { wasm?: { PThread?: { runningWorkers?: { unref?(): void }[] } } })
           .wasm?.PThread;
         for (const w of pthreads?.runningWorkers ?? []) w.unref?.();
-        const threads = tfWasm.getThreadsCount();
-        return { threads, kernels: registerWasmTrainingKernels(), detail: "threaded SIMD build" };
+        return started("threaded SIMD build");
       }
       if (detail === "single-threaded SIMD build") detail = "threads off: the threaded build did not start";
       tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
@@ -318,5 +316,11 @@ export async function startWasmBackend(options: { threads?: number } = {}): Prom
   }
   tfWasm.setThreadsCount(1);
   if (!(await tf.setBackend("wasm"))) throw new Error("the wasm backend did not initialise");
+  return started(detail);
+}
+
+/** The report of a started backend, whose allocations are now checked and whose training kernels are registered. */
+function started(detail: string): WasmStartReport {
+  checkAllocations(tf.backend() as unknown as WasmBackend);
   return { threads: tfWasm.getThreadsCount(), kernels: registerWasmTrainingKernels(), detail };
 }

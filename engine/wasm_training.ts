@@ -46,27 +46,26 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import {
+  BACKEND,
+  heapViews,
+  type KernelArgs,
+  type KernelFunc,
+  replaceKernels,
+  type TensorInfo,
+  type WasmBackend,
+} from "./wasm_heap.ts";
 
-type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
-interface KernelArgs {
-  inputs: Record<string, TensorInfo>;
-  backend: tf.KernelBackend;
-  attrs: Attrs;
-}
-type StockKernelFunc = (args: KernelArgs) => TensorInfo | TensorInfo[];
-
-const BACKEND = "wasm";
-
-/** The part of tfjs-backend-wasm's `BackendWasm` used here. */
-interface WasmBackend extends tf.KernelBackend {
-  makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: tf.TypedArray): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
 
 /** A float32 view of a tensor's data on the wasm heap; fetch it after the last allocation. */
 function heap(backend: tf.KernelBackend, info: TensorInfo): Float32Array {
-  return (backend as unknown as WasmBackend).typedArrayFromHeap(info) as Float32Array;
+  return heapViews(backend as unknown as WasmBackend, info)[0];
+}
+
+/** The tensors a kernel reads, by input name (every input of these kernels is given). */
+function inputsOf(args: KernelArgs): Record<string, TensorInfo> {
+  return args.inputs as Record<string, TensorInfo>;
 }
 
 /**
@@ -120,7 +119,7 @@ export function transposeTiles(
 }
 
 /** The stock wasm kernels that this module replaces, kept to fall back on. */
-const stock = new Map<string, tf.KernelConfig>();
+let stock = new Map<string, KernelFunc>();
 
 /**
  * Runs stock wasm kernels inside a kernel and frees their intermediate
@@ -132,9 +131,9 @@ class KernelScope {
 
   /** Run the wasm kernel `name`; its output is freed by {@link dispose} unless kept. */
   run(name: string, inputs: Record<string, TensorInfo>, attrs: Attrs = {}): TensorInfo {
-    const config = stock.get(name) ?? tf.getKernel(name, BACKEND);
-    if (!config) throw new Error(`wasm_training: the wasm backend has no '${name}' kernel to build on.`);
-    const out = (config.kernelFunc as unknown as StockKernelFunc)({ inputs, backend: this.backend, attrs });
+    const kernel = stock.get(name) ?? tf.getKernel(name, BACKEND)?.kernelFunc as unknown as KernelFunc | undefined;
+    if (!kernel) throw new Error(`wasm_training: the wasm backend has no '${name}' kernel to build on.`);
+    const out = kernel({ inputs, backend: this.backend, attrs });
     if (Array.isArray(out)) throw new Error(`wasm_training: kernel '${name}' returned several outputs.`);
     this.#temps.push(out);
     return out;
@@ -231,7 +230,8 @@ function conv2DInfo(
 function conv2DBackpropFilter(
   args: KernelArgs,
 ): TensorInfo {
-  const { inputs: { x, dy }, backend, attrs } = args;
+  const { x, dy } = inputsOf(args);
+  const { backend, attrs } = args;
   const { dataFormat, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   requireNHWC("Conv2DBackpropFilter", dataFormat);
   const info = conv2DInfo(x.shape, filterShape, attrs as unknown as tf.Conv2DBackpropFilterAttrs);
@@ -264,7 +264,8 @@ function conv2DBackpropFilter(
 function conv2DBackpropInput(
   args: KernelArgs,
 ): TensorInfo {
-  const { inputs: { dy, filter }, backend, attrs } = args;
+  const { dy, filter } = inputsOf(args);
+  const { backend, attrs } = args;
   const { dataFormat, inputShape } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
   requireNHWC("Conv2DBackpropInput", dataFormat);
   const info = conv2DInfo(inputShape, filter.shape, attrs as unknown as tf.Conv2DBackpropInputAttrs);
@@ -329,10 +330,11 @@ function firstMax(
  * input per window element, one write per gradient.
  */
 function maxPoolGrad(args: KernelArgs): TensorInfo {
-  const { inputs: { dy, input }, backend, attrs } = args;
+  const { dy, input } = inputsOf(args);
+  const { backend, attrs } = args;
   const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolGradAttrs;
   if (input.dtype !== "float32" || dy.dtype !== "float32") {
-    return (stock.get("MaxPoolGrad")!.kernelFunc as unknown as StockKernelFunc)(args) as TensorInfo;
+    return stock.get("MaxPoolGrad")!(args) as TensorInfo;
   }
   const info = tf.backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
@@ -406,9 +408,10 @@ function maxPoolGrad(args: KernelArgs): TensorInfo {
  * products (rank-3 with batch > 1) use the stock kernel.
  */
 function batchMatMul(args: KernelArgs): TensorInfo {
-  const { inputs: { a, b }, backend, attrs } = args;
+  const { a, b } = inputsOf(args);
+  const { backend, attrs } = args;
   const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
-  const plain = stock.get("BatchMatMul")!.kernelFunc as unknown as StockKernelFunc;
+  const plain = stock.get("BatchMatMul")!;
   const ra = a.shape.length, rb = b.shape.length;
   const batchA = a.shape.slice(0, -2).reduce((p, q) => p * q, 1);
   const batchB = b.shape.slice(0, -2).reduce((p, q) => p * q, 1);
@@ -447,29 +450,43 @@ function batchMatMul(args: KernelArgs): TensorInfo {
 }
 
 /**
- * `Sum` over leading axes, as a bias gradient sums `[N, H, W, C]` over N, H
- * and W: the stock kernel first moves the reduced axes innermost, element by
- * element; here one pass over the heap adds rows into float64 accumulators
- * (as the cpu backend sums). Other sums use the stock kernel.
+ * `Sum` of float32 tensors over leading axes (a bias gradient sums
+ * `[N, H, W, C]` over N, H and W) or trailing ones (a loss, a row sum, the
+ * whole tensor), accumulated in float64 as the cpu backend does: the stock
+ * kernel accumulates in float32, so a sum stops growing at 2²⁴ (16,777,216
+ * ones sum to 16,777,216 however many there are), and for leading axes it
+ * first moves them innermost, element by element. Other sums use the stock
+ * kernel.
  */
 function sum(args: KernelArgs): TensorInfo {
-  const { inputs: { x }, backend, attrs } = args;
+  const { x } = inputsOf(args);
+  const { backend, attrs } = args;
   const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
-  const plain = stock.get("Sum")!.kernelFunc as unknown as StockKernelFunc;
+  const rank = x.shape.length;
   const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
   const k = axes.length;
-  const leading = k > 0 && axes.every((v, i) => v === i) && k < x.shape.length;
-  const rows = x.shape.slice(0, k).reduce((p, q) => p * q, 1);
-  const cols = x.shape.slice(k).reduce((p, q) => p * q, 1);
-  if (x.dtype !== "float32" || !leading || cols < 2 || rows < 2) return plain(args) as TensorInfo;
-  const outShape = keepDims ? x.shape.map((d, i) => (i < k ? 1 : d)) : x.shape.slice(k);
+  const leading = k > 0 && k < rank && axes.every((v, i) => v === i);
+  const trailing = k > 0 && axes.every((v, i) => v === rank - k + i);
+  if (x.dtype !== "float32" || !(leading || trailing)) return stock.get("Sum")!(args) as TensorInfo;
+  const outShape = keepDims
+    ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
+    : x.shape.filter((_, i) => !axes.includes(i));
   const out = (backend as unknown as WasmBackend).makeOutput(outShape, "float32");
   const src = heap(backend, x);
-  const acc = new Float64Array(cols);
-  for (let r = 0, base = 0; r < rows; r++, base += cols) {
-    for (let c = 0; c < cols; c++) acc[c] += src[base + c];
+  if (leading) {
+    const cols = tf.util.sizeFromShape(x.shape.slice(k)), acc = new Float64Array(cols);
+    for (let base = 0; base < src.length; base += cols) {
+      for (let c = 0; c < cols; c++) acc[c] += src[base + c];
+    }
+    heap(backend, out).set(acc);
+  } else {
+    const size = tf.util.sizeFromShape(x.shape.slice(rank - k)), dst = heap(backend, out);
+    for (let r = 0, base = 0; r < dst.length; r++, base += size) {
+      let acc = 0;
+      for (let i = base; i < base + size; i++) acc += src[i];
+      dst[r] = acc;
+    }
   }
-  heap(backend, out).set(acc);
   return out;
 }
 
@@ -479,9 +496,10 @@ function sum(args: KernelArgs): TensorInfo {
  * its inputs, so sharing is safe; the stock kernel copied every byte.
  */
 function identity(args: KernelArgs): TensorInfo {
-  const { inputs: { x }, backend } = args;
+  const { x } = inputsOf(args);
+  const { backend } = args;
   if ((x.dtype as string) === "string") {
-    return (stock.get("Identity")!.kernelFunc as unknown as StockKernelFunc)(args) as TensorInfo;
+    return stock.get("Identity")!(args) as TensorInfo;
   }
   (backend as unknown as { incRef(dataId: unknown): void }).incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
@@ -489,9 +507,10 @@ function identity(args: KernelArgs): TensorInfo {
 
 /** `Cast` to the dtype a tensor already has shares its data, as {@link identity} does; other casts run the stock kernel. */
 function cast(args: KernelArgs): TensorInfo {
-  const { inputs: { x }, attrs } = args;
+  const { x } = inputsOf(args);
+  const { attrs } = args;
   if ((attrs as unknown as tf.CastAttrs).dtype !== x.dtype || (x.dtype as string) === "string") {
-    return (stock.get("Cast")!.kernelFunc as unknown as StockKernelFunc)(args) as TensorInfo;
+    return stock.get("Cast")!(args) as TensorInfo;
   }
   return identity(args);
 }
@@ -502,9 +521,10 @@ function cast(args: KernelArgs): TensorInfo {
  * clips its predictions, reported a finite loss for a model gone NaN.
  */
 function clipByValue(args: KernelArgs): TensorInfo {
-  const { inputs: { x }, backend, attrs } = args;
+  const { x } = inputsOf(args);
+  const { backend, attrs } = args;
   if (x.dtype !== "float32") {
-    return (stock.get("ClipByValue")!.kernelFunc as unknown as StockKernelFunc)(args) as TensorInfo;
+    return stock.get("ClipByValue")!(args) as TensorInfo;
   }
   const { clipValueMin: min, clipValueMax: max } = attrs as unknown as tf.ClipByValueAttrs;
   const out = (backend as unknown as WasmBackend).makeOutput(x.shape, "float32");
@@ -547,27 +567,7 @@ let registered: string[] | undefined;
  */
 export function registerWasmTrainingKernels(): string[] {
   if (registered) return [...registered];
-  if (!tf.getKernel("Conv2D", BACKEND)) {
-    throw new Error(
-      "registerWasmTrainingKernels: the wasm backend's kernels are not registered. " +
-        'Import "@tensorflow/tfjs-backend-wasm" before calling it.',
-    );
-  }
-  for (const { name, kernelFunc } of KERNELS) {
-    const old = tf.getKernel(name, BACKEND);
-    if (old) {
-      stock.set(name, old);
-      tf.unregisterKernel(name, BACKEND);
-    }
-    tf.registerKernel({
-      kernelName: name,
-      backendName: BACKEND,
-      kernelFunc: kernelFunc as unknown as tf.KernelFunc,
-      // The stock kernel's setup (its wasm bindings) still runs when the backend starts.
-      setupFunc: old?.setupFunc,
-      disposeFunc: old?.disposeFunc,
-    });
-  }
+  stock = replaceKernels(KERNELS.map(({ name, kernelFunc }) => [name, kernelFunc as unknown as KernelFunc]));
   registered = KERNELS.map((k) => k.name);
   return [...registered];
 }

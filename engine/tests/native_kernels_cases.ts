@@ -318,6 +318,27 @@ test("training leaks nothing: tensors, wasm buffers, wasm heap and native memory
   model.dispose();
 });
 
+test('dimRoundingMode "ceil": max pooling, its gradient and convolutions reach past the input as on cpu', async () => {
+  for (const [shape, f, stride] of [[[2, 5, 5, 3], 2, 2], [[1, 7, 6, 2], 3, 2], [[1, 9, 9, 4], 2, 3]] as const) {
+    const x = { shape: [...shape], values: random([...shape], 60) };
+    const attrs = { filterSize: f, strides: stride, pad: 0, dimRoundingMode: "ceil" };
+    // 9×9 by 2/3 has a last window wholly past the input (−∞ on cpu): that case runs the exact path.
+    const check = shape[1] === 9 ? sameOnBoth : expectSame;
+    await check(`maxPool ceil ${shape} ${f}/${stride}`, "MaxPool", { x }, attrs);
+    const yShape = tf.backend_util.computePool2DInfo(shape as unknown as Shape4, f, stride, 1, 0, "ceil").outShape;
+    await check(`maxPoolGrad ceil ${shape} ${f}/${stride}`, "MaxPoolGrad", {
+      dy: { shape: yShape, values: random(yShape, 61) },
+      input: x,
+      output: { shape: yShape, values: new Float32Array(tf.util.sizeFromShape(yShape)) },
+    }, attrs);
+    const filterShape: Shape4 = [f, f, shape[3], 4];
+    await expectSame(`conv2d ceil ${shape} ${f}/${stride}`, "Conv2D", {
+      x,
+      filter: { shape: filterShape, values: random(filterShape, 62) },
+    }, { strides: stride, pad: 0, dimRoundingMode: "ceil", dataFormat: "NHWC", dilations: 1 });
+  }
+});
+
 test("Conv2DBackpropFilter is right on the shapes of oneDNN#6035 (1×1, strides 2 and (1,2), 1–7 input channels)", async () => {
   for (const inC of [1, 2, 3, 4, 5, 6, 7]) {
     for (const batch of [1, 32]) {

@@ -67,6 +67,23 @@ Deno.test("Cast to the same dtype shares the data; a real cast converts", async 
   tf.dispose([same, ints]);
 });
 
+Deno.test("Sum adds in float64 as the cpu backend does: 2²⁴ + 100 ones sum to 2²⁴ + 100, over all or trailing axes", async () => {
+  const n = 2 ** 24 + 100;
+  assert.equal((await tf.sum(tf.ones([n])).data())[0], n);
+  const rows = await tf.sum(tf.ones([2, n / 2]), 1).data();
+  assert.deepEqual(Array.from(rows), [n / 2, n / 2]);
+  await expectSame("sum of trailing axes", "Sum", { x: { shape: [3, 4, 5], values: random([3, 4, 5], 7) } }, {
+    axis: [1, 2],
+    keepDims: true,
+  });
+  await expectSame("sum of a middle axis (stock kernel)", "Sum", {
+    x: { shape: [3, 4, 5], values: random([3, 4, 5], 8) },
+  }, {
+    axis: [1],
+    keepDims: false,
+  });
+});
+
 Deno.test("ClipByValue keeps NaN and clips ±∞, as the cpu backend does", async () => {
   await expectSame("clipByValue", "ClipByValue", {
     x: { shape: [7], values: new Float32Array([NaN, Infinity, -Infinity, 0.5, 2, -2, -0]) },
