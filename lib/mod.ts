@@ -41,6 +41,8 @@ export { runLayers, splitAt } from "./models/submodel.ts";
 export { evaluate, fit, type FitOptions, type History } from "./training/fit.ts";
 export { historyText, recordResults } from "./training/results.ts";
 // viz
-export { encodePng, tileGrid } from "./viz/image.ts";
-export { applyColorMap, imshow, imwrite, matshow, showJpeg } from "./viz/show.ts";
+export { applyColorMap } from "./viz/colormap.ts";
+export { encodePng } from "./viz/encode.ts";
+export { tileGrid } from "./viz/grid.ts";
+export { imshow, imwrite, matshow, showJpeg } from "./viz/show.ts";
 export { loadTrainedConvnet } from "./viz/trained_convnet.ts";
