@@ -78,10 +78,10 @@ Deno.test("vgg16 with the top at 224×224: 138,357,544 params, flatten/fc1/fc2/p
 });
 
 Deno.test("buildVgg16: the architecture alone, with Keras' default input shapes", () => {
-  const any = buildVgg16({ includeTop: false });
-  assert.deepEqual(any.inputs[0].shape, [null, null, null, 3]);
-  assert.deepEqual(any.outputs[0].shape, [null, null, null, 512]);
-  any.dispose();
+  const model = buildVgg16({ includeTop: false });
+  assert.deepEqual(model.inputs[0].shape, [null, null, null, 3]);
+  assert.deepEqual(model.outputs[0].shape, [null, null, null, 512]);
+  model.dispose();
 });
 
 /** The lines `fn` prints outside Jupyter (where `print` is `console.log`). */

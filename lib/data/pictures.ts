@@ -1,15 +1,7 @@
 /**
- * The chapter's pictures, from one place: a cat or dog of the book's split
- * by its file name (`cat.1700.jpg` is in `test/cats/`, since pictures
- * 1500–1999 of each class are the test set), and the elephant photograph of
- * §5.4.3 (`creative_commons_elephant.jpg`).
+ * The chapter's pictures, from one place: the book's cats and dogs by file
+ * name, and the elephant photograph of §5.4.3.
  *
- * @example
- * ```ts
- * import { chapterPicture } from "./pictures.ts";
- * const cat = await chapterPicture("cat.1700.jpg"); // …/data/cats_and_dogs_small/test/cats/cat.1700.jpg
- * const elephant = await chapterPicture("creative_commons_elephant.jpg");
- * ```
  * @module
  */
 import { join } from "node:path";

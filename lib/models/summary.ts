@@ -2,12 +2,6 @@
  * Keras' `model.summary()`: one row a layer (name and type, output shape,
  * parameters) and the totals, as text and as a notebook output.
  *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { modelSummary } from "./summary.ts";
- * await modelSummary(tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] }));
- * ```
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";

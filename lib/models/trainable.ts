@@ -13,17 +13,6 @@
  * keeps; {@link trainableWeightCount} counts what the optimizer will really
  * update, so it shows the difference.
  *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { freeze, trainableWeightCount } from "./trainable.ts";
- * import { buildVgg16 } from "./vgg16.ts";
- * const convBase = buildVgg16({ includeTop: false, inputShape: [150, 150, 3] });
- * const model = tf.sequential({ layers: [convBase, tf.layers.flatten(), tf.layers.dense({ units: 1 })] });
- * trainableWeightCount(model); // 28
- * freeze(convBase);
- * trainableWeightCount(model); // 2
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -35,11 +24,13 @@ import * as tf from "@tensorflow/tfjs";
  *
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs";
  * import { freeze, trainableWeightCount } from "./trainable.ts";
  * import { buildVgg16 } from "./vgg16.ts";
  * const convBase = buildVgg16({ includeTop: false, inputShape: [150, 150, 3] });
+ * const model = tf.sequential({ layers: [convBase, tf.layers.flatten(), tf.layers.dense({ units: 1 })] });
  * freeze(convBase);
- * trainableWeightCount(convBase); // 0
+ * trainableWeightCount(model); // 2: the dense layer's kernel and bias
  * ```
  */
 export function freeze(model: tf.LayersModel): void {

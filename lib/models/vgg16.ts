@@ -4,12 +4,6 @@
  * Keras' ImageNet weight files load into it and the chapter's code reads the
  * same (`convBase.getLayer("block5_conv3")`).
  *
- * @example
- * ```ts
- * import { vgg16 } from "./vgg16.ts";
- * const convBase = await vgg16({ weights: "imagenet", includeTop: false, inputShape: [150, 150, 3] });
- * convBase.summary(); // Total params: 14,714,688; output (None, 4, 4, 512)
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -187,8 +181,8 @@ export async function vgg16(options: Vgg16Options = {}): Promise<Vgg16Model> {
 }
 
 /**
- * Whether `model` has the weights a cell needs: true for ImageNet, a file, or
- * random weights that were asked for (or allowed); false, after printing
+ * Whether `model` has the weights a cell needs: true for ImageNet weights,
+ * or random ones that were asked for (or allowed); false, after printing
  * `skipped: …`, when they are `"missing"` (see {@link Vgg16Options.onMissing}).
  * A cell that needs the weights runs its code under `if (await hasWeights(model))`.
  *

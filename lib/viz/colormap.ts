@@ -3,12 +3,6 @@
  * Grad-CAM overlay), viridis (matplotlib's default, the book's activation
  * plots) and gray.
  *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { applyColorMap } from "./colormap.ts";
- * applyColorMap(tf.tensor2d([[0, 255]]), "jet").arraySync(); // [[[0, 0, 128], [128, 0, 0]]]
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -39,19 +33,13 @@ function segment(anchors: [number, number][], v: number): number {
   return y0 + (y1 - y0) * (v - x0) / (x1 - x0);
 }
 
-const tables = new Map<ColormapName, Uint8Array>();
-
-/** The 256 RGB colours of a colormap, for the values 0…255. */
-function table(name: ColormapName): Uint8Array {
-  let lut = tables.get(name);
-  if (!lut) {
-    lut = new Uint8Array(256 * 3).map((_, i) =>
-      Math.round(255 * segment(ANCHORS[name][i % 3], Math.floor(i / 3) / 255))
-    );
-    tables.set(name, lut);
-  }
-  return lut;
-}
+/** The 256 RGB colours of each colormap, for the values 0…255. */
+const TABLES = Object.fromEntries(
+  Object.entries(ANCHORS).map(([name, rgb]) => [
+    name,
+    Uint8Array.from({ length: 768 }, (_, i) => Math.round(255 * segment(rgb[i % 3], Math.floor(i / 3) / 255))),
+  ]),
+) as Record<ColormapName, Uint8Array>;
 
 /**
  * OpenCV's `cv2.applyColorMap(src, cv2.COLORMAP_JET)` for a (h, w) tensor of
@@ -67,10 +55,10 @@ function table(name: ColormapName): Uint8Array {
  */
 export function applyColorMap(t: tf.Tensor, colormap: ColormapName = "jet"): tf.Tensor3D {
   if (t.rank !== 2) throw new RangeError(`applyColorMap colours a (h, w) tensor; got shape [${t.shape}].`);
-  if (!(colormap in ANCHORS)) {
+  if (!(colormap in TABLES)) {
     throw new RangeError(`unknown colormap ${JSON.stringify(colormap)}: use "jet", "viridis" or "gray".`);
   }
-  const [h, w] = t.shape as [number, number], lut = table(colormap);
+  const [h, w] = t.shape as [number, number], lut = TABLES[colormap];
   const out = new Float32Array(t.size * 3);
   t.dataSync().forEach((v, i) => {
     const j = Number.isNaN(v) ? 0 : Math.min(255, Math.max(0, Math.round(v))) * 3;

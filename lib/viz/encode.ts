@@ -2,12 +2,6 @@
  * Pictures out: a tensor's values as a {@link PixelImage}, and a picture as
  * PNG or JPEG bytes (sharp).
  *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { encodePng, tensorToImage } from "./encode.ts";
- * const png = await encodePng(tensorToImage(tf.randomUniform([32, 32, 3]), { range: [0, 1] }));
- * ```
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";

@@ -2,12 +2,6 @@
  * Equal-size pictures laid out in a grid, as the book's filter and
  * augmentation figures are.
  *
- * @example
- * ```ts
- * import { tileGrid } from "./grid.ts";
- * const tile = { data: new Uint8Array(4 * 4 * 3).fill(200), width: 4, height: 4, channels: 3 as const };
- * tileGrid([tile, tile, tile], { cols: 2, margin: 1 }).width; // 9
- * ```
  * @module
  */
 import type { PixelImage } from "../preprocessing/image.ts";

@@ -4,13 +4,6 @@
  * `cv2.imwrite` → {@link imwrite}, and {@link showJpeg} for a JPEG file's bytes.
  * Pictures go to the cell's output, or nowhere outside Jupyter but a caption.
  *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { imshow, matshow } from "./show.ts";
- * await imshow(tf.randomUniform([150, 150, 3]), { caption: "noise" }); // values in [0, 1]
- * await matshow(tf.randomNormal([14, 14]), { cmap: "viridis" });
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -25,6 +18,8 @@ import { addTitle } from "./title.ts";
 
 /** Options of {@link imshow} and {@link matshow}. */
 export interface ShowOptions {
+  /** {@link matshow}'s colormap (default `viridis`, matplotlib's). */
+  cmap?: ColormapName;
   /** The text form of the output (and its only form outside Jupyter). */
   caption?: string;
   /** A title band above the picture (where a font renders). */
@@ -60,12 +55,6 @@ export async function imshow(t: tf.Tensor, options: ShowOptions = {}): Promise<v
   await show(img, options, 256, `[picture ${t.shape.join("×")}]`);
 }
 
-/** Options of {@link matshow}. */
-export interface MatshowOptions extends ShowOptions {
-  /** The colormap (default `viridis`, matplotlib's). */
-  cmap?: ColormapName;
-}
-
 /**
  * Show a matrix as `plt.matshow` does: each value coloured by `cmap` after
  * scaling the matrix's min…max to 0…1 (a constant matrix is all 0). Accepts
@@ -78,7 +67,7 @@ export interface MatshowOptions extends ShowOptions {
  * await matshow(tf.tensor2d([[0, 1], [2, 3]]), { cmap: "viridis" });
  * ```
  */
-export async function matshow(t: tf.Tensor, options: MatshowOptions = {}): Promise<void> {
+export async function matshow(t: tf.Tensor, options: ShowOptions = {}): Promise<void> {
   const shape = t.shape.filter((d, i) => !(d === 1 && (i === 0 || i === t.rank - 1)));
   if (shape.length !== 2) {
     throw new RangeError(`matshow shows a matrix (h, w); got shape [${t.shape}]. Slice one channel first.`);

@@ -2,12 +2,6 @@
  * A one-line title above a picture, rendered from SVG text by librsvg
  * (through sharp), where the machine has a font.
  *
- * @example
- * ```ts
- * import { addTitle } from "./title.ts";
- * const img = { data: new Uint8Array(100 * 50 * 3), width: 100, height: 50, channels: 3 as const };
- * const titled = await addTitle(img, "conv2d_1"); // 100 wide, 50 + a band high
- * ```
  * @module
  */
 import sharp from "sharp";

@@ -1,16 +1,7 @@
 /**
  * The convnet of notebook 5.2 for notebook 5.4 (the book's
- * `load_model('cats_and_dogs_small_2.h5')`), with how it was trained: in the
- * full profile (the book's run), in the quick profile (a few steps), or, when
- * 5.2 has not been run here, a stand-in trained on the spot for a few steps
- * (same architecture with dropout), so that 5.4 still runs.
+ * `load_model('cats_and_dogs_small_2.h5')`), with how it was trained.
  *
- * @example
- * ```ts
- * import { loadTrainedConvnet } from "./trained_convnet.ts";
- * const model = await loadTrainedConvnet("cats_and_dogs_small_2");
- * console.log(model.trainedIn); // "full", "quick", "unknown" or "stand-in"
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -71,14 +62,16 @@ async function trainStandIn(): Promise<tf.LayersModel> {
 
 /**
  * Load the model notebook 5.2 saved as `name` and print one line saying how
- * it was trained (from `data/results/5.2.json`). When it is missing, print
- * that and train a stand-in instead (a few steps of listing 5.13's convnet,
- * which has barely learned anything).
+ * it was trained: in the full profile (the book's run) or the quick one (a
+ * few steps), from `data/results/5.2.json`. When 5.2 has not saved it, print
+ * that and train a stand-in on the spot, so that 5.4 still runs: a few steps
+ * of listing 5.13's convnet, which has barely learned anything.
  *
  * @example
  * ```ts
  * import { loadTrainedConvnet } from "./trained_convnet.ts";
  * const model = await loadTrainedConvnet("cats_and_dogs_small_2");
+ * console.log(model.trainedIn); // "full", "quick", "unknown" or "stand-in"
  * ```
  */
 export async function loadTrainedConvnet(name: string): Promise<TrainedConvnet> {
