@@ -33,7 +33,8 @@ import * as tf from "@tensorflow/tfjs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BackendReport, initBackend } from "@ch5/engine";
-import { mnistConvnet, smallConvnet } from "../lib/models/convnets.ts";
+import { mnistConvnet } from "../lib/models/mnist_convnet.ts";
+import { smallConvnet } from "../lib/models/small_convnet.ts";
 import { vgg16 } from "../lib/models/vgg16.ts";
 import { loadImg } from "../lib/preprocessing/image.ts";
 import { dataPath, saveResults } from "../lib/io/profile.ts";
@@ -100,7 +101,7 @@ const MARK = "BENCH_RESULT ";
  *
  * @example
  * ```ts
- * import { mnistConvnet } from "../lib/models/convnets.ts";
+ * import { mnistConvnet } from "../lib/models/mnist_convnet.ts";
  * forwardFlops(mnistConvnet()); // ≈ 1.2e7
  * ```
  */

@@ -31,7 +31,7 @@ export { chapterPicture } from "./data/pictures.ts";
 // models
 export { mnistConvnet } from "./models/mnist_convnet.ts";
 export { smallConvnet } from "./models/small_convnet.ts";
-export { hasWeights, vgg16 } from "./models/vgg16.ts";
+export { hasWeights, vgg16, type Vgg16Options } from "./models/vgg16.ts";
 export { decodePredictions, preprocessInput } from "./models/imagenet.ts";
 export { modelSummary } from "./models/summary.ts";
 export { loadModel, saveModel } from "./models/save.ts";
@@ -41,6 +41,8 @@ export { runLayers, splitAt } from "./models/submodel.ts";
 export { evaluate, fit, type FitOptions, type History } from "./training/fit.ts";
 export { historyText, recordResults } from "./training/results.ts";
 // viz
-export { encodePng, tileGrid } from "./viz/image.ts";
-export { applyColorMap, imshow, imwrite, matshow, showJpeg } from "./viz/show.ts";
+export { applyColorMap } from "./viz/colormap.ts";
+export { encodePng } from "./viz/encode.ts";
+export { tileGrid } from "./viz/grid.ts";
+export { imshow, imwrite, matshow, showJpeg, type ShowOptions } from "./viz/show.ts";
 export { loadTrainedConvnet } from "./viz/trained_convnet.ts";

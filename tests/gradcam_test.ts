@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "@ch5/engine";
-import { smallConvnet } from "../lib/models/convnets.ts";
+import { smallConvnet } from "../lib/models/small_convnet.ts";
 import { gradCam, postprocessHeatmap } from "../lib/viz/gradcam.ts";
 import { chainLayers, splitAt } from "../lib/models/submodel.ts";
 

@@ -62,7 +62,7 @@ Deno.test("decodePredictions: top classes per image, most probable first", () =>
     ]],
   );
   assert.deepEqual(decoded[1].slice(0, 2).map((p) => p.name), ["tabby", "tiger_cat"]);
-  assert.equal(decodePredictions([row({ 7: 1 })])[0].length, 5);
+  assert.equal(decodePredictions(tf.tensor2d([row({ 7: 1 })]))[0].length, 5, "top 5 by default");
   assert.throws(() => decodePredictions(tf.zeros([1, 10])), /shape \[samples, 1000\]; got \[1, 10\]/);
   assert.throws(() => decodePredictions(tf.zeros([1000])), /got \[1000\]/);
   preds.dispose();

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend } from "@ch5/engine";
-import { mnistConvnet } from "../lib/models/convnets.ts";
+import { mnistConvnet } from "../lib/models/mnist_convnet.ts";
 import { loadWeightsFromH5 } from "../lib/models/keras_h5.ts";
 import {
   loadModel,

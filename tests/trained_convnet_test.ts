@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { initBackend } from "@ch5/engine";
-import { smallConvnet } from "../lib/models/convnets.ts";
+import { smallConvnet } from "../lib/models/small_convnet.ts";
 import { saveModel } from "../lib/models/save.ts";
 import { loadTrainedConvnet } from "../lib/viz/trained_convnet.ts";
 

@@ -1,24 +1,21 @@
+/**
+ * The picture helpers of lib/viz: PNG/JPEG encoding, tensors as pictures,
+ * tile grids, colormaps, titles, and the nearest-neighbour zoom they share
+ * with loading (`resizeNearest`).
+ */
 import * as tf from "@tensorflow/tfjs";
 import sharp from "sharp";
 import assert from "node:assert/strict";
 import { initBackend } from "@ch5/engine";
-import {
-  addTitle,
-  applyColormap,
-  canRenderText,
-  colormapJet,
-  colormapViridis,
-  encodeJpeg,
-  encodePng,
-  type RawImage,
-  tensorToImage,
-  tileGrid,
-  upscale,
-} from "../lib/viz/image.ts";
+import { type PixelImage, resizeNearest } from "../lib/preprocessing/image.ts";
+import { applyColorMap } from "../lib/viz/colormap.ts";
+import { encodeJpeg, encodePng, tensorToImage } from "../lib/viz/encode.ts";
+import { tileGrid } from "../lib/viz/grid.ts";
+import { addTitle, canRenderText } from "../lib/viz/title.ts";
 
 await initBackend({ backend: "cpu" });
 
-function solid(width: number, height: number, rgb: [number, number, number]): RawImage {
+function solid(width: number, height: number, rgb: [number, number, number]): PixelImage {
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < data.length; i += 3) data.set(rgb, i);
   return { data, width, height, channels: 3 };
@@ -38,32 +35,32 @@ Deno.test("tileGrid: 8×8 tiles of 64 px with 5 px margins make the book's 547×
   assert.deepEqual(at(0, 69), [8, 200, 100]); // row 1 holds tile 8
 });
 
-Deno.test("tileGrid: rows round up, empty cells take the background; gray tiles stay gray", () => {
-  const gray: RawImage = { data: new Uint8Array(4).fill(7), width: 2, height: 2, channels: 1 };
+Deno.test("tileGrid: rows round up, empty cells take the background; gray tiles stay gray unless mixed", () => {
+  const gray: PixelImage = { data: new Uint8Array(4).fill(7), width: 2, height: 2, channels: 1 };
   const grid = tileGrid([gray, gray, gray], { cols: 2, margin: 1, background: 255 });
   assert.deepEqual([grid.width, grid.height, grid.channels], [5, 5, 1]);
   assert.equal(grid.data[4 * 5 + 4], 255); // the empty fourth cell
   assert.equal(grid.data[3 * 5 + 0], 7); // third tile
-  assert.throws(() => tileGrid([gray, solid(3, 3, [0, 0, 0])]), /tile 1 is 3×3 but tile 0 is 2×2/);
+  const mixed = tileGrid([gray, solid(2, 2, [1, 2, 3])], { cols: 2, background: [9, 0, 0] });
+  assert.deepEqual([mixed.channels, ...mixed.data.subarray(0, 3), ...mixed.data.subarray(6, 9)], [3, 7, 7, 7, 1, 2, 3]);
+  assert.throws(() => tileGrid([gray, solid(3, 3, [0, 0, 0])]), /tile 1 is 3×3×3 with 27 bytes but tile 0 is 2×2/);
+  assert.throws(() => tileGrid([]), /at least one tile/);
 });
 
-Deno.test("colormapJet: 0 is dark blue, 1 dark red, the middle green-ish, as matplotlib/OpenCV", () => {
-  assert.deepEqual(colormapJet(0), [0, 0, 128]);
-  assert.deepEqual(colormapJet(1), [128, 0, 0]);
-  const [r, g, b] = colormapJet(0.5);
-  assert.ok(g > 200 && r < 200 && b < 200, `jet(0.5) = ${[r, g, b]}`);
-  assert.deepEqual(colormapJet(-3), colormapJet(0));
-  assert.deepEqual(colormapJet(Number.NaN), colormapJet(0));
-  assert.deepEqual(colormapViridis(0), [68, 1, 84]);
-  assert.deepEqual(colormapViridis(1), [253, 231, 37]);
-});
-
-Deno.test("applyColormap maps each value to its colour", () => {
-  const img = applyColormap([0, 1, 0.5, 1], 2, 2, "jet");
-  assert.deepEqual([img.width, img.height, img.channels], [2, 2, 3]);
-  assert.deepEqual(Array.from(img.data.subarray(0, 6)), [0, 0, 128, 128, 0, 0]);
-  const gray = applyColormap([0.5], 1, 1, "gray");
-  assert.deepEqual(Array.from(gray.data), [128, 128, 128]);
+Deno.test("applyColorMap: JET from dark blue to dark red, viridis and gray, as matplotlib/OpenCV", () => {
+  const colours = (cmap: "jet" | "viridis" | "gray", values: number[]) => {
+    const t = applyColorMap(tf.tensor2d([values]), cmap);
+    assert.deepEqual(t.shape, [1, values.length, 3]);
+    return (t.arraySync() as number[][][])[0];
+  };
+  const [zero, one, middle, below, nan, above] = colours("jet", [0, 255, 128, -3, NaN, 300]);
+  assert.deepEqual([zero, one], [[0, 0, 128], [128, 0, 0]]);
+  assert.ok(middle[1] > 200 && middle[0] < 200 && middle[2] < 200, `jet(128) = ${middle}`);
+  assert.deepEqual([below, nan, above], [zero, zero, one], "clipped, NaN as 0");
+  assert.deepEqual(colours("viridis", [0, 255]), [[68, 1, 84], [253, 231, 37]]);
+  assert.deepEqual(colours("gray", [128]), [[128, 128, 128]]);
+  assert.throws(() => applyColorMap(tf.zeros([2, 2, 1])), /\(h, w\) tensor; got shape \[2,2,1\]/);
+  assert.throws(() => applyColorMap(tf.zeros([2, 2]), "hot" as never), /unknown colormap "hot"/);
 });
 
 Deno.test("encodePng and encodeJpeg round-trip through sharp", async () => {
@@ -77,6 +74,8 @@ Deno.test("encodePng and encodeJpeg round-trip through sharp", async () => {
   assert.deepEqual([jpg[0], jpg[1]], [0xff, 0xd8]);
   const j = await sharp(jpg).raw().toBuffer();
   assert.ok(j[0] > 240 && j[1] < 20, "red survives JPEG");
+  const rgba = await encodeJpeg({ data: new Uint8Array(16).fill(255), width: 2, height: 2, channels: 4 });
+  assert.equal((await sharp(rgba).metadata()).channels, 3, "JPEG drops the alpha channel");
   await assert.rejects(() => encodePng({ ...img, channels: 1 }), /600 bytes but 10×20×1 needs 200/);
 });
 
@@ -89,9 +88,12 @@ Deno.test("tensorToImage accepts (h,w), (h,w,c) and (1,h,w,c) with a value range
   assert.throws(() => tensorToImage(tf.zeros([2, 4, 4, 3])), /\(1, h, w, c\)/);
 });
 
-Deno.test("upscale repeats each pixel", () => {
-  const up = upscale({ data: new Uint8Array([1, 2]), width: 2, height: 1, channels: 1 }, 2);
+Deno.test("resizeNearest by a whole factor repeats each pixel (the zoom of imshow and matshow)", () => {
+  const up = resizeNearest({ data: new Uint8Array([1, 2]), width: 2, height: 1, channels: 1 }, [2, 4]);
   assert.deepEqual(Array.from(up.data), [1, 1, 2, 2, 1, 1, 2, 2]);
+  const rgb = resizeNearest(solid(3, 2, [4, 5, 6]), [6, 9]);
+  assert.deepEqual([rgb.width, rgb.height, rgb.data.length], [9, 6, 162]);
+  assert.ok(rgb.data.every((v, i) => v === 4 + (i % 3)));
 });
 
 Deno.test("addTitle adds a band with text above the picture, or nothing without a font", async () => {
@@ -106,4 +108,5 @@ Deno.test("addTitle adds a band with text above the picture, or nothing without 
   } else {
     assert.equal(titled, img);
   }
+  assert.equal(await addTitle(img, ""), img, "no title, no band");
 });

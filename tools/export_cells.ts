@@ -61,7 +61,7 @@ function rewriteImport(statement: string, notebookDir: string, target: string, w
     if (resolved === "lib/mod.ts") {
       throw new ExportError(
         `${where}: an exported cell imports ../lib/mod.ts, which re-exports ${target} itself. ` +
-          "Import from the module that defines the name (for example ../lib/viz/image.ts).",
+          "Import from the module that defines the name (for example ../lib/viz/encode.ts).",
       );
     }
     let rel = posix.relative(posix.dirname(target), resolved);

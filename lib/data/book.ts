@@ -20,16 +20,14 @@
  * @module
  */
 
-/** How a number appears in the book. */
-export type BookNumberKind = "printed" | "text" | "figure";
-
 /** One number the book measured. */
 export interface BookNumber {
   /** The value (accuracies as fractions, epochs 1-based). */
   value: number;
   /** For a rounded statement or a reading of a figure: the range it allows. */
   range?: readonly [number, number];
-  kind: BookNumberKind;
+  /** How the book shows it: a listing's output (`printed`), the prose (`text`) or a plot (`figure`). */
+  kind: "printed" | "text" | "figure";
   /** Where in the book. */
   where: string;
   /** The book's words, or what differs between the book and its companion notebook. */
@@ -44,15 +42,14 @@ export interface BookSection {
   title: string;
   /** The book's settings (epochs, batch sizes, sizes of the data). */
   settings: Readonly<Record<string, unknown>>;
-  /**
-   * What the book measured, keyed as the notebook's results file keys the
-   * same quantity (a dotted path for nested results: `model1.valAcc`).
-   */
+  /** What the book measured, keyed as the notebook's results file keys it (dotted: `model1.valAcc`). */
   numbers: Readonly<Record<string, BookNumber>>;
 }
 
 /** The four notebooks of the chapter. */
 export type NotebookName = "5.1" | "5.2" | "5.3" | "5.4";
+
+const steps = { stepsPerEpoch: 100, validationSteps: 50 } as const;
 
 /** The chapter's numbers, per notebook. */
 export const BOOK = {
@@ -80,8 +77,8 @@ export const BOOK = {
     settings: {
       split: { train: 2_000, validation: 1_000, test: 1_000 },
       params: 3_453_121,
-      model1: { epochs: 30, stepsPerEpoch: 100, validationSteps: 50, batchSize: 20 },
-      model2: { epochs: 100, stepsPerEpoch: 100, validationSteps: 50, batchSize: 32 },
+      model1: { epochs: 30, ...steps, batchSize: 20 },
+      model2: { epochs: 100, ...steps, batchSize: 32 },
     },
     numbers: {
       "model1.trainAcc": {
@@ -120,8 +117,8 @@ export const BOOK = {
       convBaseParams: 14_714_688,
       featureShape: [4, 4, 512],
       featureExtraction: { epochs: 30, batchSize: 20, learningRate: 2e-5 },
-      augmentation: { epochs: 30, stepsPerEpoch: 100, validationSteps: 50, batchSize: 20, learningRate: 2e-5 },
-      fineTuning: { epochs: 100, stepsPerEpoch: 100, validationSteps: 50, learningRate: 1e-5, from: "block5_conv1" },
+      augmentation: { epochs: 30, ...steps, batchSize: 20, learningRate: 2e-5 },
+      fineTuning: { epochs: 100, ...steps, learningRate: 1e-5, from: "block5_conv1" },
       trainableWeights: { before: 30, after: 4 },
     },
     numbers: {
@@ -156,34 +153,30 @@ export const BOOK = {
   },
   "5.4": {
     title: "5.4 Visualizing what convnets learn",
-    settings: {
-      firstActivationShape: [1, 148, 148, 32],
-      elephantClassIndex: 386,
-      /** decode_predictions(preds, top=3)[0] as the book prints it after listing 5.41. */
-      elephantTop3: [
-        ["n02504458", "African_elephant", 0.92546833],
-        ["n01871265", "tusker", 0.070257246],
-        ["n02504013", "Indian_elephant", 0.0042589349],
-      ],
-    },
+    settings: { firstActivationShape: [1, 148, 148, 32] },
     numbers: {
-      "elephant.classIndex": {
-        value: 386,
-        kind: "printed",
-        where: "5.4.3節、np.argmax(preds[0]) の出力",
-      },
+      "elephant.classIndex": { value: 386, kind: "printed", where: "5.4.3節、np.argmax(preds[0]) の出力" },
       "elephant.probability": {
         value: 0.92546833,
         kind: "printed",
         where: "5.4.3節、decode_predictions の出力 (African_elephant 0.92546833)",
-        note: "本では tusker 0.070、Indian_elephant 0.004。付属ノートブックの実行では African_elephant 0.909",
+        note: "本の上位 3 件は n02504458 African_elephant 0.92546833、n01871265 tusker 0.070257246、" +
+          "n02504013 Indian_elephant 0.0042589349。付属ノートブックの実行では African_elephant 0.909",
         digits: 3,
       },
     },
   },
 } as const satisfies Record<NotebookName, BookSection>;
 
-/** A book number as the results table shows it: `0.9908`, `≈0.70–0.72`, `5`. */
+/**
+ * A book number as the results table shows it: `0.9908`, `≈0.70–0.72`, `5`.
+ *
+ * @example
+ * ```ts
+ * import { BOOK, bookText } from "./book.ts";
+ * bookText(BOOK["5.2"].numbers["model1.valAcc"]); // "≈0.70–0.72"
+ * ```
+ */
 export function bookText(number: BookNumber): string {
   const digits = number.digits ?? (Math.abs(number.value) < 1 && number.value !== 0 ? 4 : 0);
   const format = (v: number) => v.toFixed(digits);

@@ -64,7 +64,7 @@ export const IMAGENET_BGR_MEAN: readonly [number, number, number] = [103.939, 11
  */
 export function preprocessInput<T extends tf.Tensor3D | tf.Tensor4D>(x: T): T {
   if ((x.rank !== 3 && x.rank !== 4) || x.shape[x.rank - 1] !== 3) {
-    throw new Error(
+    throw new RangeError(
       `preprocessInput expects RGB images, [height, width, 3] or [batch, height, width, 3]; got shape ` +
         `[${x.shape.join(", ")}]. Decode images with 3 channels (no alpha, not grayscale).`,
     );
@@ -84,29 +84,23 @@ export interface Prediction extends ImagenetClass {
  *
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs";
  * import { decodePredictions } from "./imagenet.ts";
- * const preds = [Array.from({ length: 1000 }, (_, i) => (i === 386 ? 0.9 : 0.1 / 999))];
+ * const preds = tf.oneHot([386], 1000); // one picture, all on class 386
  * decodePredictions(preds, 1)[0][0].name; // "African_elephant"
  * ```
  */
-export function decodePredictions(preds: tf.Tensor | number[][] | Float32Array[], top = 5): Prediction[][] {
-  const shape = preds instanceof tf.Tensor ? preds.shape : [preds.length, preds[0]?.length ?? 0];
-  if (shape.length !== 2 || shape[1] !== IMAGENET_CLASSES.length) {
-    throw new Error(
-      `decodePredictions expects a batch of predictions, shape [samples, 1000]; got [${shape.join(", ")}]. ` +
+export function decodePredictions(preds: tf.Tensor, top = 5): Prediction[][] {
+  if (preds.rank !== 2 || preds.shape[1] !== IMAGENET_CLASSES.length) {
+    throw new RangeError(
+      `decodePredictions expects a batch of predictions, shape [samples, 1000]; got [${preds.shape.join(", ")}]. ` +
         `Give the output of VGG16 with its top (includeTop: true), for a batch (one image is [1, 1000]).`,
     );
   }
-  if (!Number.isInteger(top) || top < 1) throw new Error(`top must be a positive integer; got ${top}.`);
-  const rows = preds instanceof tf.Tensor ? preds.arraySync() as number[][] : preds;
-  return rows.map((row) => {
-    const values = Array.from(row as ArrayLike<number>);
-    if (values.length !== IMAGENET_CLASSES.length) {
-      throw new Error(`each prediction must have 1000 values; one has ${values.length}.`);
-    }
-    return values
-      .map((probability, i) => ({ ...IMAGENET_CLASSES[i], probability }))
+  if (!Number.isInteger(top) || top < 1) throw new RangeError(`top must be a positive integer; got ${top}.`);
+  return (preds.arraySync() as number[][]).map((row) =>
+    row.map((probability, i) => ({ ...IMAGENET_CLASSES[i], probability }))
       .sort((a, b) => b.probability - a.probability)
-      .slice(0, top);
-  });
+      .slice(0, top)
+  );
 }

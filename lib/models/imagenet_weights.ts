@@ -88,7 +88,16 @@ export interface CachedWeightsOptions {
   log?: (line: string) => void;
 }
 
-function allowRandomFromEnv(): boolean {
+/**
+ * Whether `CH5_ALLOW_RANDOM_WEIGHTS` is set (`1`, `true` or `yes`): models may keep random weights.
+ *
+ * @example
+ * ```ts
+ * import { allowRandomWeights } from "./imagenet_weights.ts";
+ * if (allowRandomWeights()) console.log("numbers from random weights mean nothing");
+ * ```
+ */
+export function allowRandomWeights(): boolean {
   const value = (Deno.env.get("CH5_ALLOW_RANDOM_WEIGHTS") ?? "").trim().toLowerCase();
   return value === "1" || value === "true" || value === "yes";
 }
@@ -132,7 +141,7 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
     ? `the file at ${dest} is damaged or a different file (md5 ${damaged}, expected ${weights.md5}; ` +
       `${present!.size} bytes) and was NOT used`
     : undefined;
-  const allowRandom = options.allowRandom ?? allowRandomFromEnv();
+  const allowRandom = options.allowRandom ?? allowRandomWeights();
   if (allowRandom) {
     console.warn(
       `WARNING: ${weights.file} is not available (${badFile ? `${badFile}; ` : ""}${problem}). ` +

@@ -544,7 +544,7 @@ function writeStringsAttr(group: Group, name: string, values: string[]): void {
  * @example
  * ```ts
  * import { saveWeightsToH5 } from "./keras_h5.ts";
- * import { mnistConvnet } from "./convnets.ts";
+ * import { mnistConvnet } from "./mnist_convnet.ts";
  * await saveWeightsToH5(mnistConvnet(), "data/mnist_convnet_weights.h5");
  * ```
  */

@@ -2,16 +2,14 @@
  * Cut a chain model (a `tf.Sequential`, or a functional model without
  * branches, possibly with such models nested as layers, like the book's
  * `conv_base` inside a Sequential) at a named layer, and run either part
- * eagerly on tensors so that `tf.grad` can differentiate through it.
- *
- * Running the layers one by one (instead of building a new symbolic model)
- * works at any input size a convnet accepts, and leaves the model's own graph
- * untouched.
+ * eagerly on tensors so that `tf.grad` can differentiate through it. Running
+ * the layers one by one works at any input size a convnet accepts, and
+ * leaves the model's own graph untouched.
  *
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { smallConvnet } from "./convnets.ts";
+ * import { smallConvnet } from "./small_convnet.ts";
  * import { runLayers, splitAt } from "./submodel.ts";
  * const { base, head } = splitAt(smallConvnet(), "conv2d_4");
  * const features = runLayers(base, tf.zeros([1, 150, 150, 3])); // (1, 15, 15, 128)
@@ -23,13 +21,7 @@ import * as tf from "@tensorflow/tfjs";
 
 type Layer = tf.layers.Layer;
 
-function isInput(layer: Layer): boolean {
-  return layer.getClassName() === "InputLayer";
-}
-
-function isModel(layer: Layer): layer is tf.LayersModel {
-  return layer instanceof tf.LayersModel;
-}
+const isInput = (layer: Layer) => layer.getClassName() === "InputLayer";
 
 /** The inbound layers of each node of a layer (a layer shared by several models has several nodes). */
 function inboundOf(layer: Layer): Layer[][] {
@@ -37,9 +29,15 @@ function inboundOf(layer: Layer): Layer[][] {
   return nodes.map((n) => n.inboundLayers).filter((l) => l.length > 0);
 }
 
-/** The layers whose output is `layer`'s output: itself, and a nested model's output layer. */
-function producers(layer: Layer): Layer[] {
-  return isModel(layer) ? [layer, ...layer.outputs.map((t) => t.sourceLayer)] : [layer];
+/** Whether `layer` reads the output of `previous` alone (or, first, the model input). */
+function follows(layer: Layer, previous: Layer | undefined): boolean {
+  const inbound = inboundOf(layer);
+  // The first layer reads the model input: an input layer, or nothing at all
+  // (a model added first to a Sequential keeps its own input).
+  if (!previous) return inbound.length === 0 || inbound.some((from) => from.length === 1 && isInput(from[0]));
+  // A nested model's output is also its output layer's.
+  const before = [previous, ...(previous instanceof tf.LayersModel ? previous.outputs.map((t) => t.sourceLayer) : [])];
+  return inbound.some((from) => from.length === 1 && before.includes(from[0]));
 }
 
 /**
@@ -50,7 +48,7 @@ function producers(layer: Layer): Layer[] {
  *   the layer before it (a branching model: residual, multi-input).
  * @example
  * ```ts
- * import { smallConvnet } from "./convnets.ts";
+ * import { smallConvnet } from "./small_convnet.ts";
  * import { chainLayers } from "./submodel.ts";
  * chainLayers(smallConvnet()).map((l) => l.name); // ["conv2d_1", "max_pooling2d_1", …, "dense_2"]
  * ```
@@ -58,25 +56,16 @@ function producers(layer: Layer): Layer[] {
 export function chainLayers(model: tf.LayersModel): Layer[] {
   const out: Layer[] = [];
   let previous: Layer | undefined;
-  for (const layer of model.layers) {
-    if (isInput(layer)) continue;
-    const inbound = inboundOf(layer);
-    // The first layer reads the model input: an input layer, or nothing at all
-    // (a model added first to a Sequential keeps its own input).
-    const before = previous ? producers(previous) : [];
-    const ok = previous
-      ? inbound.some((from) => from.length === 1 && before.includes(from[0]))
-      : inbound.length === 0 || inbound.some((from) => from.length === 1 && isInput(from[0]));
-    if (!ok) {
-      const from = inbound.map((ls) => ls.map((l) => l.name).join(" + ")).join(" or ") || "nothing";
+  for (const layer of model.layers.filter((l) => !isInput(l))) {
+    if (!follows(layer, previous)) {
+      const from = inboundOf(layer).map((ls) => ls.map((l) => l.name).join(" + ")).join(" or ") || "nothing";
       throw new Error(
         `layer ${layer.name} of model ${model.name} takes its input from ${from}, not from ` +
           `${previous?.name ?? "the model input"} alone: only chain models (Sequential, or functional without ` +
           `branches) can be cut at a layer. Build a tf.model from the input to the layer you need instead.`,
       );
     }
-    if (isModel(layer)) out.push(...chainLayers(layer));
-    else out.push(layer);
+    out.push(...(layer instanceof tf.LayersModel ? chainLayers(layer) : [layer]));
     previous = layer;
   }
   return out;
@@ -89,13 +78,12 @@ export function chainLayers(model: tf.LayersModel): Layer[] {
  * @throws {Error} naming the layers that exist when `layerName` is not one.
  * @example
  * ```ts
- * import { smallConvnet } from "./convnets.ts";
+ * import { smallConvnet } from "./small_convnet.ts";
  * import { splitAt } from "./submodel.ts";
- * const { layer, head } = splitAt(smallConvnet(), "conv2d_4");
- * head.map((l) => l.name); // ["max_pooling2d_4", "flatten_1", "dense_1", "dense_2"]
+ * splitAt(smallConvnet(), "conv2d_4").head.map((l) => l.name); // ["max_pooling2d_4", "flatten_1", "dense_1", "dense_2"]
  * ```
  */
-export function splitAt(model: tf.LayersModel, layerName: string): { base: Layer[]; head: Layer[]; layer: Layer } {
+export function splitAt(model: tf.LayersModel, layerName: string): { base: Layer[]; head: Layer[] } {
   const layers = chainLayers(model);
   const i = layers.findIndex((l) => l.name === layerName);
   if (i < 0) {
@@ -104,7 +92,7 @@ export function splitAt(model: tf.LayersModel, layerName: string): { base: Layer
         `${layers.map((l) => l.name).join(", ")}.`,
     );
   }
-  return { base: layers.slice(0, i + 1), head: layers.slice(i + 1), layer: layers[i] };
+  return { base: layers.slice(0, i + 1), head: layers.slice(i + 1) };
 }
 
 /**
@@ -120,7 +108,5 @@ export function splitAt(model: tf.LayersModel, layerName: string): { base: Layer
  * ```
  */
 export function runLayers(layers: Layer[], x: tf.Tensor): tf.Tensor {
-  let y = x;
-  for (const layer of layers) y = layer.apply(y, { training: false }) as tf.Tensor;
-  return y;
+  return layers.reduce((y, layer) => layer.apply(y, { training: false }) as tf.Tensor, x);
 }

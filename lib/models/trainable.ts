@@ -1,29 +1,26 @@
 /**
- * Freezing and unfreezing layers for transfer learning, as the book does in
- * 5.3: freeze a pretrained base before training a classifier on top of it,
- * and for fine-tuning
- *
- * ```python
- * conv_base.trainable = True
- * set_trainable = False
- * for layer in conv_base.layers:
- *     if layer.name == 'block5_conv1':
- *         set_trainable = True
- *     layer.trainable = set_trainable
- * ```
- *
- * which notebook 5.3 writes as the book does (listing 5.22). As in Keras, a
- * change takes effect at the next `compile()`.
+ * Freezing layers for transfer learning, as the book does in 5.3: freeze a
+ * pretrained base before training a classifier on top of it (listing 5.22's
+ * fine-tuning loop then unfreezes its last block, as in Keras). As in
+ * Keras, a change takes effect at the next `compile()`.
  *
  * **Why {@link freeze} and not `convBase.trainable = false`.** In Keras 2
- * that line freezes the base. In TensorFlow.js it only marks the base's
- * weights, and a `tf.sequential()` whose first layer is a model is built
- * (at the first `compile()`, `predict()` or `fit()`) as one flat graph of
- * that model's layers with `trainable = true`, which marks every weight
- * trainable again: the "frozen" base then trains (and slowly: gradients flow
- * through all of it). {@link freeze} sets each layer's own flag, which that
- * build keeps. {@link trainableWeightCount} counts what the optimizer will
- * really update, so it shows the difference.
+ * that line freezes the base. In TensorFlow.js a `tf.sequential()` whose
+ * first layer is a model is built (at the first `compile()`, `predict()` or
+ * `fit()`) as one flat graph of that model's layers with `trainable = true`,
+ * which marks every weight trainable again: the "frozen" base then trains,
+ * and slowly. {@link freeze} sets each layer's own flag, which that build
+ * keeps; {@link trainableWeightCount} counts what the optimizer will really
+ * update, so it shows the difference.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/**
+ * Freeze `model`, nested models layer by layer too: none of its weights
+ * will be updated by training (Keras' `model.trainable = False`, made to
+ * hold in tfjs; see the module doc).
  *
  * @example
  * ```ts
@@ -31,31 +28,9 @@
  * import { freeze, trainableWeightCount } from "./trainable.ts";
  * import { buildVgg16 } from "./vgg16.ts";
  * const convBase = buildVgg16({ includeTop: false, inputShape: [150, 150, 3] });
- * const model = tf.sequential();
- * model.add(convBase);
- * model.add(tf.layers.flatten());
- * model.add(tf.layers.dense({ units: 256, activation: "relu" }));
- * model.add(tf.layers.dense({ units: 1, activation: "sigmoid" }));
- * trainableWeightCount(model); // 30
+ * const model = tf.sequential({ layers: [convBase, tf.layers.flatten(), tf.layers.dense({ units: 1 })] });
  * freeze(convBase);
- * trainableWeightCount(model); // 4
- * ```
- * @module
- */
-import * as tf from "@tensorflow/tfjs";
-
-/**
- * Freeze `model`: none of its weights will be updated by training (Keras'
- * `model.trainable = False`, made to hold in tfjs; see the module doc).
- * Nested models are frozen layer by layer too.
- *
- * @example
- * ```ts
- * import { freeze, trainableWeightCount } from "./trainable.ts";
- * import { buildVgg16 } from "./vgg16.ts";
- * const convBase = buildVgg16({ includeTop: false, inputShape: [150, 150, 3] });
- * freeze(convBase);
- * trainableWeightCount(convBase); // 0
+ * trainableWeightCount(model); // 2: the dense layer's kernel and bias
  * ```
  */
 export function freeze(model: tf.LayersModel): void {
@@ -69,8 +44,7 @@ export function freeze(model: tf.LayersModel): void {
 /**
  * The weights that training will update: those `compile()` hands to the
  * optimizer. A `tf.sequential()` model is built first when it is not yet
- * (as `compile()` would), since that build can mark weights trainable again
- * (see the module doc).
+ * (as `compile()` would), since that build can mark weights trainable again.
  *
  * @example
  * ```ts
@@ -92,8 +66,8 @@ export function trainedWeights(model: tf.LayersModel): tf.LayerVariable[] {
 
 /**
  * The number of weight tensors (kernels and biases) that training will
- * update, like Keras' `len(model.trainable_weights)`: 30 for VGG16's conv
- * base with a two-layer dense classifier on top, 4 once the base is frozen.
+ * update, like Keras' `len(model.trainable_weights)`: 30 for the book's
+ * VGG16 conv base with a two-layer dense classifier, 4 once the base is frozen.
  *
  * @example
  * ```ts

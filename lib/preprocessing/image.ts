@@ -32,7 +32,18 @@
 import * as tf from "@tensorflow/tfjs";
 import sharp from "sharp";
 
-/** A picture in HWC order (row by row, channels interleaved): 8-bit as decoded, or float after augmentation. */
+/**
+ * The lib's one picture type, in HWC order (row by row, channels
+ * interleaved): 8-bit as decoded, shown and encoded (the layout of
+ * `tf.Tensor3D.dataSync()` and of sharp's `raw()`), or float after
+ * augmentation.
+ *
+ * @example
+ * ```ts
+ * import type { PixelImage } from "./image.ts";
+ * const red: PixelImage = { data: new Uint8Array([255, 0, 0]), height: 1, width: 1, channels: 3 };
+ * ```
+ */
 export interface PixelImage<T extends Uint8Array | Float32Array = Uint8Array> {
   /** `height * width * channels` values. */
   data: T;
@@ -199,6 +210,7 @@ function nearestTable(from: number, to: number): Int32Array {
 /**
  * Resize with nearest-neighbour sampling at pixel centres, exactly as PIL's
  * `Image.resize(size, NEAREST)` (what Keras 2.0.8's `load_img(target_size=...)` uses).
+ * By a whole factor it repeats each pixel: the crisp zoom of `imshow` and `matshow`.
  *
  * @example
  * ```ts

@@ -2,16 +2,8 @@
  * matplotlib's and OpenCV's picture calls of the book, for notebook cells:
  * `plt.imshow` → {@link imshow}, `plt.matshow` → {@link matshow},
  * `cv2.imwrite` → {@link imwrite}, and {@link showJpeg} for a JPEG file's bytes.
- * Pictures go to the cell's output (a PNG or JPEG), or nowhere outside
- * Jupyter except a one-line caption.
+ * Pictures go to the cell's output, or nowhere outside Jupyter but a caption.
  *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { imshow, matshow } from "./show.ts";
- * await imshow(tf.randomUniform([150, 150, 3]), { caption: "noise" }); // values in [0, 1]
- * await matshow(tf.randomNormal([14, 14]), { cmap: "viridis" });
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -19,19 +11,15 @@ import { Buffer } from "node:buffer";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, extname } from "node:path";
 import { display, showPng } from "../notebook/display.ts";
-import {
-  addTitle,
-  applyColormap,
-  type ColormapName,
-  encodeJpeg,
-  encodePng,
-  type RawImage,
-  tensorToImage,
-  upscale,
-} from "./image.ts";
+import { type PixelImage, resizeNearest } from "../preprocessing/image.ts";
+import { applyColorMap, type ColormapName } from "./colormap.ts";
+import { encodeJpeg, encodePng, tensorToImage } from "./encode.ts";
+import { addTitle } from "./title.ts";
 
 /** Options of {@link imshow} and {@link matshow}. */
 export interface ShowOptions {
+  /** {@link matshow}'s colormap (default `viridis`, matplotlib's). */
+  cmap?: ColormapName;
   /** The text form of the output (and its only form outside Jupyter). */
   caption?: string;
   /** A title band above the picture (where a font renders). */
@@ -40,10 +28,13 @@ export interface ShowOptions {
   scale?: number;
 }
 
-function zoom(img: RawImage, scale: number | undefined, minSide: number): RawImage {
+/** Zoom, title, and show as PNG. */
+async function show(img: PixelImage, options: ShowOptions, minSide: number, caption: string): Promise<void> {
   const side = Math.max(img.width, img.height);
-  const factor = scale ?? (side < minSide ? Math.max(2, Math.round(minSide / side)) : 1);
-  return factor > 1 ? upscale(img, factor) : img;
+  const factor = options.scale ?? (side < minSide ? Math.max(2, Math.round(minSide / side)) : 1);
+  if (!Number.isInteger(factor) || factor < 1) throw new RangeError(`scale must be an integer ≥ 1, got ${factor}`);
+  if (factor > 1) img = resizeNearest(img, [img.height * factor, img.width * factor]);
+  await showPng(await encodePng(await addTitle(img, options.title ?? "")), options.caption ?? caption);
 }
 
 /**
@@ -59,17 +50,9 @@ function zoom(img: RawImage, scale: number | undefined, minSide: number): RawIma
  * ```
  */
 export async function imshow(t: tf.Tensor, options: ShowOptions = {}): Promise<void> {
-  const max = t.max().dataSync()[0];
-  const unit = t.dtype === "float32" && max <= 1;
-  let img = zoom(tensorToImage(t, { range: unit ? [0, 1] : [0, 255] }), options.scale, 256);
-  if (options.title) img = await addTitle(img, options.title);
-  await showPng(await encodePng(img), options.caption ?? `[picture ${t.shape.join("×")}]`);
-}
-
-/** Options of {@link matshow}. */
-export interface MatshowOptions extends ShowOptions {
-  /** The colormap (default `viridis`, matplotlib's). */
-  cmap?: ColormapName;
+  const unit = t.dtype === "float32" && tf.tidy(() => t.max().dataSync()[0]) <= 1;
+  const img = tensorToImage(t, { range: unit ? [0, 1] : [0, 255] });
+  await show(img, options, 256, `[picture ${t.shape.join("×")}]`);
 }
 
 /**
@@ -84,19 +67,20 @@ export interface MatshowOptions extends ShowOptions {
  * await matshow(tf.tensor2d([[0, 1], [2, 3]]), { cmap: "viridis" });
  * ```
  */
-export async function matshow(t: tf.Tensor, options: MatshowOptions = {}): Promise<void> {
+export async function matshow(t: tf.Tensor, options: ShowOptions = {}): Promise<void> {
   const shape = t.shape.filter((d, i) => !(d === 1 && (i === 0 || i === t.rank - 1)));
   if (shape.length !== 2) {
     throw new RangeError(`matshow shows a matrix (h, w); got shape [${t.shape}]. Slice one channel first.`);
   }
-  const [h, w] = shape;
+  const [h, w] = shape, cmap = options.cmap ?? "viridis";
   const values = t.dataSync();
   let lo = Infinity, hi = -Infinity;
   for (const v of values) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
-  const scaled = Float32Array.from(values, (v) => (hi > lo ? (v - lo) / (hi - lo) : 0));
-  let img = zoom(applyColormap(scaled, w, h, options.cmap ?? "viridis"), options.scale, 224);
-  if (options.title) img = await addTitle(img, options.title);
-  await showPng(await encodePng(img), options.caption ?? `[matrix ${h}×${w}, ${options.cmap ?? "viridis"}]`);
+  const scaled = tf.tensor2d(Float32Array.from(values, (v) => (hi > lo ? (255 * (v - lo)) / (hi - lo) : 0)), [h, w]);
+  const colored = applyColorMap(scaled, cmap);
+  const img = tensorToImage(colored);
+  tf.dispose([scaled, colored]);
+  await show(img, options, 224, `[matrix ${h}×${w}, ${cmap}]`);
 }
 
 /**
@@ -125,32 +109,13 @@ export async function showJpeg(jpeg: Uint8Array, caption = "[JPEG picture]"): Pr
  * ```
  */
 export async function imwrite(path: string, t: tf.Tensor): Promise<Uint8Array> {
-  const img = tensorToImage(t, { range: [0, 255] });
   const ext = extname(path).toLowerCase();
   if (![".jpg", ".jpeg", ".png"].includes(ext)) {
     throw new RangeError(`imwrite writes .jpg or .png files, not ${JSON.stringify(path)}.`);
   }
+  const img = tensorToImage(t, { range: [0, 255] });
   const bytes = ext === ".png" ? await encodePng(img) : await encodeJpeg(img);
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, bytes);
   return bytes;
-}
-
-/**
- * OpenCV's `cv2.applyColorMap(src, cv2.COLORMAP_JET)` for a (h, w) tensor of
- * 0–255 values: an (h, w, 3) float32 tensor of RGB colours 0–255 (OpenCV
- * gives BGR; here the picture is RGB throughout).
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { applyColorMap } from "./show.ts";
- * applyColorMap(tf.tensor2d([[0, 255]]), "jet").shape; // [1, 2, 3]
- * ```
- */
-export function applyColorMap(t: tf.Tensor, colormap: ColormapName = "jet"): tf.Tensor3D {
-  if (t.rank !== 2) throw new RangeError(`applyColorMap colours a (h, w) tensor; got shape [${t.shape}].`);
-  const [h, w] = t.shape;
-  const img = applyColormap(Float32Array.from(t.dataSync(), (v) => v / 255), w, h, colormap);
-  return tf.tensor3d(Float32Array.from(img.data), [h, w, 3]);
 }
