@@ -51,19 +51,17 @@ const FORWARD_TRAINING = 64;
 const FORWARD_INFERENCE = 96;
 const CONVOLUTION_DIRECT = 1;
 const QUERY_IMPL_INFO_STR = 8;
-const QUERY_WORKSPACE_MD = 135;
-const QUERY_WEIGHTS_MD = 131;
-const QUERY_DIFF_WEIGHTS_MD = 132;
+/** `dnnl_query_t`: memory descriptors of a primitive's arguments. */
+const QUERY = {
+  src: 129,
+  diffSrc: 130,
+  weights: 131,
+  diffWeights: 132,
+  dst: 133,
+  diffDst: 134,
+  workspace: 135,
+} as const;
 const FORMAT_TAG_ANY = 1;
-/**
- * Let convolutions pick their weights' layout (blocked, for oneDNN's direct
- * JIT kernels) and reorder the HWIO weights to it and back on each call;
- * activations stay NHWC in place. Measured on the 5.2 convnet (batch 20,
- * 2 threads, busy machine): its convolutions took 871 ms a step with HWIO
- * weights (oneDNN picks `gemm:jit`) and 269 ms with blocked ones
- * (`jit:avx512_core`); the reorders cost under 4 ms.
- */
-const WEIGHTS_ANY = true;
 const POOLING_MAX = 0x1ff;
 const REDUCTION_SUM = 0x2fff4;
 /** `DNNL_MEMORY_ALLOCATE`: oneDNN allocates (and owns) the memory's buffer. */
@@ -84,6 +82,7 @@ const ARG = {
   diffSrc: 129,
   diffDst: 145,
   diffWeights: 161,
+  diffBias: 169,
   workspace: 64,
 } as const;
 
@@ -124,6 +123,7 @@ const SYMBOLS = {
   dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
   dnnl_memory_desc_init_by_tag: { parameters: ["buffer", "i32", "buffer", "i32", "i32"], result: "i32" },
   dnnl_memory_desc_equal: { parameters: ["buffer", "buffer"], result: "i32" },
+  dnnl_memory_desc_get_size: { parameters: ["buffer"], result: "usize" },
   dnnl_reorder_primitive_desc_create: {
     parameters: ["buffer", "buffer", "pointer", "buffer", "pointer", "pointer"],
     result: "i32",
@@ -266,6 +266,8 @@ export interface PostOps {
  */
 export interface ConvOptions extends PostOps {
   exact?: boolean;
+  /** Let the primitive pick its activations' layout too (blocked), reordering them from and to NHWC. */
+  blocked?: boolean;
 }
 
 /**
@@ -421,9 +423,13 @@ export class OneDnn {
    * `avx512_core`, ...), at most the cap in `ONEDNN_MAX_CPU_ISA`.
    */
   get isa(): string {
-    const mask = this.#lib.dnnl_get_effective_cpu_isa();
-    return ISA_NAMES[mask] ?? `0x${mask.toString(16)}`;
+    if (!this.#isa) {
+      const mask = this.#lib.dnnl_get_effective_cpu_isa();
+      this.#isa = ISA_NAMES[mask] ?? `0x${mask.toString(16)}`;
+    }
+    return this.#isa;
   }
+  #isa?: string;
 
   /** Primitives built so far (failed shapes included), by key. */
   get cacheSize(): number {
@@ -448,6 +454,13 @@ export class OneDnn {
 
   #none(slot: number): Uint8Array {
     return this.#md(slot).fill(0);
+  }
+
+  readonly #numbers = new Map<string, number>();
+  #cachedNumber(key: string, compute: () => number): number {
+    let n = this.#numbers.get(key);
+    if (n === undefined) this.#numbers.set(key, n = compute());
+    return n;
   }
 
   #cached<T extends Kernel>(key: string, build: () => T): T {
@@ -553,134 +566,140 @@ export class OneDnn {
   /**
    * The convolution primitive of `pass` for `shape` (built on first use). Its
    * arguments: forward `src, weights, [bias,] dst`; backwardData
-   * `diffDst, weights, diffSrc`; backwardWeights `src, diffDst, diffWeights`.
+   * `diffDst, weights, diffSrc`; backwardWeights `src, diffDst, diffWeights,
+   * [diffBias]`. Activations are NHWC and filters HWIO in the caller's memory;
+   * where the primitive works in another layout (its blocked filters, and with
+   * `blocked` its blocked activations too), the kernel reorders into memory
+   * oneDNN owns and back.
    *
    * @throws {OneDnnError} when oneDNN has no implementation for these shapes and layouts.
    */
   convolution(pass: ConvPass, shape: ConvShape, post: ConvOptions = {}): Kernel {
     const s = shape;
-    const options = `${post.bias ? "b" : ""}${post.activation ?? ""}${post.exact ? "exact" : ""}`;
+    const options = `${post.bias ? "b" : ""}${post.activation ?? ""}${post.exact ? "exact" : ""}${
+      post.blocked ? "blocked" : ""
+    }`;
     const key = `conv:${pass}:${Object.values(s).join(",")}:${options}`;
-    const avoid = avoidFor(pass, s, post.exact);
     return this.#cached(key, () => {
-      const lib = this.#lib;
       const what = `convolution ${pass} ${JSON.stringify(s)}`;
-      const [n, h, w, c, oh, ow, oc] = [
-        s.batch,
-        s.inHeight,
-        s.inWidth,
-        s.inChannels,
-        s.outHeight,
-        s.outWidth,
-        s.outChannels,
-      ];
-      const [fh, fw] = [s.filterHeight, s.filterWidth];
-      // Slots: 0 src, 1 weights (HWIO), 2 bias, 3 dst, 5 weights as the primitive wants them.
-      const src = this.#plain(0, [n, c, h, w], [h * w * c, 1, w * c, c]);
-      const plainWeights = this.#plain(1, [oc, c, fh, fw], [1, oc, fw * c * oc, c * oc]);
-      const weights = WEIGHTS_ANY ? this.#anyLayout(5, [oc, c, fh, fw]) : plainWeights;
-      const bias = post.bias && pass === "forward" ? this.#plain(2, [oc], [1]) : this.#none(2);
-      const dst = this.#plain(3, [n, oc, oh, ow], [oh * ow * oc, 1, ow * oc, oc]);
-      const strides = int64s([s.strideHeight, s.strideWidth]);
-      const padL = int64s([s.padTop, s.padLeft]);
-      const padR = int64s([s.padBottom, s.padRight]);
-      const op = this.#op.fill(0);
-      check(
-        lib.dnnl_convolution_forward_desc_init(
-          op,
-          FORWARD_TRAINING,
-          CONVOLUTION_DIRECT,
-          src,
-          weights,
-          bias,
-          dst,
-          strides,
-          padL,
-          padR,
-        ),
-        `${what}: dnnl_convolution_forward_desc_init`,
-      );
-      const attr = pass === "forward" ? this.#attr(post) : null;
-      let pd: Deno.PointerValue;
-      let hint: Deno.PointerValue = null;
-      try {
-        pd = this.#primitiveDesc(attr, null, what, pass === "forward" ? avoid : undefined);
-      } finally {
-        if (attr) lib.dnnl_primitive_attr_destroy(attr);
-      }
-      try {
-        if (pass !== "forward") {
-          hint = pd;
-          op.fill(0);
-          if (pass === "backwardData") {
-            check(
-              lib.dnnl_convolution_backward_data_desc_init(
-                op,
-                CONVOLUTION_DIRECT,
-                src,
-                weights,
-                dst,
-                strides,
-                padL,
-                padR,
-              ),
-              `${what}: dnnl_convolution_backward_data_desc_init`,
-            );
-          } else {
-            check(
-              lib.dnnl_convolution_backward_weights_desc_init(
-                op,
-                CONVOLUTION_DIRECT,
-                src,
-                weights,
-                this.#none(2),
-                dst,
-                strides,
-                padL,
-                padR,
-              ),
-              `${what}: dnnl_convolution_backward_weights_desc_init`,
-            );
-          }
-          pd = this.#primitiveDesc(null, hint, what, avoid);
-        }
-        // The weights' layout the primitive chose (slot 5), and a reorder from or to HWIO where it differs.
-        this.#queryMd(pd, pass === "backwardWeights" ? QUERY_DIFF_WEIGHTS_MD : QUERY_WEIGHTS_MD, 5, what);
-        const reorder = lib.dnnl_memory_desc_equal(this.#md(5), plainWeights) !== 1;
-        const blocked = reorder ? this.#memory(5, what, MEMORY_ALLOCATE) : undefined;
-        const wSlot = blocked ?? 1;
-        if (pass === "forward") {
-          const names = post.bias ? ["src", "weights", "bias", "dst"] : ["src", "weights", "dst"];
-          if (!blocked) {
-            const slots = post.bias ? [0, 1, 2, 3] : [0, 1, 3];
-            const ids = post.bias ? [ARG.src, ARG.weights, ARG.bias, ARG.dst] : [ARG.src, ARG.weights, ARG.dst];
-            return this.#build(pd, slots, ids, names, what);
-          }
-          const slots = post.bias ? [0, 2, 3, wSlot] : [0, 3, wSlot];
-          const ids = post.bias ? [ARG.src, ARG.bias, ARG.dst, ARG.weights] : [ARG.src, ARG.dst, ARG.weights];
-          const conv = this.#build(pd, slots, ids, names, what);
-          const toBlocked = this.#reorder(1, 5, blocked, "from", what);
-          return new Sequence(names, `${conv.impl} (weights reordered)`, [
-            [toBlocked, [1]],
-            [conv, post.bias ? [0, 2, 3] : [0, 2]],
-          ]);
-        }
-        if (pass === "backwardData") {
-          const names = ["diffDst", "weights", "diffSrc"];
-          if (!blocked) return this.#build(pd, [3, 1, 0], [ARG.diffDst, ARG.weights, ARG.diffSrc], names, what);
-          const conv = this.#build(pd, [3, 0, wSlot], [ARG.diffDst, ARG.diffSrc, ARG.weights], names, what);
-          const toBlocked = this.#reorder(1, 5, blocked, "from", what);
-          return new Sequence(names, `${conv.impl} (weights reordered)`, [[toBlocked, [1]], [conv, [0, 2]]]);
-        }
-        const names = ["src", "diffDst", "diffWeights"];
-        const conv = this.#build(pd, [0, 3, wSlot], [ARG.src, ARG.diffDst, ARG.diffWeights], names, what);
-        if (!blocked) return conv;
-        const toPlain = this.#reorder(5, 1, blocked, "to", what);
-        return new Sequence(names, `${conv.impl} (weights reordered)`, [[conv, [0, 1]], [toPlain, [2]]]);
-      } finally {
-        if (hint) lib.dnnl_primitive_desc_destroy(hint);
-      }
+      const pd = this.#convolutionDesc(pass, s, post, what);
+      return this.#withReorders(pd, convolutionRoles(pass, !!post.bias), what);
     });
+  }
+
+  /**
+   * The primitive descriptor of a convolution pass, with the memory
+   * descriptors its roles start from in slots 0–3 (NHWC src, HWIO weights,
+   * bias, NHWC dst) and 4–6 (src, weights, dst as given to oneDNN: `any`
+   * where it may choose).
+   */
+  #convolutionDesc(pass: ConvPass, s: ConvShape, post: ConvOptions, what: string): Deno.PointerValue {
+    const lib = this.#lib;
+    const [n, h, w, c, oh, ow, oc] = [
+      s.batch,
+      s.inHeight,
+      s.inWidth,
+      s.inChannels,
+      s.outHeight,
+      s.outWidth,
+      s.outChannels,
+    ];
+    const [fh, fw] = [s.filterHeight, s.filterWidth];
+    this.#plain(0, [n, c, h, w], [h * w * c, 1, w * c, c]);
+    this.#plain(1, [oc, c, fh, fw], [1, oc, fw * c * oc, c * oc]);
+    const bias = post.bias ? this.#plain(2, [oc], [1]) : this.#none(2);
+    this.#plain(3, [n, oc, oh, ow], [oh * ow * oc, 1, ow * oc, oc]);
+    const src = post.blocked ? this.#anyLayout(4, [n, c, h, w]) : this.#copyMd(0, 4);
+    const weights = this.#anyLayout(5, [oc, c, fh, fw]);
+    const dst = post.blocked ? this.#anyLayout(6, [n, oc, oh, ow]) : this.#copyMd(3, 6);
+    const geometry = [
+      int64s([s.strideHeight, s.strideWidth]),
+      int64s([s.padTop, s.padLeft]),
+      int64s([s.padBottom, s.padRight]),
+    ] as const;
+    const avoid = avoidFor(pass, s, post.exact);
+    const op = this.#op.fill(0);
+    check(
+      lib.dnnl_convolution_forward_desc_init(
+        op,
+        FORWARD_TRAINING,
+        CONVOLUTION_DIRECT,
+        src,
+        weights,
+        pass === "forward" ? bias : this.#none(7),
+        dst,
+        ...geometry,
+      ),
+      `${what}: dnnl_convolution_forward_desc_init`,
+    );
+    const attr = pass === "forward" ? this.#attr(post) : null;
+    let forward: Deno.PointerValue;
+    try {
+      forward = this.#primitiveDesc(attr, null, what, pass === "forward" ? avoid : undefined);
+    } finally {
+      if (attr) lib.dnnl_primitive_attr_destroy(attr);
+    }
+    if (pass === "forward") return forward;
+    try {
+      op.fill(0);
+      check(
+        pass === "backwardData"
+          ? lib.dnnl_convolution_backward_data_desc_init(op, CONVOLUTION_DIRECT, src, weights, dst, ...geometry)
+          : lib.dnnl_convolution_backward_weights_desc_init(
+            op,
+            CONVOLUTION_DIRECT,
+            src,
+            weights,
+            bias,
+            dst,
+            ...geometry,
+          ),
+        `${what}: dnnl_convolution_${pass === "backwardData" ? "backward_data" : "backward_weights"}_desc_init`,
+      );
+      return this.#primitiveDesc(null, forward, what, avoid);
+    } finally {
+      lib.dnnl_primitive_desc_destroy(forward);
+    }
+  }
+
+  /**
+   * Build the primitive of `pd` for `roles`: a role whose layout the
+   * primitive chose (queried into its slot) differs from the caller's gets
+   * memory oneDNN owns, and a reorder from the caller's memory before the
+   * primitive (an input) or to it after (an output). Destroys `pd`.
+   */
+  #withReorders(pd: Deno.PointerValue, roles: Role[], what: string): Kernel {
+    const lib = this.#lib;
+    const owned: (Deno.PointerValue | undefined)[] = roles.map((r) => {
+      if (r.query === undefined) return undefined;
+      this.#queryMd(pd, r.query, r.chosen!, what);
+      return lib.dnnl_memory_desc_equal(this.#md(r.chosen!), this.#md(r.plain)) === 1
+        ? undefined
+        : this.#memory(r.chosen!, what, MEMORY_ALLOCATE);
+    });
+    const direct = roles.map((_, i) => i).filter((i) => !owned[i]);
+    const moved = roles.map((_, i) => i).filter((i) => owned[i]);
+    const order = [...direct, ...moved];
+    const conv = this.#build(
+      pd,
+      order.map((i) => owned[i] ?? roles[i].plain),
+      order.map((i) => roles[i].id),
+      roles.map((r) => r.name),
+      what,
+    );
+    if (!moved.length) return conv;
+    const before = moved.filter((i) => !roles[i].output), after = moved.filter((i) => roles[i].output);
+    const steps: [Kernel, number[]][] = [
+      ...before.map((i) =>
+        [this.#reorder(roles[i].plain, roles[i].chosen!, owned[i]!, "from", what), [i]] as [Kernel, number[]]
+      ),
+      [conv, direct],
+      ...after.map((i) =>
+        [this.#reorder(roles[i].chosen!, roles[i].plain, owned[i]!, "to", what), [i]] as [Kernel, number[]]
+      ),
+    ];
+    const names = moved.map((i) => roles[i].name).join(", ");
+    return new Sequence(roles.map((r) => r.name), `${conv.impl} (${names} reordered)`, steps);
   }
 
   /** A descriptor of `dims` in slot `slot` whose layout the primitive picks (`format_tag_any`). */
@@ -688,6 +707,11 @@ export class OneDnn {
     const md = this.#md(slot).fill(0);
     check(this.#lib.dnnl_memory_desc_init_by_tag(md, dims.length, int64s(dims), DNNL_F32, FORMAT_TAG_ANY));
     return md;
+  }
+
+  /** Copy the descriptor in slot `from` to slot `to`; returns it. */
+  #copyMd(from: number, to: number): Uint8Array {
+    return this.#md(to).set(this.#md(from)), this.#md(to);
   }
 
   /** Copy the memory descriptor `what` of `pd` into `slot`. */
@@ -698,11 +722,11 @@ export class OneDnn {
   }
 
   /**
-   * A reorder between the descriptors in slots `from` and `to`; `owned` is the
-   * memory object (oneDNN's buffer) of the side named by `ownedSide`, the other
-   * side is set per call.
+   * A reorder between the descriptors in slots `from` and `to`: the side named
+   * by `callerSide` is set per call, the other is `owned`, a memory object
+   * with oneDNN's buffer.
    */
-  #reorder(from: number, to: number, owned: Deno.PointerValue, ownedSide: "from" | "to", what: string): Primitive {
+  #reorder(from: number, to: number, owned: Deno.PointerValue, callerSide: "from" | "to", what: string): Primitive {
     check(
       this.#lib.dnnl_reorder_primitive_desc_create(
         new Uint8Array(this.#cell.buffer),
@@ -715,110 +739,118 @@ export class OneDnn {
       `${what}: dnnl_reorder_primitive_desc_create`,
     );
     const pd = readPointer(this.#cell);
-    return ownedSide === "from"
+    return callerSide === "from"
       ? this.#build(pd, [from, owned], [ARG.src, ARG.dst], ["from"], `${what} reorder`)
       : this.#build(pd, [to, owned], [ARG.dst, ARG.src], ["to"], `${what} reorder`);
   }
 
   /**
-   * The gradient of a max pooling for `shape` (built on first use), with
-   * arguments `x, dy, dx`. oneDNN's backward pass needs the forward pass's
-   * workspace (where each maximum is), so the kernel runs the forward pass on
-   * `x` into memory oneDNN owns, then the backward pass. Each window's
-   * gradient goes to the window's maximum.
+   * Initialise `#op` as a max pooling's forward descriptor (training: it
+   * also writes a workspace, where each maximum is) or backward one, for NHWC
+   * source and destination (slots 0 and 3).
+   */
+  #poolingDesc(s: PoolShape, kind: "inference" | "training" | "backward", what: string): void {
+    const [n, h, w, c, oh, ow] = [s.batch, s.inHeight, s.inWidth, s.channels, s.outHeight, s.outWidth];
+    const src = this.#plain(0, [n, c, h, w], [h * w * c, 1, w * c, c]);
+    const dst = this.#plain(3, [n, c, oh, ow], [oh * ow * c, 1, ow * c, c]);
+    const geometry = [
+      int64s([s.strideHeight, s.strideWidth]),
+      int64s([s.filterHeight, s.filterWidth]),
+      int64s([0, 0]),
+      int64s([s.padTop, s.padLeft]),
+      int64s([s.padBottom, s.padRight]),
+    ] as const;
+    const op = this.#op.fill(0);
+    const prop = kind === "inference" ? FORWARD_INFERENCE : FORWARD_TRAINING;
+    check(
+      kind === "backward"
+        ? this.#lib.dnnl_pooling_v2_backward_desc_init(op, POOLING_MAX, src, dst, ...geometry)
+        : this.#lib.dnnl_pooling_v2_forward_desc_init(op, prop, POOLING_MAX, src, dst, ...geometry),
+      `${what}: dnnl_pooling_v2_${kind === "backward" ? "backward" : "forward"}_desc_init`,
+    );
+  }
+
+  /**
+   * A max pooling for `shape` (built on first use); arguments `x, y`, and
+   * with `training` a third, the workspace the backward pass reads
+   * ({@link maxPoolWorkspaceBytes} long).
    *
    * @throws {OneDnnError} when oneDNN has no implementation for it.
    */
-  maxPoolGrad(shape: PoolShape): Kernel {
+  maxPool(shape: PoolShape, training = false): Kernel {
     const s = shape;
-    const key = `maxpoolgrad:${Object.values(s).join(",")}`;
-    return this.#cached(key, () => {
-      const lib = this.#lib;
-      const what = `max pooling gradient ${JSON.stringify(s)}`;
-      const [n, h, w, c, oh, ow] = [s.batch, s.inHeight, s.inWidth, s.channels, s.outHeight, s.outWidth];
-      // Slots: 0 src, 3 dst, 4 workspace.
-      const src = this.#plain(0, [n, c, h, w], [h * w * c, 1, w * c, c]);
-      const dst = this.#plain(3, [n, c, oh, ow], [oh * ow * c, 1, ow * c, c]);
-      const strides = int64s([s.strideHeight, s.strideWidth]);
-      const kernel = int64s([s.filterHeight, s.filterWidth]);
-      const dilation = int64s([0, 0]);
-      const padL = int64s([s.padTop, s.padLeft]);
-      const padR = int64s([s.padBottom, s.padRight]);
-      const op = this.#op.fill(0);
-      check(
-        lib.dnnl_pooling_v2_forward_desc_init(
-          op,
-          FORWARD_TRAINING,
-          POOLING_MAX,
-          src,
-          dst,
-          strides,
-          kernel,
-          dilation,
-          padL,
-          padR,
-        ),
-        `${what}: dnnl_pooling_v2_forward_desc_init`,
-      );
-      const fwdPd = this.#primitiveDesc(null, null, what);
-      const hint = this.#primitiveDesc(null, null, what);
+    return this.#cached(`maxpool:${Object.values(s).join(",")}:${training}`, () => {
+      const what = `max pooling ${JSON.stringify(s)}`;
+      this.#poolingDesc(s, training ? "training" : "inference", what);
+      const pd = this.#primitiveDesc(null, null, what);
+      if (!training) return this.#build(pd, [0, 3], [ARG.src, ARG.dst], ["x", "y"], what);
+      this.#queryMd(pd, QUERY.workspace, 4, what);
+      return this.#build(pd, [0, 3, 4], [ARG.src, ARG.dst, ARG.workspace], ["x", "y", "workspace"], what);
+    });
+  }
+
+  /** The bytes of the workspace a training {@link maxPool} writes for `shape`. */
+  maxPoolWorkspaceBytes(shape: PoolShape): number {
+    return this.#cachedNumber(`maxpoolws:${Object.values(shape).join(",")}`, () => {
+      const what = `max pooling workspace ${JSON.stringify(shape)}`;
+      this.#poolingDesc(shape, "training", what);
+      const pd = this.#primitiveDesc(null, null, what);
       try {
-        this.#queryMd(fwdPd, QUERY_WORKSPACE_MD, 4, what);
-        const ws = this.#memory(4, what, MEMORY_ALLOCATE);
-        const dstOwned = this.#memory(3, what, MEMORY_ALLOCATE);
-        const forward = this.#build(fwdPd, [0, dstOwned, ws], [ARG.src, ARG.dst, ARG.workspace], [
-          "src",
-          "dst",
-          "workspace",
-        ], what);
-        op.fill(0);
-        check(
-          lib.dnnl_pooling_v2_backward_desc_init(op, POOLING_MAX, src, dst, strides, kernel, dilation, padL, padR),
-          `${what}: dnnl_pooling_v2_backward_desc_init`,
-        );
-        const bwdPd = this.#primitiveDesc(null, hint, what);
-        const backward = this.#build(bwdPd, [3, 0, ws], [ARG.diffDst, ARG.diffSrc, ARG.workspace], [
-          "diffDst",
-          "diffSrc",
-          "workspace",
-        ], what);
-        return new Sequence(["x", "dy", "dx"], `${forward.impl}`, [[forward, [0]], [backward, [1, 2]]]);
+        this.#queryMd(pd, QUERY.workspace, 4, what);
+        return Number(this.#lib.dnnl_memory_desc_get_size(this.#md(4)));
       } finally {
-        lib.dnnl_primitive_desc_destroy(hint);
+        this.#lib.dnnl_primitive_desc_destroy(pd);
       }
     });
   }
 
   /**
-   * A max pooling for `shape` (built on first use); arguments `x, y`.
+   * The gradient of a max pooling for `shape` (built on first use). With
+   * `fromWorkspace`, arguments `dy, workspace, dx`: the workspace of a training
+   * {@link maxPool}. Without, arguments `x, dy, dx`: the kernel runs the
+   * forward pass on `x` into memory oneDNN owns first. Each window's gradient
+   * goes to the window's maximum.
    *
    * @throws {OneDnnError} when oneDNN has no implementation for it.
    */
-  maxPool(shape: PoolShape): Kernel {
+  maxPoolGrad(shape: PoolShape, fromWorkspace = false): Kernel {
     const s = shape;
-    return this.#cached(`maxpool:${Object.values(s).join(",")}`, () => {
-      const what = `max pooling ${JSON.stringify(s)}`;
-      const [n, h, w, c, oh, ow] = [s.batch, s.inHeight, s.inWidth, s.channels, s.outHeight, s.outWidth];
-      const src = this.#plain(0, [n, c, h, w], [h * w * c, 1, w * c, c]);
-      const dst = this.#plain(3, [n, c, oh, ow], [oh * ow * c, 1, ow * c, c]);
-      this.#op.fill(0);
-      check(
-        this.#lib.dnnl_pooling_v2_forward_desc_init(
-          this.#op,
-          FORWARD_INFERENCE,
-          POOLING_MAX,
-          src,
-          dst,
-          int64s([s.strideHeight, s.strideWidth]),
-          int64s([s.filterHeight, s.filterWidth]),
-          int64s([0, 0]),
-          int64s([s.padTop, s.padLeft]),
-          int64s([s.padBottom, s.padRight]),
-        ),
-        `${what}: dnnl_pooling_v2_forward_desc_init`,
-      );
-      const pd = this.#primitiveDesc(null, null, what);
-      return this.#build(pd, [0, 3], [ARG.src, ARG.dst], ["x", "y"], what);
+    return this.#cached(`maxpoolgrad:${Object.values(s).join(",")}:${fromWorkspace}`, () => {
+      const what = `max pooling gradient ${JSON.stringify(s)}`;
+      this.#poolingDesc(s, "training", what);
+      const hint = this.#primitiveDesc(null, null, what);
+      try {
+        this.#queryMd(hint, QUERY.workspace, 4, what);
+        this.#poolingDesc(s, "backward", what);
+        const bwdPd = this.#primitiveDesc(null, hint, what);
+        if (fromWorkspace) {
+          return this.#build(
+            bwdPd,
+            [3, 4, 0],
+            [ARG.diffDst, ARG.workspace, ARG.diffSrc],
+            ["dy", "workspace", "dx"],
+            what,
+          );
+        }
+        const ws = this.#memory(4, what, MEMORY_ALLOCATE);
+        const backward = this.#build(bwdPd, [3, 0, ws], [ARG.diffDst, ARG.diffSrc, ARG.workspace], ["dy", "dx"], what);
+        this.#poolingDesc(s, "training", what);
+        const fwdPd = this.#primitiveDesc(null, null, what);
+        const forward = this.#build(
+          fwdPd,
+          [0, this.#memory(3, what, MEMORY_ALLOCATE), ws],
+          [
+            ARG.src,
+            ARG.dst,
+            ARG.workspace,
+          ],
+          ["x"],
+          what,
+        );
+        return new Sequence(["x", "dy", "dx"], `${forward.impl}`, [[forward, [0]], [backward, [1, 2]]]);
+      } finally {
+        this.#lib.dnnl_primitive_desc_destroy(hint);
+      }
     });
   }
 
@@ -952,6 +984,51 @@ export class OneDnn {
       }
     });
   }
+}
+
+/** One argument of a convolution pass, and where its descriptors are. */
+interface Role {
+  name: string;
+  /** `dnnl_exec_arg_t` */
+  id: number;
+  /** The slot of the caller's layout. */
+  plain: number;
+  /** The slot the primitive's own layout is queried into, with the query; none for the bias. */
+  chosen?: number;
+  query?: number;
+  /** Written by the primitive (reordered after it) rather than read (before it). */
+  output: boolean;
+}
+
+/** The arguments of a convolution pass, in the order its kernel takes addresses. */
+function convolutionRoles(pass: ConvPass, bias: boolean): Role[] {
+  const src = { name: "src", id: ARG.src, plain: 0, chosen: 4, query: QUERY.src, output: false };
+  const weights = { name: "weights", id: ARG.weights, plain: 1, chosen: 5, query: QUERY.weights, output: false };
+  const diffDst = { name: "diffDst", id: ARG.diffDst, plain: 3, chosen: 6, query: QUERY.diffDst, output: false };
+  if (pass === "forward") {
+    const dst = { name: "dst", id: ARG.dst, plain: 3, chosen: 6, query: QUERY.dst, output: true };
+    return bias ? [src, weights, { name: "bias", id: ARG.bias, plain: 2, output: false }, dst] : [src, weights, dst];
+  }
+  if (pass === "backwardData") {
+    return [diffDst, weights, {
+      name: "diffSrc",
+      id: ARG.diffSrc,
+      plain: 0,
+      chosen: 4,
+      query: QUERY.diffSrc,
+      output: true,
+    }];
+  }
+  const diffWeights = {
+    name: "diffWeights",
+    id: ARG.diffWeights,
+    plain: 1,
+    chosen: 5,
+    query: QUERY.diffWeights,
+    output: true,
+  };
+  const diffBias = { name: "diffBias", id: ARG.diffBias, plain: 2, output: true };
+  return bias ? [src, diffDst, diffWeights, diffBias] : [src, diffDst, diffWeights];
 }
 
 /**

@@ -6,40 +6,8 @@
  * by {@link parseWasmThreads}: a value that is not a whole number from 1 to the
  * limit is an error, never a silent clamp.
  *
- * ## Two cores: what was tried
- *
- * Measured on a shared 2-vCPU AMD EPYC (load average 1.2–2 from other
- * jobs, so every number is noisy), tfjs 4.22.0, Deno 2.9.6:
- *
- * 1. Stock: tfjs sees Node APIs (Deno has `process.versions.node`), sets
- *    `WASM_HAS_MULTITHREAD_SUPPORT` false, and loads the single-threaded SIMD
- *    build.
- * 2. Forcing `WASM_HAS_MULTITHREAD_SUPPORT` true: the start fails with
- *    `ERR_WORKER_PATH`: Emscripten's Node path starts its pthread workers with
- *    `node:worker_threads` from the Blob URL tfjs makes, and those need a file.
- *    Deno refuses classic web Workers ("Classic workers are not supported"),
- *    so Emscripten's browser path (`importScripts`) is out too. Deno does
- *    pass shared `WebAssembly.Memory` and `WebAssembly.Module` to workers.
- * 3. What works ({@link startWasmBackend}): tfjs' own pthread worker source
- *    (from the installed bundle) is written to a `.cjs` file with a prelude
- *    (make the worker globals it assigns writable, define the bundle's free
- *    variables, evaluate the main script that tfjs sends as a Blob), and
- *    `URL.createObjectURL` hands that file to Emscripten during the start.
- *    tfjs' C++ then still allowed one thread: it caps threads at logical cores
- *    / 2, so `os.cpus()` reports twice the cores during the start. Last,
- *    Emscripten keeps a running pthread's worker referenced and XNNPACK's pool
- *    threads never end, so the process did not exit: the workers are unref'd.
- * 4. Results, 1 thread → 2 threads (`deno task bench`, CH5_BACKEND=wasm):
- *    small convnet 150×150 training 7.3 → 10.8 images/s, inference 35 → 54;
- *    VGG16 base inference 1.46 → 2.23; MNIST convnet training 400 → 518. A
- *    lone 3.8-GFLOP convolution: 241–279 ms → 98–164 ms. Tiny ops lose (MNIST
- *    inference once ran 1796 → 901 images/s), and the JavaScript loops here
- *    stay on one thread, but every chapter model gains: threads are on by
- *    default (`CH5_WASM_THREADS=1` turns them off).
- * 5. Not needed, so not built: data parallelism over two module workers, each
- *    with its own wasm instance computing half a batch's gradients. It would
- *    copy 14 MB of gradients per step and need a training loop of its own
- *    instead of `model.fit`.
+ * How it starts threads under Deno, and what was tried and measured on the
+ * way: engine/README.md, "Lab notes".
  *
  * @example
  * ```ts

@@ -1,19 +1,23 @@
-"""PyTorch peer of `deno task bench` (bench/bench.ts runs it when python3 imports torch).
+"""PyTorch peer of the engine's bench (engine/bench/bench.ts runs it when python3 imports torch).
 
-The same models as the bench, on random tensors, with the same threads:
+The same models as the bench (engine/bench/workloads.ts), on random tensors, with the same threads:
 - smallConvnet150: the 5.2 convnet (4 conv 3x3 + 2x2 max pools, dense 512, dense 1),
   training with RMSprop (lr 1e-4) and binary cross-entropy, batch 20, and inference, batch 20;
 - vgg16Base150: VGG16's 13 convolutions and 5 pools at 150x150, inference, batch 10.
 
-Each is timed in both memory layouts, NCHW and channels_last. Usage:
+Each is timed in both memory layouts, NCHW and channels_last. With --profile N, it times N training
+steps of the small convnet in the given layout under torch.profiler instead, and reports milliseconds
+per step for each operator (self CPU time). Usage:
 
-    /usr/bin/python3 bench/torch_peer.py --threads 2 --seconds 10
+    /usr/bin/python3 engine/bench/torch_peer.py --threads 2 --seconds 10
+    /usr/bin/python3 engine/bench/torch_peer.py --threads 2 --profile 10 --layout channelsLast
 
 prints one JSON object on stdout.
 """
 
 import argparse
 import json
+import resource
 import time
 
 import torch
@@ -65,7 +69,8 @@ def layout(x: torch.Tensor, model: nn.Module, channels_last: bool):
     return x, model
 
 
-def small_convnet_speeds(seconds: float, channels_last: bool) -> dict:
+def small_convnet_training(channels_last: bool):
+    """The model, its input and one training step (RMSprop as Keras' defaults, binary cross-entropy), batch 20."""
     batch = 20
     torch.manual_seed(0)
     model = small_convnet()
@@ -80,6 +85,12 @@ def small_convnet_speeds(seconds: float, channels_last: bool) -> dict:
         loss.backward()
         optimizer.step()
 
+    return model, x, train_step
+
+
+def small_convnet_speeds(seconds: float, channels_last: bool) -> dict:
+    batch = 20
+    model, x, train_step = small_convnet_training(channels_last)
     train = per_call(train_step, seconds)
     model.eval()
 
@@ -104,13 +115,44 @@ def vgg16_speeds(seconds: float, channels_last: bool) -> dict:
     return {"inferImagesPerSec": batch / per_call(infer, seconds)}
 
 
+def training_profile(steps: int, channels_last: bool) -> dict:
+    """Milliseconds per training step of each operator (self CPU time), over `steps` steps after two warm-ups."""
+    _, _, train_step = small_convnet_training(channels_last)
+    train_step()
+    train_step()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        for _ in range(steps):
+            train_step()
+        wall = time.perf_counter() - start
+    ops = {e.key: e.self_cpu_time_total / 1000 / steps for e in prof.key_averages() if e.self_cpu_time_total > 0}
+    return {"msPerStep": wall * 1000 / steps, "ops": ops}
+
+
+def blas_library() -> str:
+    """The BLAS library this process loaded (PyTorch's dense layers run on it), as /proc/self/maps names it."""
+    try:
+        with open("/proc/self/maps") as maps:
+            names = {line.split()[-1] for line in maps if "blas" in line.lower()}
+        return ", ".join(sorted(names)) or "none found"
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--only", choices=["smallConvnet150", "vgg16Base150"], default=None)
+    parser.add_argument("--profile", type=int, default=0)
+    parser.add_argument("--layout", choices=["nchw", "channelsLast"], default="channelsLast")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    if args.profile:
+        profile = training_profile(args.profile, args.layout == "channelsLast")
+        print(json.dumps({"torch": torch.__version__, "layout": args.layout, **profile}))
+        return
     out = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
@@ -123,6 +165,10 @@ def main() -> None:
             "nchw": speeds(args.seconds, False),
             "channelsLast": speeds(args.seconds, True),
         }
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["cpuSeconds"] = usage.ru_utime + usage.ru_stime
+    out["wallSeconds"] = time.perf_counter() - start
+    out["blas"] = blas_library()
     print(json.dumps(out))
 
 

@@ -59,6 +59,9 @@ function test(name: string, fn: () => Promise<void> | void): void {
   Deno.test({ name, ignore, fn });
 }
 
+/** How many calls each native kernel sent to oneDNN and to its fallback. */
+const nativeCounts = () => nativeKernelCounts();
+
 /** Calls that `kernel` sent to oneDNN so far. */
 const nativeCalls = (kernel: string) => nativeKernelCounts()[kernel]?.native ?? 0;
 
@@ -210,6 +213,32 @@ test("MaxPool matches the cpu backend (tiling, overlapping and padded windows)",
   }
 });
 
+test("a max pooling run for a gradient keeps its workspace for MaxPoolGrad, and frees it with its output", async () => {
+  const shape: Shape4 = [3, 10, 9, 4];
+  const x = random(shape, 1950), dyValues = random([3, 5, 4, 4], 1951);
+  const grad = async (backend: string) => {
+    await tf.setBackend(backend);
+    const g = tf.tidy(() =>
+      tf.grad((t: tf.Tensor) =>
+        tf.maxPool(t as tf.Tensor4D, 2, 2, "valid").mul(tf.tensor(dyValues, [3, 5, 4, 4])).sum()
+      )(
+        tf.tensor(x, shape),
+      )
+    );
+    const out = await g.data();
+    g.dispose();
+    return out;
+  };
+  const cpu = await grad("cpu");
+  await tf.setBackend("wasm");
+  const buffers = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+  const [pools, grads] = [nativeCalls("MaxPool"), nativeCalls("MaxPoolGrad")];
+  const wasm = await grad("wasm");
+  assert.ok(relativeError(cpu, wasm) <= TOLERANCE, mismatches(cpu, wasm));
+  assert.deepEqual([nativeCalls("MaxPool"), nativeCalls("MaxPoolGrad")], [pools + 1, grads + 1]);
+  assert.equal((tf.backend() as unknown as { numDataIds(): number }).numDataIds(), buffers, "workspace freed");
+});
+
 test("ReLU's gradient is one oneDNN pass on wasm and equals the cpu backend's, zeros and ties included", async () => {
   const shape = [3, 11, 13, 7];
   const values = random(shape, 1901).map((v, i) => (i % 5 === 0 ? 0 : v));
@@ -230,7 +259,7 @@ test("ReLU's gradient is one oneDNN pass on wasm and equals the cpu backend's, z
   assert.ok(relativeError(cpu, wasm) <= TOLERANCE);
 });
 
-test("Add, Multiply, Sub, Relu, Square and Sqrt on large tensors match the cpu backend (same shape, bias row, scalar)", async () => {
+test("Add, Multiply, Sub, Relu, Square, Sqrt and leading-axes Sum on large tensors match the cpu backend (same shape, bias row, scalar)", async () => {
   const big = [4, 33, 31, 5]; // 20460 values: above the size where oneDNN takes over
   const cases: [string, number[], number[]][] = [
     ["Add", big, big],
@@ -250,6 +279,9 @@ test("Add, Multiply, Sub, Relu, Square and Sqrt on large tensors match the cpu b
     }, {});
   }
   await expectSame("Relu", "Relu", { x: { shape: big, values: random(big, 1701) } }, {});
+  for (const [axis, keepDims] of [[[0, 1, 2], false], [[0, 1], true], [[0], false]] as const) {
+    await expectSame(`Sum over ${axis}`, "Sum", { x: { shape: big, values: random(big, 1704) } }, { axis, keepDims });
+  }
   await expectSame("Square", "Square", { x: { shape: big, values: random(big, 1702) } }, {});
   const positive = random(big, 1703).map((v) => Math.abs(v) + 1e-3);
   await expectSame("Sqrt", "Sqrt", { x: { shape: big, values: positive } }, {});
@@ -264,6 +296,26 @@ async function trainOnBoth(...args: Parameters<typeof sharedTrainOnBoth>): Promi
 
 test("one gradient step of the book's small convnet (48×48) gives the same loss and weights as cpu", async () => {
   await trainOnBoth(() => smallConvnet({ size: 48 }), "binaryCrossentropy", [2, 48, 48, 3], [1, 0], [2, 1]);
+});
+
+test("a training step runs each Conv2D layer's convolution, bias and ReLU as one fused oneDNN kernel", async () => {
+  await tf.setBackend("wasm");
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ filters: 8, kernelSize: 3, activation: "relu", inputShape: [12, 12, 3] }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 1, activation: "sigmoid" }),
+    ],
+  });
+  model.compile({ optimizer: tf.train.sgd(0.1), loss: "meanSquaredError" }); // (binary cross-entropy has a ReLU of its own)
+  const xs = tf.tensor(random([2, 12, 12, 3], 70), [2, 12, 12, 3]), ys = tf.tensor([[1], [0]]);
+  const before = { fused: nativeCalls("FusedConv2D"), conv: nativeCalls("Conv2D"), relu: nativeCounts().Relu };
+  await model.trainOnBatch(xs, ys);
+  assert.equal(nativeCalls("FusedConv2D"), before.fused + 1, "one fused kernel");
+  assert.equal(nativeCalls("Conv2D"), before.conv, "no separate convolution");
+  assert.deepEqual(nativeCounts().Relu, before.relu, "no separate ReLU");
+  tf.dispose([xs, ys]);
+  model.dispose();
 });
 
 test("one gradient step of the MNIST convnet gives the same loss and weights as cpu", async () => {
@@ -303,9 +355,10 @@ test("training leaks nothing: tensors, wasm buffers, wasm heap and native memory
   };
   for (let i = 0; i < 100; i++) await model.trainOnBatch(xs, ys);
   const after100 = counts(), heap100 = backend.wasm.HEAPU8.buffer.byteLength, native100 = nativeBytes();
-  const calls = nativeCalls("Conv2D");
+  const convolutions = () => nativeCalls("Conv2D") + nativeCalls("FusedConv2D");
+  const calls = convolutions();
   for (let i = 100; i < 400; i++) await model.trainOnBatch(xs, ys);
-  assert.equal(nativeCalls("Conv2D"), calls + 300 * 4, "every step ran the four convolutions in oneDNN");
+  assert.equal(convolutions(), calls + 300 * 4, "every step ran the four convolutions in oneDNN");
   assert.deepEqual(counts(), after100, "tensors and wasm buffers");
   // The allocator may grow once more as its free blocks fragment (seen: 3.9 MiB once, after the other tests'
   // large tensors; 0 over 2,000 steps in a fresh process); a leak of the smallest activation (1 MiB) per step
@@ -478,6 +531,7 @@ test("NaN and ±∞ come out of every native kernel where they come out of the c
     for (const kernel of ["Relu", "Square", "Sqrt", "Sigmoid"]) {
       await sameOnBoth(`${kernel} ${shape}`, kernel, { x: { shape, values: x } }, {});
     }
+    await sameOnBoth(`Sum ${shape}`, "Sum", { x: { shape, values: x } }, { axis: [0, 1, 2], keepDims: false });
     for (const kernel of ["Add", "Multiply", "Sub"]) {
       const c = shape[3];
       await sameOnBoth(`${kernel} ${shape}`, kernel, { a: { shape, values: x }, b: { shape, values: dy } }, {});
