@@ -112,70 +112,54 @@ const STATUS_NAMES = [
   "not required",
 ];
 
-const VERSION_SYMBOLS = {
-  dnnl_version: { parameters: [], result: "pointer" },
-} as const satisfies Deno.ForeignLibraryInterface;
+/** A foreign function's signature: the result, then the parameters. */
+const fn = <R extends Deno.NativeResultType, const P extends Deno.NativeType[]>(result: R, ...parameters: P) => ({
+  parameters,
+  result,
+});
+const [B, P, I, U, Z, F] = ["buffer", "pointer", "i32", "u32", "usize", "f32"] as const;
+
+const VERSION_SYMBOLS = { dnnl_version: fn("pointer") } as const satisfies Deno.ForeignLibraryInterface;
 
 const SYMBOLS = {
-  dnnl_version: { parameters: [], result: "pointer" },
-  dnnl_get_effective_cpu_isa: { parameters: [], result: "i32" },
-  dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
-  dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
-  dnnl_memory_desc_init_by_tag: { parameters: ["buffer", "i32", "buffer", "i32", "i32"], result: "i32" },
-  dnnl_memory_desc_equal: { parameters: ["buffer", "buffer"], result: "i32" },
-  dnnl_memory_desc_get_size: { parameters: ["buffer"], result: "usize" },
-  dnnl_reorder_primitive_desc_create: {
-    parameters: ["buffer", "buffer", "pointer", "buffer", "pointer", "pointer"],
-    result: "i32",
-  },
-  dnnl_memory_desc_init_by_strides: { parameters: ["buffer", "i32", "buffer", "i32", "buffer"], result: "i32" },
-  dnnl_convolution_forward_desc_init: {
-    parameters: ["buffer", "i32", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
-    result: "i32",
-  },
-  dnnl_convolution_backward_data_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
-    result: "i32",
-  },
-  dnnl_convolution_backward_weights_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
-    result: "i32",
-  },
-  dnnl_pooling_v2_forward_desc_init: {
-    parameters: ["buffer", "i32", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
-    result: "i32",
-  },
-  dnnl_pooling_v2_backward_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
-    result: "i32",
-  },
-  dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
-  dnnl_binary_desc_init: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "i32" },
-  dnnl_reduction_desc_init: { parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"], result: "i32" },
-  dnnl_eltwise_backward_desc_init: { parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"], result: "i32" },
-  dnnl_eltwise_forward_desc_init: { parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"], result: "i32" },
-  dnnl_matmul_desc_init: { parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"], result: "i32" },
-  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
-  dnnl_primitive_attr_destroy: { parameters: ["pointer"], result: "i32" },
-  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
-  dnnl_post_ops_destroy: { parameters: ["pointer"], result: "i32" },
-  dnnl_post_ops_append_eltwise: { parameters: ["pointer", "f32", "i32", "f32", "f32"], result: "i32" },
-  dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
-  dnnl_primitive_desc_create: { parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"], result: "i32" },
-  dnnl_primitive_desc_iterator_create: {
-    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
-    result: "i32",
-  },
-  dnnl_primitive_desc_iterator_next: { parameters: ["pointer"], result: "i32" },
-  dnnl_primitive_desc_iterator_fetch: { parameters: ["pointer"], result: "pointer" },
-  dnnl_primitive_desc_iterator_destroy: { parameters: ["pointer"], result: "i32" },
-  dnnl_primitive_desc_query: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
-  dnnl_primitive_desc_destroy: { parameters: ["pointer"], result: "i32" },
-  dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
-  dnnl_memory_create: { parameters: ["buffer", "buffer", "pointer", "pointer"], result: "i32" },
-  dnnl_memory_set_data_handle: { parameters: ["pointer", "usize"], result: "i32" },
-  dnnl_primitive_execute: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
-  dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
+  dnnl_version: fn("pointer"),
+  dnnl_get_effective_cpu_isa: fn("i32"),
+  dnnl_engine_create: fn("i32", B, I, Z),
+  dnnl_stream_create: fn("i32", B, P, U),
+  dnnl_memory_desc_init_by_tag: fn("i32", B, I, B, I, I),
+  dnnl_memory_desc_equal: fn("i32", B, B),
+  dnnl_memory_desc_get_size: fn("usize", B),
+  dnnl_reorder_primitive_desc_create: fn("i32", B, B, P, B, P, P),
+  dnnl_memory_desc_init_by_strides: fn("i32", B, I, B, I, B),
+  dnnl_convolution_forward_desc_init: fn("i32", B, I, I, B, B, B, B, B, B, B),
+  dnnl_convolution_backward_data_desc_init: fn("i32", B, I, B, B, B, B, B, B),
+  dnnl_convolution_backward_weights_desc_init: fn("i32", B, I, B, B, B, B, B, B, B),
+  dnnl_pooling_v2_forward_desc_init: fn("i32", B, I, I, B, B, B, B, B, B, B),
+  dnnl_pooling_v2_backward_desc_init: fn("i32", B, I, B, B, B, B, B, B, B),
+  dnnl_primitive_desc_query_md: fn("pointer", P, I, I),
+  dnnl_binary_desc_init: fn("i32", B, I, B, B, B),
+  dnnl_reduction_desc_init: fn("i32", B, I, B, B, F, F),
+  dnnl_eltwise_backward_desc_init: fn("i32", B, I, B, B, F, F),
+  dnnl_eltwise_forward_desc_init: fn("i32", B, I, I, B, F, F),
+  dnnl_matmul_desc_init: fn("i32", B, B, B, B, B),
+  dnnl_primitive_attr_create: fn("i32", B),
+  dnnl_primitive_attr_destroy: fn("i32", P),
+  dnnl_post_ops_create: fn("i32", B),
+  dnnl_post_ops_destroy: fn("i32", P),
+  dnnl_post_ops_append_eltwise: fn("i32", P, F, I, F, F),
+  dnnl_primitive_attr_set_post_ops: fn("i32", P, P),
+  dnnl_primitive_desc_create: fn("i32", B, B, P, P, P),
+  dnnl_primitive_desc_iterator_create: fn("i32", B, B, P, P, P),
+  dnnl_primitive_desc_iterator_next: fn("i32", P),
+  dnnl_primitive_desc_iterator_fetch: fn("pointer", P),
+  dnnl_primitive_desc_iterator_destroy: fn("i32", P),
+  dnnl_primitive_desc_query: fn("i32", P, I, I, B),
+  dnnl_primitive_desc_destroy: fn("i32", P),
+  dnnl_primitive_create: fn("i32", B, P),
+  dnnl_memory_create: fn("i32", B, B, P, P),
+  dnnl_memory_set_data_handle: fn("i32", P, Z),
+  dnnl_primitive_execute: fn("i32", P, P, I, B),
+  dnnl_stream_wait: fn("i32", P),
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -184,12 +168,6 @@ type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
  * The file names tried, in order: `CH5_ONEDNN_PATH` alone when set; else
  * the Debian/Ubuntu soname, the development link, macOS and Windows names,
  * then the same under conda's prefix and Homebrew's prefixes.
- *
- * @example
- * ```ts
- * import { oneDnnCandidates } from "./onednn.ts";
- * console.log(oneDnnCandidates()[0]); // "libdnnl.so.2"
- * ```
  */
 export function oneDnnCandidates(): string[] {
   const forced = Deno.env.get("CH5_ONEDNN_PATH");
@@ -200,15 +178,13 @@ export function oneDnnCandidates(): string[] {
   return [...names, ...dirs.flatMap((d) => names.slice(0, 4).map((n) => `${d}/${n}`))];
 }
 
-/** The geometry of an NHWC, HWIO 2-D convolution; pads may differ per side (TensorFlow's "same"). */
-export interface ConvShape {
+/** The window geometry convolutions and poolings share; pads may differ per side (TensorFlow's "same"). */
+export interface Window {
   batch: number;
   inHeight: number;
   inWidth: number;
-  inChannels: number;
   outHeight: number;
   outWidth: number;
-  outChannels: number;
   filterHeight: number;
   filterWidth: number;
   strideHeight: number;
@@ -219,22 +195,15 @@ export interface ConvShape {
   padRight: number;
 }
 
+/** The geometry of an NHWC, HWIO 2-D convolution. */
+export interface ConvShape extends Window {
+  inChannels: number;
+  outChannels: number;
+}
+
 /** The geometry of an NHWC 2-D max pooling. */
-export interface PoolShape {
-  batch: number;
-  inHeight: number;
-  inWidth: number;
+export interface PoolShape extends Window {
   channels: number;
-  outHeight: number;
-  outWidth: number;
-  filterHeight: number;
-  filterWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  padTop: number;
-  padLeft: number;
-  padBottom: number;
-  padRight: number;
 }
 
 /** One of the three passes of a convolution. */
@@ -272,12 +241,6 @@ export interface ConvOptions extends PostOps {
 
 /**
  * Something that runs on addresses: one primitive, or several in sequence.
- *
- * @example
- * ```ts
- * import type { Kernel } from "./onednn.ts";
- * const describe = (k: Kernel) => `${k.args.join(", ")} via ${k.impl}`;
- * ```
  */
 export interface Kernel {
   /** The argument names, in {@link run}'s order. */
@@ -291,13 +254,6 @@ export interface Kernel {
 /**
  * Primitives run one after another, each on some of the arguments (a
  * weights reorder then a convolution, a pooling forward then its backward).
- *
- * @example
- * ```ts
- * import { Sequence, type Kernel } from "./onednn.ts";
- * const log: Kernel = { args: ["a"], impl: "log", run: (a) => console.log(a) };
- * new Sequence(["x", "y"], "two logs", [[log, [0]], [log, [1]]]).run(1n, 2n); // 1n, 2n
- * ```
  */
 export class Sequence implements Kernel {
   readonly #steps: [Kernel, number[]][];
@@ -316,13 +272,6 @@ export class Sequence implements Kernel {
 /**
  * A built oneDNN primitive. {@link run} takes one address per argument, in
  * the order of {@link args}.
- *
- * @example
- * ```ts
- * import { loadOneDnn } from "./onednn.ts";
- * const p = loadOneDnn().matmul({ batchA: 1, batchB: 1, m: 2, k: 2, n: 2, transposeA: false, transposeB: false });
- * console.log(p.args); // ["src", "weights", "dst"]; p.run(aAddress, bAddress, outAddress) with bigint addresses
- * ```
  */
 export class Primitive implements Kernel {
   readonly #lib: Lib;
@@ -378,17 +327,6 @@ function readPointer(cell: BigUint64Array): Deno.PointerValue {
 /**
  * oneDNN, loaded, with one CPU engine and one in-order stream; builds and
  * caches primitives by shape.
- *
- * @example
- * ```ts
- * import { loadOneDnn } from "./onednn.ts";
- * const dnnl = loadOneDnn({ threads: 2 });
- * const conv = dnnl.convolution("forward", {
- *   batch: 1, inHeight: 5, inWidth: 5, inChannels: 1, outHeight: 3, outWidth: 3, outChannels: 2,
- *   filterHeight: 3, filterWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0,
- * });
- * console.log(conv.args, conv.impl); // ["src", "weights", "dst"] "gemm:jit"
- * ```
  */
 export class OneDnn {
   readonly #lib: Lib;
@@ -854,6 +792,18 @@ export class OneDnn {
     });
   }
 
+  /** Initialise `#op` with `init`, the `dnnl_*_desc_init` called `name`, and create the primitive descriptor. */
+  #describe(
+    what: string,
+    name: string,
+    init: (op: Uint8Array) => number,
+    attr: Deno.PointerValue = null,
+    hint: Deno.PointerValue = null,
+  ): Deno.PointerValue {
+    check(init(this.#op.fill(0)), `${what}: ${name}`);
+    return this.#primitiveDesc(attr, hint, what);
+  }
+
   /**
    * An element-wise binary op on a `[rows, cols]` first operand and a second
    * one of the same shape (`same`), of shape `[1, cols]` (`row`, a bias) or
@@ -865,16 +815,19 @@ export class OneDnn {
     return this.#cached(`binary:${op}:${rows}:${cols}:${broadcast}`, () => {
       const what = `binary ${op} ${rows}x${cols} ${broadcast}`;
       const a = this.#plain(0, [rows, cols], [cols, 1]);
-      const b = broadcast === "same"
-        ? this.#plain(1, [rows, cols], [cols, 1])
-        : broadcast === "row"
-        ? this.#plain(1, [1, cols], [cols, 1])
-        : this.#plain(1, [1, 1], [1, 1]);
-      const out = this.#plain(3, [rows, cols], [cols, 1]);
-      this.#op.fill(0);
-      check(this.#lib.dnnl_binary_desc_init(this.#op, BINARY[op], a, b, out), `${what}: dnnl_binary_desc_init`);
-      const pd = this.#primitiveDesc(null, null, what);
-      return this.#build(pd, [0, 1, 3], [ARG.src, ARG.src1, ARG.dst], ["a", "b", "out"], what);
+      const b = broadcast === "same" ? a : this.#plain(1, broadcast === "row" ? [1, cols] : [1, 1], [cols, 1]);
+      const pd = this.#describe(
+        what,
+        "dnnl_binary_desc_init",
+        (d) => this.#lib.dnnl_binary_desc_init(d, BINARY[op], a, b, a),
+      );
+      return this.#build(
+        pd,
+        [0, broadcast === "same" ? 0 : 1, 0],
+        [ARG.src, ARG.src1, ARG.dst],
+        ["a", "b", "out"],
+        what,
+      );
     });
   }
 
@@ -887,12 +840,9 @@ export class OneDnn {
     return this.#cached(`eltwise:${activation}:${size}`, () => {
       const what = `eltwise ${activation} ${size}`;
       const x = this.#plain(0, [size], [1]);
-      this.#op.fill(0);
-      check(
-        this.#lib.dnnl_eltwise_forward_desc_init(this.#op, FORWARD_TRAINING, ELTWISE[activation], x, 0, 0),
-        `${what}: dnnl_eltwise_forward_desc_init`,
-      );
-      const pd = this.#primitiveDesc(null, null, what);
+      const init = (d: Uint8Array) =>
+        this.#lib.dnnl_eltwise_forward_desc_init(d, FORWARD_TRAINING, ELTWISE[activation], x, 0, 0);
+      const pd = this.#describe(what, "dnnl_eltwise_forward_desc_init", init);
       return this.#build(pd, [0, 0], [ARG.src, ARG.dst], ["x", "out"], what);
     });
   }
@@ -906,15 +856,12 @@ export class OneDnn {
   sum(size: number): Kernel {
     return this.#cached(`sum:${size}`, () => {
       const what = `sum ${size}`;
-      const x = this.#plain(0, [size], [1]);
-      const out = this.#plain(3, [1], [1]);
-      this.#op.fill(0);
-      check(
-        this.#lib.dnnl_reduction_desc_init(this.#op, REDUCTION_SUM, x, out, 0, 0),
-        `${what}: dnnl_reduction_desc_init`,
-      );
-      const pd = this.#primitiveDesc(null, null, what);
-      return this.#build(pd, [0, 3], [ARG.src, ARG.dst], ["x", "sum"], what);
+      const [x, out] = [this.#plain(0, [size], [1]), this.#plain(3, [1], [1])];
+      const init = (d: Uint8Array) => this.#lib.dnnl_reduction_desc_init(d, REDUCTION_SUM, x, out, 0, 0);
+      return this.#build(this.#describe(what, "dnnl_reduction_desc_init", init), [0, 3], [ARG.src, ARG.dst], [
+        "x",
+        "sum",
+      ], what);
     });
   }
 
@@ -926,22 +873,13 @@ export class OneDnn {
    */
   reluGrad(size: number): Kernel {
     return this.#cached(`relugrad:${size}`, () => {
-      const lib = this.#lib;
-      const what = `relu gradient ${size}`;
+      const lib = this.#lib, what = `relu gradient ${size}`;
       const x = this.#plain(0, [size], [1]);
-      this.#op.fill(0);
-      check(
-        lib.dnnl_eltwise_forward_desc_init(this.#op, FORWARD_TRAINING, ELTWISE.relu, x, 0, 0),
-        `${what}: dnnl_eltwise_forward_desc_init`,
-      );
-      const hint = this.#primitiveDesc(null, null, what);
+      const forward = (d: Uint8Array) => lib.dnnl_eltwise_forward_desc_init(d, FORWARD_TRAINING, ELTWISE.relu, x, 0, 0);
+      const hint = this.#describe(what, "dnnl_eltwise_forward_desc_init", forward);
       try {
-        this.#op.fill(0);
-        check(
-          lib.dnnl_eltwise_backward_desc_init(this.#op, ELTWISE.relu, x, x, 0, 0),
-          `${what}: dnnl_eltwise_backward_desc_init`,
-        );
-        const pd = this.#primitiveDesc(null, hint, what);
+        const backward = (d: Uint8Array) => lib.dnnl_eltwise_backward_desc_init(d, ELTWISE.relu, x, x, 0, 0);
+        const pd = this.#describe(what, "dnnl_eltwise_backward_desc_init", backward, null, hint);
         return this.#build(pd, [0, 0, 0], [ARG.diffDst, ARG.src, ARG.diffSrc], ["dy", "x", "dx"], what);
       } finally {
         lib.dnnl_primitive_desc_destroy(hint);
@@ -955,30 +893,23 @@ export class OneDnn {
    *
    * @throws {OneDnnError} when oneDNN has no implementation for it.
    */
-  matmul(shape: MatMulShape, post: PostOps = {}): Primitive {
+  matmul(shape: MatMulShape, post: PostOps = {}): Kernel {
     const s = shape;
     const key = `matmul:${Object.values(s).join(",")}:${post.bias ? "b" : ""}${post.activation ?? ""}`;
     return this.#cached(key, () => {
       const what = `matmul ${JSON.stringify(s)}`;
       const { batchA, batchB, m, k, n } = s;
-      const batch = Math.max(batchA, batchB);
       const a = this.#plain(0, [batchA, m, k], s.transposeA ? [m * k, 1, m] : [m * k, k, 1]);
       const b = this.#plain(1, [batchB, k, n], s.transposeB ? [k * n, 1, k] : [k * n, n, 1]);
       const bias = post.bias ? this.#plain(2, [1, 1, n], [n, n, 1]) : this.#none(2);
-      const dst = this.#plain(3, [batch, m, n], [m * n, n, 1]);
-      this.#op.fill(0);
-      check(this.#lib.dnnl_matmul_desc_init(this.#op, a, b, bias, dst), `${what}: dnnl_matmul_desc_init`);
+      const dst = this.#plain(3, [Math.max(batchA, batchB), m, n], [m * n, n, 1]);
       const attr = this.#attr(post);
       try {
-        const pd = this.#primitiveDesc(attr, null, what);
-        return post.bias
-          ? this.#build(pd, [0, 1, 2, 3], [ARG.src, ARG.weights, ARG.bias, ARG.dst], [
-            "src",
-            "weights",
-            "bias",
-            "dst",
-          ], what)
-          : this.#build(pd, [0, 1, 3], [ARG.src, ARG.weights, ARG.dst], ["src", "weights", "dst"], what);
+        const init = (d: Uint8Array) => this.#lib.dnnl_matmul_desc_init(d, a, b, bias, dst);
+        const pd = this.#describe(what, "dnnl_matmul_desc_init", init, attr);
+        const roles = post.bias ? [0, 1, 2, 3] : [0, 1, 3];
+        const ids = [ARG.src, ARG.weights, ARG.bias, ARG.dst], names = ["src", "weights", "bias", "dst"];
+        return this.#build(pd, roles, roles.map((r) => ids[r]), roles.map((r) => names[r]), what);
       } finally {
         if (attr) this.#lib.dnnl_primitive_attr_destroy(attr);
       }
