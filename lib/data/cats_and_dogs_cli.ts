@@ -23,11 +23,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { CatsAndDogsError, ensureCatsAndDogs, PETIMAGES_URL, verifyCatsAndDogs } from "./cats_and_dogs.ts";
-import { DownloadError } from "../io/download.ts";
-import { ZipError } from "../io/zip.ts";
-import { describeFsError, isFsError } from "../io/fs.ts";
-import { checkSettings, SettingError } from "../io/profile.ts";
+import { ensureCatsAndDogs } from "./cats_and_dogs.ts";
+import { PETIMAGES_URL } from "./split_source.ts";
+import { verifyCatsAndDogs } from "./split_verify.ts";
+import { DataError, DownloadError, PictureError, SettingError } from "../io/errors.ts";
+import { describeFsError } from "../io/fs.ts";
+import { checkSettings } from "../io/profile.ts";
 
 const USAGE = `Usage: deno task data [--from PATH] [--dest DIR] [--link] [--url URL] | --verify [--dest DIR]
 
@@ -92,6 +93,14 @@ export async function main(args: string[]): Promise<number> {
     console.error(`--copy and --link contradict each other: pick one.\n\n${USAGE}`);
     return 2;
   }
+  for (const name of ["from", "dest", "url"] as const) {
+    if (values[name] !== undefined && !values[name]!.trim()) {
+      console.error(
+        `error: --${name} is empty: give a path${name === "url" ? " (a URL)" : ""}, or leave --${name} out.`,
+      );
+      return 2;
+    }
+  }
   try {
     checkSettings();
     if (values.url !== undefined) new URL(values.url);
@@ -144,19 +153,13 @@ export async function main(args: string[]): Promise<number> {
 
 /** One line on stderr for an error a user can meet; an unknown error keeps its stack (it is a bug). */
 function reportError(err: unknown): number {
-  if (
-    err instanceof CatsAndDogsError || err instanceof DownloadError || err instanceof ZipError ||
-    err instanceof SettingError
-  ) {
-    console.error(`error: ${err.message}`);
-    return 1;
-  }
-  if (isFsError(err) || /no space left|read-only file system/i.test(String(err))) {
-    const path = String((err as Error).message).match(/'([^']+)'/)?.[1] ?? "a file";
-    console.error(`error: ${describeFsError(err, path)}`);
-    return 1;
-  }
-  throw err;
+  const known = [DataError, DownloadError, PictureError, SettingError].some((E) => err instanceof E);
+  const fs = known
+    ? undefined
+    : describeFsError(err, String((err as Error).message).match(/'([^']+)'/)?.[1] ?? "a file");
+  if (!known && !fs) throw err;
+  console.error(`error: ${fs ?? (err as Error).message}`);
+  return 1;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

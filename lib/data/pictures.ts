@@ -13,35 +13,24 @@
  * @module
  */
 import { join } from "node:path";
-import { dataPath, ROOT } from "../io/profile.ts";
-import { ensureCatsAndDogs, SPLIT, type Subset } from "./cats_and_dogs.ts";
+import { PictureError } from "../io/errors.ts";
+import { dataPath, fileSetting, ROOT } from "../io/profile.ts";
+import { ensureCatsAndDogs } from "./cats_and_dogs.ts";
+import { SPLIT, type Subset } from "./split_verify.ts";
 
 /** The elephant photograph of the book's Grad-CAM section. */
 export const ELEPHANT = "creative_commons_elephant.jpg";
 
-/** Raised when a picture is not where it should be; the message lists where it was looked for. */
-export class PictureNotFoundError extends Error {
-  override name = "PictureNotFoundError";
-}
-
 const exists = (path: string) => Deno.stat(path).then((s) => s.isFile, () => false);
 
 /**
- * Where {@link chapterPicture} looks for the elephant, in order: `CH5_ELEPHANT`,
- * `data/creative_commons_elephant.jpg`, and `../shared/images/` beside the repository.
- *
- * @example
- * ```ts
- * import { elephantCandidates } from "./pictures.ts";
- * console.log(elephantCandidates());
- * ```
+ * Where {@link chapterPicture} looks for the elephant: `CH5_ELEPHANT` when
+ * set (it must name a file), else `data/creative_commons_elephant.jpg`, then
+ * `../shared/images/` beside the repository.
  */
-export function elephantCandidates(): string[] {
-  return [
-    Deno.env.get("CH5_ELEPHANT"),
-    dataPath(ELEPHANT),
-    join(ROOT, "..", "shared", "images", ELEPHANT),
-  ].filter((p): p is string => !!p);
+function elephantCandidates(): string[] {
+  const given = fileSetting("CH5_ELEPHANT");
+  return given ? [given] : [dataPath(ELEPHANT), join(ROOT, "..", "shared", "images", ELEPHANT)];
 }
 
 /**
@@ -50,7 +39,8 @@ export function elephantCandidates(): string[] {
  * yet; N says the subset: 0–999 train, 1000–1499 validation, 1500–1999 test),
  * or {@link ELEPHANT}.
  *
- * @throws {PictureNotFoundError} naming the places looked at, and what to set.
+ * @throws {PictureError} naming the places looked at, and what to set.
+ * @throws {SettingError} when `CH5_ELEPHANT` names no file.
  *
  * @example
  * ```ts
@@ -62,28 +52,30 @@ export async function chapterPicture(name: string): Promise<string> {
   if (name === ELEPHANT) {
     const candidates = elephantCandidates();
     for (const path of candidates) if (await exists(path)) return path;
-    throw new PictureNotFoundError(
+    throw new PictureError(
       `${ELEPHANT} not found; looked at:\n  ${candidates.join("\n  ")}\n` +
         `Put the picture in one of these places, or set CH5_ELEPHANT to its path.`,
+      name,
     );
   }
   const match = /^(cat|dog)\.(\d+)\.jpg$/.exec(name);
   if (!match) {
-    throw new PictureNotFoundError(
+    throw new PictureError(
       `${
         JSON.stringify(name)
       } is not a picture of the chapter: use cat.N.jpg or dog.N.jpg (N from 0 to 1999) or ${ELEPHANT}.`,
+      name,
     );
   }
   const rank = Number(match[2]);
   const subset = (Object.keys(SPLIT) as Subset[]).find((s) => rank >= SPLIT[s][0] && rank < SPLIT[s][1]);
   if (!subset) {
-    throw new PictureNotFoundError(`${name}: the book's split holds pictures 0 to 1999 of each class, not ${rank}.`);
+    throw new PictureError(`${name}: the book's split holds pictures 0 to 1999 of each class, not ${rank}.`, name);
   }
   const { dir } = await ensureCatsAndDogs({ log: () => {} });
   const path = join(dir, subset, `${match[1]}s`, name);
   if (!(await exists(path))) {
-    throw new PictureNotFoundError(`${name} should be at ${path}, but it is not: rebuild the split (deno task data).`);
+    throw new PictureError(`${name} should be at ${path}, but it is not: rebuild the split (deno task data).`, path);
   }
   return path;
 }

@@ -23,12 +23,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { basename, dirname, join, resolve } from "node:path";
-import { fileHash } from "../io/fs.ts";
-import { shapeText } from "./summary.ts";
+import { ModelFileError } from "../io/errors.ts";
+import { writeAtomically } from "../io/fs.ts";
+import { differs, fileRecord, MANIFEST, readManifest } from "../io/integrity.ts";
 import {
   type Dataset,
   type Group,
-  H5Error,
   type H5File,
   h5Ready,
   hdf5Reason,
@@ -36,11 +36,7 @@ import {
   openH5,
   plainValue,
 } from "../io/h5.ts";
-
-/** Raised when a Keras file does not fit the model, holds no Keras model, or holds NaN or infinite weights. */
-export class KerasH5Error extends Error {
-  override name = "KerasH5Error";
-}
+import { shapeText } from "./summary.ts";
 
 /** Options of {@link loadWeightsFromH5}. */
 export interface LoadWeightsOptions {
@@ -95,7 +91,7 @@ function stringsAttr(entity: Group, name: string): string[] | undefined {
     if (plain === null) return [];
     if (typeof plain === "string") return [plain];
     if (Array.isArray(plain)) return plain.map(String);
-    throw new KerasH5Error(`attribute "${name}" of ${entity.path} is not a list of strings: ${String(plain)}`);
+    throw new ModelFileError(`attribute "${name}" of ${entity.path} is not a list of strings: ${String(plain)}`);
   };
   if (name in attrs) return one(attrs[name].value);
   if (`${name}0` in attrs) {
@@ -120,7 +116,7 @@ function weightsRoot(file: H5File, where: string): Group {
     const group = file.get("model_weights") as Group;
     if (stringsAttr(group, "layer_names")) return group;
   }
-  throw new KerasH5Error(
+  throw new ModelFileError(
     `${where} is HDF5 but holds no Keras weights: neither the root attribute "layer_names" (save_weights) ` +
       `nor a group "model_weights" (model.save) is there. Top-level entries: ${keys.join(", ") || "none"}.`,
   );
@@ -131,7 +127,7 @@ function fileLayers(root: Group, where: string): FileLayer[] {
   return names.map((name) => {
     const group = root.get(name);
     if (!group || !("keys" in group)) {
-      throw new KerasH5Error(`${where}: "layer_names" lists "${name}" but there is no group of that name.`);
+      throw new ModelFileError(`${where}: "layer_names" lists "${name}" but there is no group of that name.`);
     }
     return { name, weightNames: stringsAttr(group as Group, "weight_names") ?? [], group: group as Group };
   });
@@ -140,7 +136,7 @@ function fileLayers(root: Group, where: string): FileLayer[] {
 function dataset(layer: FileLayer, weightName: string, where: string): Dataset {
   const entity = layer.group.get(weightName);
   if (!entity || !("shape" in entity)) {
-    throw new KerasH5Error(
+    throw new ModelFileError(
       `${where}: layer "${layer.name}" lists weight "${weightName}" but has no dataset of that name.`,
     );
   }
@@ -153,7 +149,23 @@ function toFloat32(value: unknown, where: string): Float32Array {
     return Float32Array.from(value as unknown as ArrayLike<number>, Number);
   }
   if (typeof value === "number") return Float32Array.of(value);
-  throw new KerasH5Error(`${where} is not a numeric dataset.`);
+  throw new ModelFileError(`${where} is not a numeric dataset.`);
+}
+
+/** A dataset's values; a float16 dataset (or any other h5wasm cannot read) is an error naming it. */
+function readValue(dataset: Dataset, where: string, name: string): unknown {
+  const meta = dataset.metadata as { type?: number; size?: number } | undefined;
+  if (meta?.type === 1 && meta.size === 2) {
+    throw new ModelFileError(
+      `${where}: weight "${name}" is float16 (half precision), which cannot be read here (h5wasm has no float16). ` +
+        `Save the weights as float32 in Keras (model.save_weights after K.set_floatx("float32"), or cast the model).`,
+    );
+  }
+  try {
+    return dataset.value;
+  } catch (err) {
+    throw new ModelFileError(`${where}: weight "${name}" cannot be read (${hdf5Reason(err)}).`, { cause: err });
+  }
 }
 
 /** Strip `:0` and return the candidate keys of a Keras weight name, most specific first. */
@@ -198,7 +210,7 @@ function assignLayer(
       `(${variables.map((v) => v.originalName).join(", ") || "none"}) but the file's layer "${fileLayer.name}" ` +
       `has ${names.length} (${names.join(", ") || "none"})`;
     if (skipMismatch) return reason;
-    throw new KerasH5Error(
+    throw new ModelFileError(
       `${where}: ${reason}. The model and the file describe different layers: build the model as the one that ` +
         `saved the file, or pass {skipMismatch: true} to leave such layers as they are.`,
     );
@@ -212,7 +224,7 @@ function assignLayer(
       const reason = `layer "${layer.name}", weight "${names[i]}" (${variables[order[i]].originalName}): ` +
         `the model expects shape ${shapeText(expected)} but the file has ${shapeText(found)}`;
       if (skipMismatch) return reason;
-      throw new KerasH5Error(
+      throw new ModelFileError(
         `${where}: ${reason}. Build the model with the configuration that saved the file (input shape, ` +
           `filters, units, include_top), or pass {skipMismatch: true} to leave such layers as they are.`,
       );
@@ -221,10 +233,13 @@ function assignLayer(
   const values: tf.Tensor[] = new Array(variables.length);
   try {
     for (let i = 0; i < names.length; i++) {
-      const data = toFloat32(datasets[i].value, `${where}: ${fileLayer.name}/${names[i]}`);
+      const data = toFloat32(
+        readValue(datasets[i], where, `${fileLayer.name}/${names[i]}`),
+        `${where}: ${fileLayer.name}/${names[i]}`,
+      );
       const bad = data.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) {
-        throw new KerasH5Error(
+        throw new ModelFileError(
           `${where}: weight "${names[i]}" of layer "${fileLayer.name}" holds ${data[bad]} at index ${bad}: ` +
             `the file is damaged (or was saved from a model that diverged). Fetch or save it again.`,
         );
@@ -263,7 +278,7 @@ function loadFromRoot(
       } else if (options.skipMissing) {
         report.skipped.push({ layer: fl.name, reason: "the model has no layer of that name" });
       } else {
-        throw new KerasH5Error(
+        throw new ModelFileError(
           `${where} has weights for layer "${fl.name}" (${fl.weightNames.length} arrays) but the model ` +
             `"${model.name}" has no layer of that name. Its layers with weights: ` +
             `${weighted(model.layers).map((l) => l.name).join(", ") || "none"}. ` +
@@ -276,7 +291,7 @@ function loadFromRoot(
   } else {
     const modelWeighted = weighted(model.layers);
     if (modelWeighted.length !== fileWeighted.length) {
-      throw new KerasH5Error(
+      throw new ModelFileError(
         `${where} has ${fileWeighted.length} layers with weights (${fileWeighted.map((l) => l.name).join(", ")}) ` +
           `but the model "${model.name}" has ${modelWeighted.length} ` +
           `(${modelWeighted.map((l) => l.name).join(", ")}). Loading by order needs the same layers in the ` +
@@ -304,21 +319,14 @@ function loadFromRoot(
  * changed inside a weight leaves HDF5 readable, so only this finds it.
  */
 async function checkAgainstManifest(path: string): Promise<void> {
-  let recorded: { size: number; sha256: string } | undefined;
-  try {
-    const manifest = JSON.parse(await Deno.readTextFile(join(dirname(resolve(path)), "manifest.json")));
-    recorded = manifest?.files?.[basename(path)];
-  } catch {
-    return; // no manifest: a file from Keras or elsewhere
-  }
-  if (!recorded) return;
-  const size = (await Deno.stat(path)).size;
-  const sha256 = size === recorded.size ? await fileHash(path, "sha256") : undefined;
-  if (sha256 === recorded.sha256) return await markH5Verified(path);
-  throw new KerasH5Error(
-    `${resolve(path)} differs from what was saved (${sha256 ? `SHA-256 ${sha256}` : `${size} bytes`}; ` +
-      `manifest.json beside it records ${recorded.size} bytes, SHA-256 ${recorded.sha256}): the file is damaged ` +
-      `or was changed. Save the model again.`,
+  const manifest = await readManifest(join(dirname(resolve(path)), MANIFEST)).catch(() => undefined);
+  const recorded = manifest?.files[basename(path)];
+  if (!recorded) return; // no manifest: a file from Keras or elsewhere
+  const wrong = differs(await fileRecord(path), recorded);
+  if (!wrong) return await markH5Verified(path);
+  throw new ModelFileError(
+    `${resolve(path)} differs from what was saved (${wrong}; ${MANIFEST} beside it records it): the file is ` +
+      `damaged or was changed. Save the model again.`,
   );
 }
 
@@ -340,14 +348,16 @@ async function withSource<T>(source: Source, fn: (file: H5File, where: string) =
     } catch (err) {
       if (err instanceof WebAssembly.RuntimeError || /^Aborted\(/.test(String((err as Error)?.message))) {
         // HDF5 hit an internal assertion on the damaged file (h5wasm's abort()).
-        throw new H5Error(
+        throw new ModelFileError(
           `${describe(source)} is damaged: HDF5 gave up reading it (${(err as Error).message}). ` +
             `Fetch or copy the file again (or save the model again).`,
         );
       }
-      if (err instanceof KerasH5Error || err instanceof H5Error || !/HDF5|H5[A-Z]/.test(String(err))) throw err;
+      if (err instanceof ModelFileError || err instanceof ModelFileError || !/HDF5|H5[A-Z]/.test(String(err))) {
+        throw err;
+      }
       // HDF5 failed while reading (a damaged part of the file), with h5wasm's throwing handler on.
-      throw new H5Error(
+      throw new ModelFileError(
         `${describe(source)} is damaged (HDF5: ${hdf5Reason(err)}): fetch or copy the file again ` +
           `(or save the model again).`,
       );
@@ -372,8 +382,8 @@ async function withSource<T>(source: Source, fn: (file: H5File, where: string) =
  * layer of the file must exist in the model; the model may have more layers
  * (they keep their weights, listed in `notInFile`). Shapes must agree.
  *
- * @throws {H5Error} when the path is missing or not HDF5.
- * @throws {KerasH5Error} for a missing layer or a shape mismatch, naming both.
+ * @throws {ModelFileError} when the path is missing or not HDF5.
+ * @throws {ModelFileError} for a missing layer or a shape mismatch, naming both.
  *
  * @example
  * ```ts
@@ -389,7 +399,16 @@ export function loadWeightsFromH5(
   source: Source,
   options: LoadWeightsOptions = {},
 ): Promise<LoadWeightsReport> {
-  return withSource(source, (file, where) => loadFromRoot(model, weightsRoot(file, where), where, options));
+  return withSource(source, (file, where) => {
+    const report = loadFromRoot(model, weightsRoot(file, where), where, options);
+    if (report.notInFile.length > 0) {
+      console.warn(
+        `warning: ${where} has no weights for layer${report.notInFile.length > 1 ? "s" : ""} ` +
+          `${report.notInFile.join(", ")} of model "${model.name}": they keep their initial (random) values.`,
+      );
+    }
+    return report;
+  });
 }
 
 /** Options of {@link loadKerasModel}. */
@@ -433,9 +452,9 @@ function optimizerFrom(spec: KerasOptimizerConfig): tf.Optimizer {
         num("epsilon", 1e-7),
       );
     default:
-      throw new KerasH5Error(
+      throw new ModelFileError(
         `the file's optimizer ${spec.class_name} has no TensorFlow.js counterpart here; ` +
-          `load with {compile: false} and call model.compile() yourself.`,
+          `load it with loadKerasModel(path, { compile: false }) and call model.compile() yourself.`,
       );
   }
 }
@@ -450,11 +469,20 @@ function compileFrom(model: tf.LayersModel, trainingConfig: string, where: strin
     loss: string | Record<string, string>;
     metrics?: string[];
   };
-  if (typeof tc.loss !== "string") {
-    throw new KerasH5Error(`${where}: per-output losses are not supported; load with {compile: false}.`);
-  }
+  const hint = `load it with loadKerasModel(path, { compile: false }) and call model.compile() yourself`;
+  if (typeof tc.loss !== "string") throw new ModelFileError(`${where}: per-output losses are not supported; ${hint}.`);
   const metrics = (tc.metrics ?? []).map((m) => (m === "accuracy" ? "acc" : camel(m)));
-  model.compile({ optimizer: optimizerFrom(tc.optimizer_config), loss: camel(tc.loss), metrics });
+  try {
+    model.compile({ optimizer: optimizerFrom(tc.optimizer_config), loss: camel(tc.loss), metrics });
+  } catch (err) {
+    if (err instanceof ModelFileError) throw err;
+    const what = /loss/i.test(String(err)) ? `the loss "${tc.loss}"` : `the metrics ${JSON.stringify(tc.metrics)}`;
+    throw new ModelFileError(
+      `${where}: its training_config names ${what}, which TensorFlow.js does not know ` +
+        `(${(err as Error).message.split("\n")[0]}); ${hint}.`,
+      { cause: err },
+    );
+  }
 }
 
 /**
@@ -465,7 +493,7 @@ function compileFrom(model: tf.LayersModel, trainingConfig: string, where: strin
  * `training_config`, `compile()` with its optimizer, loss and metrics (the
  * optimizer's state, `optimizer_weights`, is not restored).
  *
- * @throws {KerasH5Error} for a weights-only file (no `model_config`), or
+ * @throws {ModelFileError} for a weights-only file (no `model_config`), or
  * layers that TensorFlow.js does not know.
  *
  * @example
@@ -479,40 +507,32 @@ export function loadKerasModel(source: Source, options: LoadKerasModelOptions = 
   return withSource(source, async (file, where) => {
     const configText = stringAttr(file, "model_config");
     if (configText === undefined) {
-      throw new KerasH5Error(
+      throw new ModelFileError(
         `${where} has no "model_config" attribute: it holds weights only (written by save_weights()). ` +
           `Build the model in code, then call loadWeightsFromH5(model, path).`,
       );
     }
     const version = stringAttr(file, "keras_version") ?? "unknown";
     if (version.startsWith("1")) {
-      throw new KerasH5Error(`${where} was written by Keras ${version}; only Keras 2 files are supported.`);
+      throw new ModelFileError(`${where} was written by Keras ${version}; only Keras 2 files are supported.`);
     }
     let model: tf.LayersModel;
     try {
       model = await tf.models.modelFromJSON({ modelTopology: JSON.parse(configText) });
     } catch (err) {
-      throw new KerasH5Error(
+      throw new ModelFileError(
         `${where}: TensorFlow.js could not build the model of its "model_config" (Keras ${version}): ` +
           `${err instanceof Error ? err.message.split("\n")[0] : err}`,
       );
     }
     const report = loadFromRoot(model, weightsRoot(file, where), where, { byName: true });
     if (report.notInFile.length > 0) {
-      throw new KerasH5Error(`${where} lacks the weights of layers ${report.notInFile.join(", ")}.`);
+      throw new ModelFileError(`${where} lacks the weights of layers ${report.notInFile.join(", ")}.`);
     }
     const training = stringAttr(file, "training_config");
     if (training && (options.compile ?? true)) compileFrom(model, training, where);
     return model;
   });
-}
-
-/** Options of {@link saveWeightsToH5}. */
-export interface SaveWeightsOptions {
-  /** Replace an existing file (default `true`, as Keras' `overwrite=True`). */
-  overwrite?: boolean;
-  /** The `keras_version` attribute to write (default `"2.2.4"`, the layout written). */
-  kerasVersion?: string;
 }
 
 function asciiStrings(values: string[]): [string[], string] {
@@ -539,7 +559,7 @@ function writeStringsAttr(group: Group, name: string, values: string[]): void {
  * layer with the attribute `weight_names` (`<layer>/kernel:0`, ...), each
  * array a float32 dataset at `<layer>/<weight name>`. Keras reads it with
  * `model.load_weights(path)`; {@link loadWeightsFromH5} reads it back.
- * The file is written next to its destination and renamed into place.
+ * The file is written atomically (`writeAtomically`).
  *
  * @example
  * ```ts
@@ -548,53 +568,41 @@ function writeStringsAttr(group: Group, name: string, values: string[]): void {
  * await saveWeightsToH5(mnistConvnet(), "data/mnist_convnet_weights.h5");
  * ```
  */
-export async function saveWeightsToH5(
-  model: tf.LayersModel,
-  path: string,
-  options: SaveWeightsOptions = {},
-): Promise<string> {
+export async function saveWeightsToH5(model: tf.LayersModel, path: string): Promise<string> {
   const target = resolve(path);
-  if (!(options.overwrite ?? true)) {
-    const exists = await Deno.stat(target).then(() => true, () => false);
-    if (exists) throw new KerasH5Error(`${target} exists; pass {overwrite: true} to replace it.`);
-  }
-  await Deno.mkdir(dirname(target), { recursive: true });
   await h5Ready();
-  const temp = `${target}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    const file = await openH5(temp, "w");
+  await writeAtomically(target, async (tmp) => {
+    const file = await openH5(tmp, "w");
     try {
       writeStringsAttr(file, "layer_names", model.layers.map((l) => l.name));
       writeStringAttr(file, "backend", "tensorflow");
-      writeStringAttr(file, "keras_version", options.kerasVersion ?? "2.2.4");
-      for (const layer of model.layers) {
-        const group = file.create_group(layer.name);
-        const names = layer.weights.map((w) => `${w.originalName}:0`);
-        writeStringsAttr(group, "weight_names", names);
-        for (let i = 0; i < names.length; i++) {
-          const parts = names[i].split("/");
-          let parent = group;
-          for (const part of parts.slice(0, -1)) {
-            parent = (parent.keys().includes(part) ? parent.get(part) : parent.create_group(part)) as Group;
-          }
-          const variable = layer.weights[i];
-          const data = await variable.read().data();
-          parent.create_dataset({
-            name: parts[parts.length - 1],
-            data: data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>),
-            shape: variable.shape as number[],
-            dtype: "<f4",
-          });
-        }
-      }
+      writeStringAttr(file, "keras_version", "2.2.4");
+      for (const layer of model.layers) await writeLayer(file.create_group(layer.name), layer);
     } finally {
       file.close();
     }
-    await Deno.rename(temp, target);
-    await markH5Verified(target); // written just now by this process: no need to probe it before reading
-  } catch (err) {
-    await Deno.remove(temp).catch(() => {});
-    throw err;
-  }
+  });
+  await markH5Verified(target); // written just now by this process: no need to probe it before reading
   return target;
+}
+
+/** One layer's group: the attribute `weight_names`, and each weight as a float32 dataset at its name. */
+async function writeLayer(group: Group, layer: tf.layers.Layer): Promise<void> {
+  const names = layer.weights.map((w) => `${w.originalName}:0`);
+  writeStringsAttr(group, "weight_names", names);
+  for (let i = 0; i < names.length; i++) {
+    const parts = names[i].split("/");
+    let parent = group;
+    for (const part of parts.slice(0, -1)) {
+      parent = (parent.keys().includes(part) ? parent.get(part) : parent.create_group(part)) as Group;
+    }
+    const variable = layer.weights[i];
+    const data = await variable.read().data();
+    parent.create_dataset({
+      name: parts[parts.length - 1],
+      data: data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>),
+      shape: variable.shape as number[],
+      dtype: "<f4",
+    });
+  }
 }

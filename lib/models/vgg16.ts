@@ -14,7 +14,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadWeightsFromH5 } from "./keras_h5.ts";
-import { type CachedWeightsOptions, vgg16WeightsPath, WeightsUnavailableError } from "./imagenet_weights.ts";
+import { type CachedWeightsOptions, vgg16WeightsPath } from "./imagenet_weights.ts";
+import { DownloadError } from "../io/errors.ts";
 import { inJupyter, print } from "../notebook/display.ts";
 import { reportSkipped } from "../notebook/skip.ts";
 
@@ -47,7 +48,7 @@ export interface Vgg16Options {
   /**
    * What to do when the ImageNet file can be neither found nor downloaded and
    * random weights are not allowed (`CH5_ALLOW_RANDOM_WEIGHTS` unset):
-   * `"throw"` a `WeightsUnavailableError`, or `"skip"`: show the notice once
+   * `"throw"` a `DownloadError`, or `"skip"`: show the notice once
    * (what is missing, where to put it, the URL and md5, how to run on random
    * weights), report it to the notebook runner, and return the architecture
    * with random weights marked `weightsSource: "missing"`, so that the cells
@@ -217,7 +218,7 @@ export async function vgg16(options: Vgg16Options = {}): Promise<Vgg16Model> {
       path = await vgg16WeightsPath({ ...options.download, includeTop, allowRandom: false });
       source = "imagenet";
     } catch (err) {
-      if (!(err instanceof WeightsUnavailableError)) throw err;
+      if (!(err instanceof DownloadError)) throw err;
       if (options.download?.allowRandom ?? allowRandomFromEnv()) {
         const where = err.message.split("\n").filter((line) => !line.includes("CH5_ALLOW_RANDOM_WEIGHTS")).join("\n");
         await log?.(

@@ -9,16 +9,18 @@
  *
  * - classes are the subfolders of `directory` in sorted order (or the
  *   `classes` option, in its order); `classIndices` maps names to numbers;
- * - pictures are the files ending in `.png`, `.jpg`, `.jpeg`, `.bmp`, `.ppm`
- *   (Keras 2.0.8's list) or `.tif`/`.tiff` (any case), found recursively,
- *   sorted per folder; `filenames` holds them relative to `directory`
- *   (`"cats/cat.0.jpg"`) and `classes` their labels;
+ * - pictures are the files with an extension of `PICTURE_EXTENSIONS` (Keras
+ *   2.0.8's list and TIFF, any case), found recursively (links to folders
+ *   are not followed, as Keras' default), sorted per folder; `filenames`
+ *   holds them relative to `directory` (`"cats/cat.0.jpg"`), `classes` their labels;
  * - batches cycle forever through the pictures; each epoch is reshuffled
  *   (when `shuffle`), and its last batch is smaller when the batch size does
  *   not divide the number of pictures, exactly as Keras does; with a `seed`
  *   the order is the same on every run;
  * - each picture is loaded with `loadImg` (RGB, nearest-neighbour resize to
  *   `targetSize`), then transformed and rescaled by the generator.
+ *
+ * Seeds are whole numbers from 0 to 2³² − 1, as NumPy's.
  *
  * Differences: folders whose name starts with a dot (`.ipynb_checkpoints`)
  * are not classes (Keras would count them); labels are float32 tensors shaped
@@ -54,8 +56,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join, relative, resolve, sep } from "node:path";
-import { ImageLoadError, loadImg, type PixelImage } from "./image.ts";
-import { mixSeed, Random, randomSeed } from "./random.ts";
+import { DataError, PictureError } from "../io/errors.ts";
+import { isPictureName, loadImg, PICTURE_EXTENSIONS, type PixelImage } from "./image.ts";
+import { checkSeed, mixSeed, Random, randomSeed } from "./random.ts";
 
 /**
  * How labels are returned:
@@ -70,9 +73,6 @@ import { mixSeed, Random, randomSeed } from "./random.ts";
  * - `null`: no labels (pictures only, e.g. for `predict`).
  */
 export type ClassMode = "categorical" | "binary" | "sparse" | null;
-
-/** The file extensions taken as pictures (lower case, without the dot). */
-const IMAGE_EXTENSIONS: readonly string[] = ["jpg", "jpeg", "png", "bmp", "ppm", "tif", "tiff"];
 
 /**
  * What the iterator needs from its generator (an `ImageDataGenerator`): draw
@@ -97,6 +97,8 @@ export interface ImageTransformer<P = unknown> {
 export interface IteratorState {
   /** Number of pictures (a state only fits an iterator over the same pictures). */
   samples: number;
+  /** Pictures per batch (the position counts batches of this size). */
+  batchSize: number;
   /** A hash of the picture paths and labels (FNV-1a, hex), to recognise the same pictures. */
   files: string;
   /** The iterator's seed, adopted by `setState`. */
@@ -119,8 +121,6 @@ export interface IteratorState {
 export interface FlowFromDirectoryOptions {
   /** `[height, width]` every picture is resized to; default `[256, 256]` as in Keras. */
   targetSize?: readonly [number, number];
-  /** `rgb` (default, 3 channels) or `grayscale` (1 channel). */
-  colorMode?: "rgb" | "grayscale";
   /** Class folder names to use, in this order (default: all subfolders, sorted). */
   classes?: readonly string[];
   /** Default `categorical`. */
@@ -129,7 +129,7 @@ export interface FlowFromDirectoryOptions {
   batchSize?: number;
   /** Reshuffle at every epoch; default true. */
   shuffle?: boolean;
-  /** Seed of the shuffles (default: random). */
+  /** Seed of the shuffles, a whole number from 0 to 2³² − 1 (default: random). */
   seed?: number;
   /** Decode the next batch while the current one is used; default true. */
   prefetch?: boolean;
@@ -140,16 +140,14 @@ export interface FlowFromDirectoryOptions {
    * (the book's 2000 training pictures at 150×150 take 135 MB).
    */
   cache?: boolean;
-  /** Follow symbolic links to folders; default false (Keras `follow_links`). */
-  followLinks?: boolean;
   /** Where "Found N images ..." goes; default `console.log`. */
   log?: (line: string) => void;
-  /** Where the warning about an empty class folder goes; default `console.warn`. */
-  warn?: (line: string) => void;
 }
 
 /** Up to this many bytes of decoded pictures (all of an iterator's) are kept by default: 512 MiB. */
 const DECODED_CACHE_LIMIT = 512 * 1024 * 1024;
+/** The largest batch: 4 GiB of float32 values (what one wasm heap, or one tfjs tensor, can hold). */
+const MAX_BATCH_BYTES = 4 * 1024 ** 3;
 
 /** The pictures of a folder tree: what {@link listDirectory} finds. */
 export interface DirectoryListing {
@@ -169,12 +167,6 @@ export interface Batch {
   ys?: tf.Tensor;
   /** Which pictures (indices into `filenames`) the batch holds, in order. */
   indices: Int32Array;
-}
-
-/** Raised for a missing folder, a folder without class subfolders, iterating over no pictures, or a state of another iterator. */
-export class DirectoryIteratorError extends Error {
-  /** The class name, for messages and `instanceof`-free checks. */
-  override name = "DirectoryIteratorError";
 }
 
 interface Prepared {
@@ -199,28 +191,17 @@ function filesHash(filenames: readonly string[], classes: Int32Array): string {
   return (h >>> 0).toString(16).padStart(8, "0");
 }
 
-async function listPictures(root: string, classDir: string, followLinks: boolean): Promise<string[]> {
-  // Keras: os.walk sorted by folder path, files sorted within each folder.
+async function listPictures(root: string, classDir: string): Promise<string[]> {
+  // Keras: os.walk sorted by folder path, files sorted within each folder; links to folders are not followed.
   const folders: { path: string; files: string[] }[] = [];
   const walk = async (dir: string) => {
     const files: string[] = [];
     const subdirs: string[] = [];
     for await (const entry of Deno.readDir(dir)) {
-      let isFile = entry.isFile;
-      let isDir = entry.isDirectory;
-      if (entry.isSymlink) {
-        try {
-          const info = await Deno.stat(join(dir, entry.name));
-          isFile = info.isFile;
-          isDir = info.isDirectory && followLinks;
-        } catch {
-          continue; // a dangling link
-        }
-      }
-      if (isDir) subdirs.push(join(dir, entry.name));
-      else if (isFile) {
-        const dot = entry.name.lastIndexOf(".");
-        if (dot >= 0 && IMAGE_EXTENSIONS.includes(entry.name.slice(dot + 1).toLowerCase())) files.push(entry.name);
+      if (entry.isDirectory) subdirs.push(join(dir, entry.name));
+      else if (isPictureName(entry.name)) {
+        const isFile = entry.isFile || await Deno.stat(join(dir, entry.name)).then((i) => i.isFile, () => false);
+        if (isFile) files.push(entry.name);
       }
     }
     folders.push({ path: dir, files: files.sort() });
@@ -228,11 +209,42 @@ async function listPictures(root: string, classDir: string, followLinks: boolean
   };
   await walk(classDir);
   folders.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const out: string[] = [];
-  for (const folder of folders) {
-    for (const name of folder.files) out.push(relative(root, join(folder.path, name)).split(sep).join("/"));
+  return folders.flatMap((f) => f.files.map((name) => relative(root, join(f.path, name)).split(sep).join("/")));
+}
+
+/** The iterator's options, checked and with their defaults. */
+function checkOptions(directory: string, numClasses: number, options: FlowFromDirectoryOptions) {
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`batchSize must be a whole number >= 1, got ${options.batchSize}`);
   }
-  return out;
+  const targetSize = options.targetSize ?? [256, 256];
+  if (targetSize.length !== 2 || !targetSize.every((v) => Number.isInteger(v) && v > 0)) {
+    throw new RangeError(`targetSize must be [height, width] in whole pixels, got ${JSON.stringify(targetSize)}`);
+  }
+  const [h, w] = targetSize;
+  const pictureBytes = h * w * 3 * 4;
+  if (batchSize * pictureBytes > MAX_BATCH_BYTES) {
+    throw new RangeError(
+      `targetSize [${h}, ${w}] with batchSize ${batchSize} needs ${(batchSize * pictureBytes / 1e9).toFixed(1)} GB ` +
+        `per batch (${batchSize} × ${h} × ${w} × 3 float32 values), over the ${MAX_BATCH_BYTES / 1024 ** 3} GiB ` +
+        `a batch may take: use a smaller targetSize (the book uses [150, 150]) or batchSize`,
+    );
+  }
+  if (options.seed !== undefined) checkSeed(options.seed);
+  const classMode = options.classMode === undefined ? "categorical" : options.classMode;
+  if (![null, "categorical", "binary", "sparse"].includes(classMode)) {
+    throw new RangeError(
+      `classMode must be "categorical", "binary", "sparse" or null, got ${JSON.stringify(classMode)}`,
+    );
+  }
+  if (classMode === "binary" && numClasses > 2) {
+    throw new DataError(
+      `classMode "binary" needs 2 class folders, but ${directory} has ${numClasses}; ` +
+        `use "categorical" or "sparse", or pass classes: [a, b]`,
+    );
+  }
+  return { batchSize, targetSize: [h, w] as const, classMode, pictureBytes };
 }
 
 /**
@@ -273,7 +285,6 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
   readonly #decoded = new Map<number, PixelImage>();
   /** The generator that transforms and rescales every picture. */
   readonly generator: ImageTransformer;
-  readonly #grayscale: boolean;
   #seed: number;
   #seeded: boolean;
   readonly #files: string;
@@ -298,42 +309,18 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
     this.filenames = filenames;
     this.classes = classes;
     this.samples = filenames.length;
-    this.batchSize = options.batchSize ?? 32;
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
-      throw new RangeError(`batchSize must be a whole number >= 1, got ${options.batchSize}`);
-    }
-    const targetSize = options.targetSize ?? [256, 256];
-    if (targetSize.length !== 2 || !targetSize.every((v) => Number.isInteger(v) && v > 0)) {
-      throw new RangeError(`targetSize must be [height, width] in whole pixels, got ${JSON.stringify(targetSize)}`);
-    }
-    this.targetSize = [targetSize[0], targetSize[1]];
-    const colorMode = options.colorMode ?? "rgb";
-    if (colorMode !== "rgb" && colorMode !== "grayscale") {
-      throw new RangeError(`colorMode must be "rgb" or "grayscale", got ${JSON.stringify(colorMode)}`);
-    }
-    this.#grayscale = colorMode === "grayscale";
-    this.imageShape = [targetSize[0], targetSize[1], this.#grayscale ? 1 : 3];
-    const classMode = options.classMode === undefined ? "categorical" : options.classMode;
-    if (![null, "categorical", "binary", "sparse"].includes(classMode)) {
-      throw new RangeError(
-        `classMode must be "categorical", "binary", "sparse" or null, got ${JSON.stringify(classMode)}`,
-      );
-    }
-    if (classMode === "binary" && classNames.length > 2) {
-      throw new DirectoryIteratorError(
-        `classMode "binary" needs 2 class folders, but ${directory} has ${classNames.length} ` +
-          `(${classNames.join(", ")}); use "categorical" or "sparse", or pass classes: [a, b]`,
-      );
-    }
-    this.classMode = classMode;
+    const checked = checkOptions(directory, classNames.length, options);
+    this.batchSize = checked.batchSize;
+    this.targetSize = checked.targetSize;
+    this.imageShape = [...checked.targetSize, 3];
+    this.classMode = checked.classMode;
     this.shuffle = options.shuffle ?? true;
     this.#seeded = options.seed !== undefined;
     this.#seed = options.seed ?? randomSeed();
     this.#random = new Random(this.#seed);
     this.#files = filesHash(filenames, classes);
     this.prefetch = options.prefetch ?? true;
-    this.cache = options.cache ?? this.samples * this.imageShape[0] * this.imageShape[1] * this.imageShape[2] <=
-        DECODED_CACHE_LIMIT;
+    this.cache = options.cache ?? this.samples * checked.pictureBytes / 4 <= DECODED_CACHE_LIMIT;
   }
 
   /** Number of classes. */
@@ -388,18 +375,17 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
         const cached = this.#decoded.get(i);
         if (cached) return cached;
         try {
-          const img = await loadImg(this.filepath(i), { targetSize: this.targetSize, grayscale: this.#grayscale });
+          const img = await loadImg(this.filepath(i), { targetSize: this.targetSize });
           if (this.cache) this.#decoded.set(i, img);
           return img;
         } catch (err) {
-          if (err instanceof ImageLoadError) {
-            throw new ImageLoadError(
-              `${err.message}; flowFromDirectory(${this.directory}) cannot make its batch: ` +
-                `remove or replace ${this.filenames[i]}`,
-              err.path,
-            );
-          }
-          throw err;
+          if (!(err instanceof PictureError)) throw err;
+          throw new PictureError(
+            `${err.message}; flowFromDirectory(${this.directory}) cannot make its batch: ` +
+              `remove or replace ${this.filenames[i]}`,
+            err.path,
+            { cause: err },
+          );
         }
       }),
     );
@@ -423,6 +409,7 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
   #snapshot(): IteratorState {
     return {
       samples: this.samples,
+      batchSize: this.batchSize,
       files: this.#files,
       seed: this.#seed,
       seeded: this.#seeded,
@@ -463,29 +450,34 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
    * `BackupAndRestore`, whatever seed this iterator was made with). A batch
    * decoded ahead is dropped.
    *
-   * @throws {DirectoryIteratorError} when the state is not a state, or one of other pictures.
+   * @throws {DataError} when the state is not a state, or one of other pictures or another batch size.
    */
   setState(state: IteratorState): void {
     const s = state as Partial<IteratorState> | null;
     const whole = (v: unknown, max: number) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= max;
+    const refuse = (why: string) =>
+      new DataError(`setState: ${why}; start afresh without the saved state (delete the checkpoint)`);
+    if (s?.samples !== undefined && (s.samples !== this.samples || s.files !== this.#files)) {
+      throw refuse(
+        `the state is of an iterator over other pictures (${s.samples} pictures, list hash ${s.files}), but ` +
+          `${this.directory} has ${this.samples} pictures (list hash ${this.#files}): the folder changed since the state was saved`,
+      );
+    }
+    if (whole(s?.batchSize, Number.MAX_SAFE_INTEGER) && s!.batchSize !== this.batchSize) {
+      throw new DataError(
+        `setState: the state was saved by an iterator with batchSize ${s!.batchSize}, and its position counts ` +
+          `batches of that size; this iterator has batchSize ${this.batchSize}. Make it with batchSize ` +
+          `${s!.batchSize} to resume, or start afresh without the saved state (delete the checkpoint)`,
+      );
+    }
     if (
       !s || typeof s !== "object" || !whole(s.batchIndex, this.batchesPerEpoch) ||
       !whole(s.totalBatchesSeen, Number.MAX_SAFE_INTEGER) || !whole(s.random, 0xffff_ffff) ||
       !whole(s.generator, 0xffff_ffff) || !whole(s.seed, 0xffff_ffff) || typeof s.seeded !== "boolean" ||
-      typeof s.files !== "string" || !Array.isArray(s.indexArray) ||
-      !s.indexArray.every((i) => whole(i, this.samples - 1))
+      !Array.isArray(s.indexArray) || !s.indexArray.every((i) => whole(i, this.samples - 1))
     ) {
-      throw new DirectoryIteratorError(
-        `setState: not a DirectoryIterator state (expected what getState() returns), got ${
-          JSON.stringify(state)?.slice(0, 200)
-        }`,
-      );
-    }
-    if (s.samples !== this.samples || s.files !== this.#files) {
-      throw new DirectoryIteratorError(
-        `setState: the state is of an iterator over other pictures (${s.samples} pictures, list hash ${s.files}), ` +
-          `but ${this.directory} has ${this.samples} pictures (list hash ${this.#files}); the folder changed since ` +
-          `the state was saved: start afresh without the saved state (e.g. delete the checkpoint)`,
+      throw refuse(
+        `not a DirectoryIterator state (expected what getState() returns): ${JSON.stringify(state)?.slice(0, 200)}`,
       );
     }
     this.#pending = undefined;
@@ -529,14 +521,14 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
    * xs.dispose();
    * ys?.dispose();
    * ```
-   * @throws {DirectoryIteratorError} when the folder holds no pictures.
-   * @throws {ImageLoadError} when a picture of the batch cannot be read (the message names it).
+   * @throws {DataError} when the folder holds no pictures.
+   * @throws {PictureError} when a picture of the batch cannot be read (the message names it).
    */
   async next(): Promise<Batch> {
     if (this.samples === 0) {
-      throw new DirectoryIteratorError(
+      throw new DataError(
         `no pictures to iterate over in ${this.directory}: its class folders (${this.classNames.join(", ")}) ` +
-          `hold no files ending in ${IMAGE_EXTENSIONS.map((e) => "." + e).join(", ")}`,
+          `hold no files ending in ${PICTURE_EXTENSIONS.map((e) => "." + e).join(", ")}`,
       );
     }
     const current = this.#pending ?? this.#schedule();
@@ -636,10 +628,45 @@ export type StatefulDataset = tf.data.Dataset<tf.TensorContainer> & {
   setState(state: IteratorState): void;
 };
 
+/** The class folders of `directory`: `classes` (checked), else every subfolder not starting with a dot, sorted. */
+async function classFolders(directory: string, classes?: readonly string[]): Promise<string[]> {
+  const info = await Deno.stat(directory).catch((err) => {
+    const hint = directory.includes("cats_and_dogs_small") ? " (build it with `deno task data`)" : "";
+    throw new DataError(`flowFromDirectory: no such folder: ${directory}${hint}`, { cause: err });
+  });
+  if (!info.isDirectory) throw new DataError(`flowFromDirectory: not a folder: ${directory}`);
+  const isFolder = (name: string) => Deno.stat(join(directory, name)).then((i) => i.isDirectory, () => false);
+  if (classes) {
+    if (new Set(classes).size !== classes.length) {
+      throw new DataError(`flowFromDirectory: classes lists a folder twice: ${classes.join(", ")}`);
+    }
+    for (const name of classes) {
+      if (!(await isFolder(name))) {
+        throw new DataError(`flowFromDirectory: class folder ${name} is not in ${directory}`);
+      }
+    }
+    return [...classes];
+  }
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(directory)) {
+    if (!entry.name.startsWith(".") && (entry.isDirectory || (entry.isSymlink && await isFolder(entry.name)))) {
+      names.push(entry.name);
+    }
+  }
+  if (names.length === 0) {
+    throw new DataError(
+      `flowFromDirectory: ${directory} has no class subfolders; put the pictures of each class in a folder ` +
+        `of its own (e.g. train/cats/*.jpg, train/dogs/*.jpg), or for unlabelled pictures one folder such as ` +
+        `test/all/ with classMode: null`,
+    );
+  }
+  return names.sort();
+}
+
 /**
  * List `directory`'s class subfolders and pictures as Keras'
- * `DirectoryIterator` does, warn about class folders without pictures, and
- * print `Found N images belonging to K classes.` (what
+ * `DirectoryIterator` does, warn (`console.warn`) about class folders without
+ * pictures, and print `Found N images belonging to K classes.` (what
  * `ImageDataGenerator.flowFromDirectory` calls before it makes the iterator).
  *
  * @example
@@ -648,72 +675,27 @@ export type StatefulDataset = tf.data.Dataset<tf.TensorContainer> & {
  * const { classNames, filenames } = await listDirectory("data/cats_and_dogs_small/test");
  * console.log(classNames, filenames[0]); // ["cats", "dogs"] cats/cat.1500.jpg
  * ```
- * @throws {DirectoryIteratorError} for a missing folder, or one without class subfolders.
+ * @throws {DataError} for a missing folder, or one without class subfolders.
  */
 export async function listDirectory(
   directory: string,
-  options: Pick<FlowFromDirectoryOptions, "classes" | "followLinks" | "log" | "warn"> = {},
+  options: Pick<FlowFromDirectoryOptions, "classes" | "log"> = {},
 ): Promise<DirectoryListing> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(directory);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new DirectoryIteratorError(
-        `flowFromDirectory: no such folder: ${directory}` +
-          (directory.includes("cats_and_dogs_small") ? " (build it with `deno task data`)" : ""),
-      );
-    }
-    throw err;
-  }
-  if (!info.isDirectory) throw new DirectoryIteratorError(`flowFromDirectory: not a folder: ${directory}`);
-  let classNames: string[];
-  if (options.classes) {
-    classNames = [...options.classes];
-    if (new Set(classNames).size !== classNames.length) {
-      throw new DirectoryIteratorError(`flowFromDirectory: classes lists a folder twice: ${classNames.join(", ")}`);
-    }
-    for (const name of classNames) {
-      const ok = await Deno.stat(join(directory, name)).then((i) => i.isDirectory, () => false);
-      if (!ok) {
-        throw new DirectoryIteratorError(`flowFromDirectory: class folder ${name} is not in ${directory}`);
-      }
-    }
-  } else {
-    classNames = [];
-    for await (const entry of Deno.readDir(directory)) {
-      if (entry.name.startsWith(".")) continue;
-      const isDir = entry.isDirectory ||
-        (entry.isSymlink && await Deno.stat(join(directory, entry.name)).then((i) => i.isDirectory, () => false));
-      if (isDir) classNames.push(entry.name);
-    }
-    classNames.sort();
-  }
-  if (classNames.length === 0) {
-    throw new DirectoryIteratorError(
-      `flowFromDirectory: ${directory} has no class subfolders; put the pictures of each class in a folder ` +
-        `of its own (e.g. train/cats/*.jpg, train/dogs/*.jpg), or for unlabelled pictures one folder such as ` +
-        `test/all/ with classMode: null`,
-    );
-  }
+  const classNames = await classFolders(directory, options.classes);
   const filenames: string[] = [];
   const labels: number[] = [];
-  const warn = options.warn ?? ((line: string) => console.warn(line));
   for (let k = 0; k < classNames.length; k++) {
-    const files = await listPictures(directory, join(directory, classNames[k]), options.followLinks ?? false);
+    const files = await listPictures(directory, join(directory, classNames[k]));
     if (files.length === 0) {
-      warn(
+      console.warn(
         `flowFromDirectory: class folder ${resolve(directory, classNames[k])} holds no pictures ` +
-          `(${IMAGE_EXTENSIONS.map((e) => "." + e).join("/")}); its label ${k} never occurs, so every batch has ` +
+          `(${PICTURE_EXTENSIONS.map((e) => "." + e).join("/")}); its label ${k} never occurs, so every batch has ` +
           `only the other labels. Put pictures in it or remove the folder.`,
       );
     }
-    for (const f of files) {
-      filenames.push(f);
-      labels.push(k);
-    }
+    filenames.push(...files);
+    labels.push(...files.map(() => k));
   }
-  const log = options.log ?? ((line: string) => console.log(line));
-  log(`Found ${filenames.length} images belonging to ${classNames.length} classes.`);
+  (options.log ?? console.log)(`Found ${filenames.length} images belonging to ${classNames.length} classes.`);
   return { classNames, filenames, classes: Int32Array.from(labels) };
 }

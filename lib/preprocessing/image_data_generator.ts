@@ -67,7 +67,7 @@ import {
   listDirectory,
 } from "./directory_iterator.ts";
 import type { PixelImage } from "./image.ts";
-import { Random, randomSeed } from "./random.ts";
+import { checkSeed, Random, randomSeed } from "./random.ts";
 
 /** An 8-bit (decoded) or float (already transformed) picture: what the transforms accept. */
 type AnyPixelImage = PixelImage<Uint8Array | Float32Array>;
@@ -334,12 +334,29 @@ export function applyTransform(
   return { data: out, height: image.height, width: image.width, channels: image.channels };
 }
 
-function checkRange(name: string, value: number | undefined): number {
+/**
+ * A range option: a number from 0 to `max` (0 when absent). The bounds keep
+ * every draw and pixel coordinate finite (a `rotationRange` of 1e308 would
+ * make NaN pictures) and cover every meaningful value.
+ */
+function checkRange(name: string, value: number | undefined, max: number, why: string): number {
   const v = value ?? 0;
-  if (!Number.isFinite(v) || v < 0) {
-    throw new RangeError(`${name} must be a number >= 0, got ${value}`);
+  if (typeof v !== "number" || !(v >= 0 && v <= max)) {
+    throw new RangeError(`${name} must be a number from 0 to ${max} (${why}), got ${value}`);
   }
   return v;
+}
+
+/** `zoomRange` as `[lo, hi]`: `z` for `[1 - z, 1 + z]`, or `[lo, hi]` with 0 < lo <= hi <= 100. */
+function zoomBounds(z: number | readonly [number, number]): readonly [number, number] {
+  if (typeof z === "number") {
+    checkRange("zoomRange", z, 100, "zoom factors 1 - z to 1 + z");
+    return [1 - z, 1 + z];
+  }
+  if (Array.isArray(z) && z.length === 2 && z.every((v) => v > 0 && v <= 100) && z[0] <= z[1]) return [z[0], z[1]];
+  throw new RangeError(
+    `zoomRange must be a number z (for [1 - z, 1 + z]) or [lo, hi] with 0 < lo <= hi <= 100, got ${JSON.stringify(z)}`,
+  );
 }
 
 /**
@@ -377,21 +394,11 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
     const rescale = options.rescale ?? null;
     if (rescale !== null && !Number.isFinite(rescale)) throw new RangeError(`rescale must be a number, got ${rescale}`);
     this.rescale = rescale === 0 ? null : rescale; // Keras: rescale=0 means none
-    this.rotationRange = checkRange("rotationRange", options.rotationRange);
-    this.widthShiftRange = checkRange("widthShiftRange", options.widthShiftRange);
-    this.heightShiftRange = checkRange("heightShiftRange", options.heightShiftRange);
-    this.shearRange = checkRange("shearRange", options.shearRange);
-    const z = options.zoomRange ?? 0;
-    if (typeof z === "number") {
-      checkRange("zoomRange", z);
-      this.zoomRange = [1 - z, 1 + z];
-    } else if (Array.isArray(z) && z.length === 2 && z.every((v) => Number.isFinite(v) && v > 0) && z[0] <= z[1]) {
-      this.zoomRange = [z[0], z[1]];
-    } else {
-      throw new RangeError(
-        `zoomRange must be a number z (for [1 - z, 1 + z]) or [lo, hi] with 0 < lo <= hi, got ${JSON.stringify(z)}`,
-      );
-    }
+    this.rotationRange = checkRange("rotationRange", options.rotationRange, 360, "degrees");
+    this.widthShiftRange = checkRange("widthShiftRange", options.widthShiftRange, 1, "a fraction of the width");
+    this.heightShiftRange = checkRange("heightShiftRange", options.heightShiftRange, 1, "a fraction of the height");
+    this.shearRange = checkRange("shearRange", options.shearRange, Math.PI, "radians");
+    this.zoomRange = zoomBounds(options.zoomRange ?? 0);
     this.horizontalFlip = options.horizontalFlip ?? false;
     this.verticalFlip = options.verticalFlip ?? false;
     this.fillMode = options.fillMode ?? "nearest";
@@ -399,6 +406,8 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
       throw new RangeError(`fillMode must be one of ${FILL_MODES.join(", ")}, got ${JSON.stringify(options.fillMode)}`);
     }
     this.cval = options.cval ?? 0;
+    if (!Number.isFinite(this.cval)) throw new RangeError(`cval must be a finite number, got ${options.cval}`);
+    if (options.seed !== undefined) checkSeed(options.seed);
     this.seed = options.seed ?? randomSeed();
     this.#rng = new Random(this.seed);
   }
@@ -531,7 +540,8 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
  * const testDatagen = imageDataGenerator({ rescale: 1 / 255 });
  * const trainDatagen = imageDataGenerator({ rescale: 1 / 255, rotationRange: 40, horizontalFlip: true });
  * ```
- * @throws {RangeError} for negative ranges, a bad zoom range or an unknown fill mode.
+ * @throws {RangeError} for a range that is negative, NaN or too large, a bad zoom range, a NaN `cval`, a seed
+ * outside 0 … 2³² − 1, or an unknown fill mode.
  */
 export function imageDataGenerator(options: ImageDataGeneratorOptions = {}): ImageDataGenerator {
   return new ImageDataGenerator(options);

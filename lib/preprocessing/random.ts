@@ -23,6 +23,24 @@ export function mixSeed(seed: number, salt: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/**
+ * Refuse a seed that is not a whole number from 0 to 2³² − 1 (NumPy's range), naming it.
+ *
+ * @example
+ * ```ts
+ * import { checkSeed } from "./random.ts";
+ * checkSeed(42); // fine; checkSeed(Date.now()) throws: use Date.now() % 2 ** 32
+ * ```
+ */
+export function checkSeed(seed: number): void {
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) {
+    throw new RangeError(
+      `seed must be a whole number from 0 to 2^32 - 1 (4294967295), as NumPy's, got ${seed}` +
+        (Number.isInteger(seed) && seed > 0xffff_ffff ? `; e.g. ${seed} % 2 ** 32` : ""),
+    );
+  }
+}
+
 /** A seed from `Math.random`, for when the user gives none. */
 export function randomSeed(): number {
   return Math.floor(Math.random() * 0x1_0000_0000) >>> 0;
