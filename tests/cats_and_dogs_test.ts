@@ -1,26 +1,22 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import sharp from "sharp";
-import {
-  CatsAndDogsError,
-  countSplit,
-  ensureCatsAndDogs,
-  expectedCounts,
-  resolveSource,
-  SPLIT_MANIFEST,
-  verifyCatsAndDogs,
-} from "../lib/data/cats_and_dogs.ts";
+import { ensureCatsAndDogs } from "../lib/data/cats_and_dogs.ts";
 import { main } from "../lib/data/cats_and_dogs_cli.ts";
-import { requestInterrupt } from "../lib/notebook/interrupt.ts";
+import { resolveSource } from "../lib/data/split_source.ts";
+import { countSplit, expectedCounts, verifyCatsAndDogs } from "../lib/data/split_verify.ts";
+import { DataError, SettingError } from "../lib/io/errors.ts";
 import { describeFsError } from "../lib/io/fs.ts";
-import { zipFiles } from "../lib/io/zip.ts";
+import { MANIFEST as SPLIT_MANIFEST } from "../lib/io/integrity.ts";
 import { ROOT } from "../lib/io/profile.ts";
+import { requestInterrupt } from "../lib/notebook/interrupt.ts";
+import { zipFiles } from "./fixtures/zip.ts";
 
 const SHARED = resolve(ROOT, "../shared/datasets/cats_and_dogs_small");
 const hasShared = await Deno.stat(join(SHARED, "train/cats")).then(() => true, () => false);
 const quiet = () => {};
-/** A scaled-down split (10/5/5 per class) keeps the synthetic sources small and the tests fast. */
-const SMALL = { train: [0, 10], validation: [10, 15], test: [15, 20] } as const;
+/** Pictures per class in the book's split. */
+const N = 2000;
 
 /** A tiny real JPEG, a truncated one, and a file that is no picture at all. */
 const JPEG = await sharp({ create: { width: 8, height: 6, channels: 3, background: { r: 90, g: 140, b: 60 } } })
@@ -30,26 +26,50 @@ const JPEG = await sharp({ create: { width: 8, height: 6, channels: 3, backgroun
 const TRUNCATED = JPEG.slice(0, Math.floor(JPEG.length / 2));
 const NOT_A_PICTURE = new TextEncoder().encode("<html>this is not a picture</html>");
 
+/** Run `fn` in a fresh folder that is also `CH5_DATA_DIR` (downloads land there). */
 async function withTempDir(fn: (dir: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "ch5_cats_dogs_" });
+  const before = Deno.env.get("CH5_DATA_DIR");
+  Deno.env.set("CH5_DATA_DIR", join(dir, "data-dir"));
   try {
     await fn(dir);
   } finally {
+    if (before === undefined) Deno.env.delete("CH5_DATA_DIR");
+    else Deno.env.set("CH5_DATA_DIR", before);
     await Deno.remove(dir, { recursive: true });
   }
 }
 
-/** A Kaggle-style train folder with `n` cats and dogs; `broken` maps file names to contents. */
-async function kaggleFolder(dir: string, n: number, broken: Record<string, Uint8Array> = {}) {
+/**
+ * A Kaggle-style train folder with `n` cats and dogs (hard links to one JPEG, so thousands cost nothing);
+ * `files` maps file names to other contents (broken pictures, other extensions).
+ */
+async function kaggleFolder(dir: string, n: number, files: Record<string, Uint8Array> = {}) {
   await Deno.mkdir(dir, { recursive: true });
-  const writes: Promise<void>[] = [];
+  const original = join(dir, "..", `.jpeg-${crypto.randomUUID()}`);
+  await Deno.writeFile(original, JPEG);
   for (const animal of ["cat", "dog"]) {
     for (let i = 0; i < n; i++) {
       const name = `${animal}.${i}.jpg`;
-      writes.push(Deno.writeFile(join(dir, name), broken[name] ?? JPEG));
+      if (!files[name]) await Deno.link(original, join(dir, name));
     }
   }
-  await Promise.all(writes);
+  await Deno.remove(original);
+  for (const [name, data] of Object.entries(files)) await Deno.writeFile(join(dir, name), data);
+}
+
+/** A split folder with `per(subset)` pictures per class, as links to one JPEG. */
+async function splitFolder(dir: string, extra: Record<string, Uint8Array> = {}) {
+  const original = join(dir, "..", `.jpeg-${crypto.randomUUID()}`);
+  await Deno.writeFile(original, JPEG);
+  for (const [subset, from, to] of [["train", 0, 1000], ["validation", 1000, 1500], ["test", 1500, 2000]] as const) {
+    for (const c of ["cats", "dogs"]) {
+      await Deno.mkdir(join(dir, subset, c), { recursive: true });
+      for (let i = from; i < to; i++) await Deno.link(original, join(dir, subset, c, `${c.slice(0, 3)}.${i}.jpg`));
+    }
+  }
+  await Deno.remove(original);
+  for (const [name, data] of Object.entries(extra)) await Deno.writeFile(join(dir, name), data);
 }
 
 Deno.test({
@@ -118,44 +138,59 @@ Deno.test({
     } finally {
       Deno.chdir(cwd);
     }
-    await assert.rejects(resolveSource("no/such/source"), CatsAndDogsError);
+    await assert.rejects(resolveSource("no/such/source"), DataError);
   },
 });
 
-Deno.test("cats_and_dogs: a Kaggle train folder (from CH5_DATA_SOURCE) skips a truncated and an empty file", async () => {
+Deno.test("cats_and_dogs: a Kaggle folder (from CH5_DATA_SOURCE) skips a truncated and an empty file; .jpeg counts, .gif is named as ignored", async () => {
   await withTempDir(async (dir) => {
     const src = join(dir, "kaggle/train");
-    await kaggleFolder(src, 23, { "cat.5.jpg": TRUNCATED, "dog.7.jpg": new Uint8Array(0) });
+    const jpeg: Record<string, Uint8Array> = {};
+    for (let i = 0; i < 6; i++) jpeg[`dog.${2000 + i}.jpeg`] = JPEG; // Keras reads .jpeg too
+    await kaggleFolder(src, N, {
+      "cat.5.jpg": TRUNCATED,
+      "dog.7.jpg": new Uint8Array(0),
+      "cat.2000.jpg": JPEG,
+      "cat.7.gif": JPEG,
+      ...jpeg,
+    });
     await Deno.writeTextFile(join(src, "notes.txt"), "not a picture name");
     const dest = join(dir, "split");
     const previous = Deno.env.get("CH5_DATA_SOURCE");
     Deno.env.set("CH5_DATA_SOURCE", join(dir, "kaggle")); // the parent of train/ works too
+    const lines: string[] = [];
     let result;
     try {
-      result = await ensureCatsAndDogs({ dest, log: quiet, split: SMALL });
+      result = await ensureCatsAndDogs({ dest, log: (l) => lines.push(l) });
     } finally {
       if (previous === undefined) Deno.env.delete("CH5_DATA_SOURCE");
       else Deno.env.set("CH5_DATA_SOURCE", previous);
     }
     assert.equal(result.kind, "kaggle");
-    assert.deepEqual(result.counts, expectedCounts(SMALL));
+    assert.deepEqual(result.counts, expectedCounts());
     assert.deepEqual(result.skipped.map((s) => s.file), [join(src, "cat.5.jpg"), join(src, "dog.7.jpg")]);
     assert.match(result.skipped[0].reason, /not an image \/ corrupt/);
     assert.match(result.skipped[1].reason, /empty file \(0 bytes\)/);
-    // Pictures keep their numbers up to the broken one, then shift by one.
+    // Pictures keep their numbers up to the broken one, then shift by one; dog.2000.jpeg is test/dogs/dog.1999.jpg.
     const record = JSON.parse(await Deno.readTextFile(join(dest, "source.json")));
     assert.equal(record.renamed["train/cats/cat.4.jpg"], undefined);
     assert.equal(record.renamed["train/cats/cat.5.jpg"], join(src, "cat.6.jpg"));
-    assert.equal(record.renamed["test/dogs/dog.19.jpg"], join(src, "dog.20.jpg"));
-    assert.deepEqual((await countSplit(dest)).validation, { cats: 5, dogs: 5 });
+    assert.equal(record.renamed["test/dogs/dog.1999.jpg"], join(src, "dog.2000.jpeg"));
+    assert.deepEqual(record.ignored, [join(src, "cat.7.gif"), join(src, "notes.txt")]);
+    assert.ok(
+      lines.some((l) =>
+        l.includes(`ignored 2 files that are not pictures flowFromDirectory reads`) && l.includes("cat.7.gif")
+      ),
+    );
+    assert.deepEqual((await countSplit(dest)).validation, { cats: 500, dogs: 500 });
     assert.equal(record.skipped.length, 2);
   });
 });
 
-Deno.test("cats_and_dogs: a PetImages zip with corrupt, empty and non-picture files", async () => {
+Deno.test("cats_and_dogs: a PetImages zip with corrupt, empty, non-picture files and a zip bomb (each named)", async () => {
   await withTempDir(async (dir) => {
     const files: { name: string; data: Uint8Array; compress?: boolean }[] = [];
-    for (const [folder, count] of [["Cat", 22], ["Dog", 21]] as const) {
+    for (const [folder, count] of [["Cat", 2002], ["Dog", 2001]] as const) {
       for (let i = 0; i < count; i++) {
         let data = JPEG;
         if (folder === "Cat" && i === 3) data = new Uint8Array(0);
@@ -164,23 +199,33 @@ Deno.test("cats_and_dogs: a PetImages zip with corrupt, empty and non-picture fi
       }
       files.push({ name: `PetImages/${folder}/Thumbs.db`, data: NOT_A_PICTURE });
     }
+    files.push({ name: "PetImages/Cat/9999.jpg", data: new Uint8Array(51_000_000) }); // 51 MB of zeros: 50 KB packed
     files.push({ name: "readme[1].txt", data: NOT_A_PICTURE });
     const zipPath = join(dir, "kagglecatsanddogs_5340.zip");
     await Deno.writeFile(zipPath, zipFiles(files));
     const dest = join(dir, "split");
-    const result = await ensureCatsAndDogs({ source: zipPath, dest, log: quiet, split: SMALL });
+    const result = await ensureCatsAndDogs({ source: zipPath, dest, log: quiet });
     assert.equal(result.kind, "petimages");
-    assert.deepEqual(await countSplit(dest), expectedCounts(SMALL));
+    assert.deepEqual(await countSplit(dest), expectedCounts());
     assert.deepEqual(result.skipped.map((s) => s.file), [
+      `${zipPath}:PetImages/Cat/9999.jpg`,
       `${zipPath}:PetImages/Cat/3.jpg`,
       `${zipPath}:PetImages/Dog/10.jpg`,
     ]);
-    assert.match(result.skipped[1].reason, /not an image \/ corrupt/);
+    assert.match(result.skipped[0].reason, /51000000 bytes unpacked, over the limit of 50000000/);
+    assert.match(result.skipped[2].reason, /not an image \/ corrupt/);
     const record = JSON.parse(await Deno.readTextFile(join(dest, "source.json")));
     assert.equal(record.renamed["train/cats/cat.3.jpg"], `${zipPath}:PetImages/Cat/4.jpg`);
     assert.equal(record.renamed["train/dogs/dog.0.jpg"], `${zipPath}:PetImages/Dog/0.jpg`);
-    assert.equal(record.ignoredNonPictureFiles, 3);
-    assert.deepEqual(await Deno.readFile(join(dest, "test/cats/cat.19.jpg")), JPEG);
+    assert.deepEqual(record.ignored, [`${zipPath}:PetImages/Cat/Thumbs.db`, `${zipPath}:PetImages/Dog/Thumbs.db`]);
+    assert.deepEqual(await Deno.readFile(join(dest, "test/cats/cat.1999.jpg")), JPEG);
+    assert.deepEqual([...Deno.readDirSync(dest)].map((e) => e.name).sort(), [
+      "manifest.json",
+      "source.json",
+      "test",
+      "train",
+      "validation",
+    ]);
   });
 });
 
@@ -188,7 +233,7 @@ Deno.test("cats_and_dogs: the competition's dogs-vs-cats.zip holding train.zip",
   await withTempDir(async (dir) => {
     const inner: { name: string; data: Uint8Array }[] = [];
     for (const animal of ["cat", "dog"]) {
-      for (let i = 0; i < 20; i++) inner.push({ name: `train/${animal}.${i}.jpg`, data: JPEG });
+      for (let i = 0; i < N; i++) inner.push({ name: `train/${animal}.${i}.jpg`, data: JPEG });
     }
     const outer = zipFiles([
       { name: "sampleSubmission.csv", data: new TextEncoder().encode("id,label\n") },
@@ -197,14 +242,14 @@ Deno.test("cats_and_dogs: the competition's dogs-vs-cats.zip holding train.zip",
     const zipPath = join(dir, "dogs-vs-cats.zip");
     await Deno.writeFile(zipPath, outer);
     const dest = join(dir, "split");
-    const result = await ensureCatsAndDogs({ source: zipPath, dest, log: quiet, split: SMALL });
+    const result = await ensureCatsAndDogs({ source: zipPath, dest, log: quiet });
     assert.equal(result.kind, "kaggle");
-    assert.deepEqual(result.counts, expectedCounts(SMALL));
+    assert.deepEqual(result.counts, expectedCounts());
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["dogs-vs-cats.zip", "split"]);
   });
 });
 
-Deno.test("cats_and_dogs: too few pictures, an unknown source and an incomplete split are clear errors", async () => {
+Deno.test("cats_and_dogs: too few pictures, an unknown source, an empty source and an incomplete split are clear errors", async () => {
   await withTempDir(async (dir) => {
     const src = join(dir, "few");
     await kaggleFolder(src, 12);
@@ -212,7 +257,7 @@ Deno.test("cats_and_dogs: too few pictures, an unknown source and an incomplete 
     await assert.rejects(
       ensureCatsAndDogs({ source: src, dest, log: quiet }),
       (err: Error) =>
-        err instanceof CatsAndDogsError && /too few readable cat pictures: found 12 of the 2000/.test(err.message),
+        err instanceof DataError && /too few readable cat pictures: found 12 of the 2000/.test(err.message),
     );
     await assert.rejects(Deno.stat(dest), Deno.errors.NotFound);
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["few"], "no temporary folder left");
@@ -222,23 +267,58 @@ Deno.test("cats_and_dogs: too few pictures, an unknown source and an incomplete 
     await Deno.writeTextFile(join(odd, "hello.txt"), "hi");
     await assert.rejects(
       ensureCatsAndDogs({ source: odd, dest, log: quiet }),
-      (err: Error) => err instanceof CatsAndDogsError && /cannot tell what/.test(err.message),
+      (err: Error) => err instanceof DataError && /cannot tell what/.test(err.message),
     );
+    await assert.rejects(
+      ensureCatsAndDogs({ source: "", dest, log: quiet }),
+      (err: Error) => err instanceof DataError && /the source is empty/.test(err.message),
+    );
+    const run = await cli(["--from", "", "--dest", dest]);
+    assert.equal(run.code, 2);
+    assert.deepEqual(run.err, ["error: --from is empty: give a path, or leave --from out."]);
 
     await Deno.mkdir(join(dest, "train/cats"), { recursive: true });
     await Deno.writeFile(join(dest, "train/cats/cat.0.jpg"), JPEG);
     await assert.rejects(
       ensureCatsAndDogs({ source: src, dest, log: quiet }),
-      (err: Error) => err instanceof CatsAndDogsError && /not a complete split/.test(err.message),
+      (err: Error) => err instanceof DataError && /not a complete split/.test(err.message),
     );
     assert.ok((await Deno.stat(join(dest, "train/cats/cat.0.jpg"))).isFile, "an existing folder is never deleted");
+  });
+});
+
+Deno.test("cats_and_dogs: a split source whose .gif and .webp pictures flowFromDirectory would ignore: taken only as pictures it reads, the rest named", async () => {
+  await withTempDir(async (dir) => {
+    // Enough .jpg pictures besides them: the split is built, its counts are what the iterator finds.
+    const src = join(dir, "split-source");
+    const gif = new Uint8Array(await sharp(JPEG).gif().toBuffer());
+    await splitFolder(src, { "train/cats/cat.2000.gif": gif, "test/dogs/dog.3000.webp": JPEG });
+    const lines: string[] = [];
+    const built = await ensureCatsAndDogs({ source: src, dest: join(dir, "split"), log: (l) => lines.push(l) });
+    assert.equal(built.kind, "split");
+    assert.ok(
+      lines.some((l) => /ignored 2 files that are not pictures flowFromDirectory reads \(\.jpg \.jpeg/.test(l)),
+    );
+    // Three .jpg replaced by .gif: too few pictures, and the error names the ignored files.
+    await Deno.remove(join(src, "train/cats/cat.2000.gif"));
+    for (const i of [1, 2, 3]) {
+      await Deno.remove(join(src, `train/cats/cat.${i}.jpg`));
+      await Deno.writeFile(join(src, `train/cats/cat.${i}.gif`), gif);
+    }
+    await assert.rejects(ensureCatsAndDogs({ source: src, dest: join(dir, "split2"), log: quiet }), (err: Error) => {
+      assert.ok(err instanceof DataError, String(err));
+      assert.match(err.message, /too few readable train\/cats pictures: found 997 of the 1000 needed/);
+      assert.ok(err.message.includes(join(src, "train/cats/cat.1.gif")), err.message);
+      assert.match(err.message, /convert them to \.jpg or \.png/);
+      return true;
+    });
   });
 });
 
 Deno.test("cats_and_dogs: an interrupted build leaves nothing behind; stale temporary folders are cleaned", async () => {
   await withTempDir(async (dir) => {
     const src = join(dir, "train");
-    await kaggleFolder(src, 20);
+    await kaggleFolder(src, N);
     const dest = join(dir, "split");
     const stale = join(dir, ".split.tmp-999999999-deadbeef");
     await Deno.mkdir(join(stale, "train"), { recursive: true });
@@ -249,10 +329,9 @@ Deno.test("cats_and_dogs: an interrupted build leaves nothing behind; stale temp
         source: src,
         dest,
         signal: controller.signal,
-        split: SMALL,
         log: (line) => {
           lines.push(line);
-          if (/ 5\/40 pictures placed/.test(line)) controller.abort(new Error("stop"));
+          if (/ 500\/4000 pictures placed/.test(line)) controller.abort(new Error("stop"));
         },
       }),
       /stop/,
@@ -264,31 +343,21 @@ Deno.test("cats_and_dogs: an interrupted build leaves nothing behind; stale temp
 
 Deno.test("cats_and_dogs: offline without a source says to pass --from or CH5_DATA_SOURCE", async () => {
   await withTempDir(async (dir) => {
-    const previous = Deno.env.get("CH5_DATA_SOURCE");
-    Deno.env.delete("CH5_DATA_SOURCE");
-    try {
-      await assert.rejects(
-        ensureCatsAndDogs({
-          dest: join(dir, "split"),
-          downloadDir: dir,
-          url: "http://127.0.0.1:9/pets.zip",
-          log: quiet,
-        }),
-        (err: Error) =>
-          /cannot download/.test(err.message) && /--from PATH/.test(err.message) && /CH5_DATA_SOURCE/.test(err.message),
-      );
-    } finally {
-      if (previous !== undefined) Deno.env.set("CH5_DATA_SOURCE", previous);
-    }
-    assert.deepEqual([...Deno.readDirSync(dir)], []);
+    await assert.rejects(
+      ensureCatsAndDogs({ source: null, dest: join(dir, "split"), url: "http://127.0.0.1:9/pets.zip", log: quiet }),
+      (err: Error) =>
+        /cannot download/.test(err.message) && /--from PATH/.test(err.message) && /CH5_DATA_SOURCE/.test(err.message),
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["data-dir"]);
+    assert.deepEqual([...Deno.readDirSync(join(dir, "data-dir/downloads"))], []);
   });
 });
 
-Deno.test("cats_and_dogs: without a source it downloads the archive (a local server here) and builds from it", async () => {
+Deno.test("cats_and_dogs: without a source it downloads the archive (a local server here) into data/downloads and builds from it", async () => {
   await withTempDir(async (dir) => {
     const files: { name: string; data: Uint8Array }[] = [];
     for (const folder of ["Cat", "Dog"]) {
-      for (let i = 0; i < 20; i++) files.push({ name: `PetImages/${folder}/${i}.jpg`, data: JPEG });
+      for (let i = 0; i < N; i++) files.push({ name: `PetImages/${folder}/${i}.jpg`, data: JPEG });
     }
     const archive = zipFiles(files);
     let requests = 0;
@@ -299,33 +368,31 @@ Deno.test("cats_and_dogs: without a source it downloads the archive (a local ser
     try {
       const lines: string[] = [];
       const result = await ensureCatsAndDogs({
-        source: "",
+        source: null,
         dest: join(dir, "split"),
-        downloadDir: join(dir, "downloads"),
         url: `http://127.0.0.1:${server.addr.port}/pets.zip`,
         log: (l) => lines.push(l),
-        split: SMALL,
       });
       assert.equal(result.built, true);
       assert.equal(result.kind, "petimages");
       assert.equal(requests, 1);
       assert.match(lines[0], /no source given/);
-      // Issue 13 row 16: a custom URL is announced as itself, not as the PetImages archive.
+      // A custom URL is announced as itself, not as the PetImages archive.
       assert.ok(lines[0].includes(`using the archive http://127.0.0.1:${server.addr.port}/pets.zip`), lines[0]);
       assert.doesNotMatch(lines[0], /PetImages|790 MB/);
-      assert.ok((await Deno.stat(join(dir, "downloads/pets.zip.json"))).isFile);
+      assert.ok((await Deno.stat(join(dir, "data-dir/downloads/pets.zip.json"))).isFile);
     } finally {
       await server.shutdown();
     }
   });
 });
 
-/** Build a SMALL split at `dir/split` from a Kaggle folder at `dir/train`; returns both paths. */
-async function smallSplit(dir: string, options: { link?: boolean; log?: (l: string) => void } = {}) {
+/** Build the split at `dir/split` from a Kaggle folder at `dir/train`; returns both paths. */
+async function builtSplit(dir: string, options: { link?: boolean; log?: (l: string) => void } = {}) {
   const src = join(dir, "train");
-  await kaggleFolder(src, 20);
+  await kaggleFolder(src, N);
   const dest = join(dir, "split");
-  await ensureCatsAndDogs({ source: src, dest, split: SMALL, log: options.log ?? quiet, link: options.link });
+  await ensureCatsAndDogs({ source: src, dest, log: options.log ?? quiet, link: options.link });
   return { src, dest };
 }
 
@@ -343,96 +410,92 @@ async function cli(args: string[]): Promise<{ code: number; out: string[]; err: 
   }
 }
 
-Deno.test("issue 13 row 5: a 0-byte or changed picture in an existing split is found at the next use, not during training", async () => {
+Deno.test("cats_and_dogs: a 0-byte or changed picture in an existing split is found at the next use, not during training", async () => {
   await withTempDir(async (dir) => {
-    const { src, dest } = await smallSplit(dir);
+    const { src, dest } = await builtSplit(dir);
     const manifest = JSON.parse(await Deno.readTextFile(join(dest, SPLIT_MANIFEST)));
-    assert.equal(Object.keys(manifest.files).length, 40);
+    assert.equal(Object.keys(manifest.files).length, 4000);
     // A 0-byte picture in test/: the cheap check (sizes) finds it.
-    await Deno.writeFile(join(dest, "test/cats/cat.15.jpg"), new Uint8Array(0));
-    await assert.rejects(ensureCatsAndDogs({ source: src, dest, split: SMALL, log: quiet }), (err: Error) => {
-      assert.ok(err instanceof CatsAndDogsError, String(err));
-      assert.ok(err.message.includes(`${join(dest, "test/cats/cat.15.jpg")} (0 bytes, built with ${JPEG.length})`));
+    await Deno.writeFile(join(dest, "test/cats/cat.1500.jpg"), new Uint8Array(0));
+    await assert.rejects(ensureCatsAndDogs({ source: src, dest, log: quiet }), (err: Error) => {
+      assert.ok(err instanceof DataError, String(err));
+      assert.ok(err.message.includes(`${join(dest, "test/cats/cat.1500.jpg")} (0 bytes, expected ${JPEG.length})`));
       assert.match(err.message, /Delete .* and run deno task data again/);
       return true;
     });
-    await Deno.writeFile(join(dest, "test/cats/cat.15.jpg"), JPEG);
+    await Deno.writeFile(join(dest, "test/cats/cat.1500.jpg"), JPEG);
     const { mtime } = await Deno.stat(join(src, "cat.15.jpg"));
     // Same size, other bytes, and a new time: the cheap check hashes the files whose time changed.
     const flipped = JPEG.slice();
     flipped[flipped.length >> 1] ^= 0xff;
     await Deno.writeFile(join(dest, "train/dogs/dog.3.jpg"), flipped);
     await assert.rejects(
-      ensureCatsAndDogs({ source: src, dest, split: SMALL, log: quiet }),
-      (err: Error) => err instanceof CatsAndDogsError && /dog\.3\.jpg \(same size, other content/.test(err.message),
+      ensureCatsAndDogs({ source: src, dest, log: quiet }),
+      (err: Error) => err instanceof DataError && /dog\.3\.jpg \(other content: SHA-256/.test(err.message),
     );
     // The same with the old time put back: only --verify (every hash) finds it.
-    await Deno.writeFile(join(dest, "test/cats/cat.15.jpg"), JPEG);
-    for (const rel of ["test/cats/cat.15.jpg", "train/dogs/dog.3.jpg"]) {
+    await Deno.writeFile(join(dest, "test/cats/cat.1500.jpg"), JPEG);
+    for (const rel of ["test/cats/cat.1500.jpg", "train/dogs/dog.3.jpg"]) {
       await Deno.utime(join(dest, rel), mtime!, new Date(manifest.files[rel].mtime));
     }
-    const used = await ensureCatsAndDogs({ source: src, dest, split: SMALL, log: quiet });
+    const used = await ensureCatsAndDogs({ source: src, dest, log: quiet });
     assert.equal(used.built, false);
     const verified = await verifyCatsAndDogs({ dest, log: quiet });
-    assert.equal(verified.checked, 40);
-    assert.deepEqual(verified.problems, [{
-      file: "train/dogs/dog.3.jpg",
-      problem: "same size, other content (SHA-256 differs)",
-    }]);
+    assert.equal(verified.checked, 4000);
+    assert.deepEqual(verified.problems.map((p) => p.file), ["train/dogs/dog.3.jpg"]);
+    assert.match(verified.problems[0].problem, /^other content: SHA-256 [0-9a-f]{64}, expected [0-9a-f]{64}$/);
     const run = await cli(["--verify", "--dest", dest]);
     assert.equal(run.code, 1);
-    assert.deepEqual(run.err, [
-      "damaged: train/dogs/dog.3.jpg (same size, other content (SHA-256 differs))",
-      "error: 1 damaged pictures; delete the split and run deno task data to rebuild it.",
-    ]);
+    assert.match(run.err[0], /^damaged: train\/dogs\/dog\.3\.jpg \(other content: SHA-256/);
+    assert.equal(run.err[1], "error: 1 damaged pictures; delete the split and run deno task data to rebuild it.");
     await Deno.writeFile(join(dest, "train/dogs/dog.3.jpg"), JPEG);
     assert.equal((await cli(["--verify", "--dest", dest])).code, 0);
     // A split built before manifests: 0-byte files are still found; --verify decodes every picture and writes one.
     await Deno.remove(join(dest, SPLIT_MANIFEST));
-    await Deno.writeFile(join(dest, "validation/cats/cat.10.jpg"), new Uint8Array(0));
+    await Deno.writeFile(join(dest, "validation/cats/cat.1000.jpg"), new Uint8Array(0));
     await assert.rejects(
-      ensureCatsAndDogs({ source: src, dest, split: SMALL, log: quiet }),
-      (err: Error) => err instanceof CatsAndDogsError && /cat\.10\.jpg \(0 bytes, an empty file\)/.test(err.message),
+      ensureCatsAndDogs({ source: src, dest, log: quiet }),
+      (err: Error) => err instanceof DataError && /cat\.1000\.jpg \(0 bytes, an empty file\)/.test(err.message),
     );
     const old = await verifyCatsAndDogs({ dest, log: quiet });
-    assert.deepEqual(old.problems.map((p) => p.file), ["validation/cats/cat.10.jpg"]);
+    assert.deepEqual(old.problems.map((p) => p.file), ["validation/cats/cat.1000.jpg"]);
     assert.equal(old.wroteManifest, false);
-    await Deno.writeFile(join(dest, "validation/cats/cat.10.jpg"), JPEG);
+    await Deno.writeFile(join(dest, "validation/cats/cat.1000.jpg"), JPEG);
     assert.equal((await verifyCatsAndDogs({ dest, log: quiet })).wroteManifest, true);
     assert.ok((await Deno.stat(join(dest, SPLIT_MANIFEST))).isFile);
   });
 });
 
-Deno.test("issue 13 row 6: an existing split asked for with another source, or a changed source, says so", async () => {
+Deno.test("cats_and_dogs: an existing split asked for with another source, or a changed source, says so", async () => {
   await withTempDir(async (dir) => {
-    const { src, dest } = await smallSplit(dir);
+    const { src, dest } = await builtSplit(dir);
     const other = join(dir, "other");
     await kaggleFolder(other, 20);
     const lines: string[] = [];
-    const result = await ensureCatsAndDogs({ source: other, dest, split: SMALL, log: (l) => lines.push(l) });
+    const result = await ensureCatsAndDogs({ source: other, dest, log: (l) => lines.push(l) });
     assert.equal(result.built, false);
     assert.ok(
       lines.some((l) => l.includes(`NOTE: ${dest} was built from ${src}, not from ${other}`) && /Delete it/.test(l)),
       lines.join("\n"),
     );
-    await Deno.writeFile(join(src, "cat.20.jpg"), JPEG);
+    await Deno.writeFile(join(src, "cat.2000.jpg"), JPEG);
     lines.length = 0;
-    await ensureCatsAndDogs({ source: src, dest, split: SMALL, log: (l) => lines.push(l) });
+    await ensureCatsAndDogs({ source: src, dest, log: (l) => lines.push(l) });
     assert.ok(
-      lines.some((l) => l.includes(`NOTE: the source ${src} changed since ${dest} was built (40 files`)),
+      lines.some((l) => l.includes(`NOTE: the source ${src} changed since ${dest} was built (4000 files`)),
       lines.join("\n"),
     );
     lines.length = 0;
-    await Deno.remove(join(src, "cat.20.jpg"));
-    await ensureCatsAndDogs({ source: src, dest, split: SMALL, log: (l) => lines.push(l) });
+    await Deno.remove(join(src, "cat.2000.jpg"));
+    await ensureCatsAndDogs({ source: src, dest, log: (l) => lines.push(l) });
     assert.ok(!lines.some((l) => /NOTE/.test(l)), "the same source, unchanged: no note");
   });
 });
 
-Deno.test("issue 13 row 7: the split copies its source; writing into it never changes the source; --link says so", async () => {
+Deno.test("cats_and_dogs: the split copies its source; --link says so; a destination inside the source is refused, also written /a/./src or through a link", async () => {
   await withTempDir(async (dir) => {
     // The source is a temporary copy, never /work/shared.
-    const { src, dest } = await smallSplit(dir);
+    const { src, dest } = await builtSplit(dir);
     const target = join(dest, "train/cats/cat.0.jpg");
     const file = await Deno.open(target, { write: true });
     await file.write(new Uint8Array([0x00]));
@@ -444,32 +507,43 @@ Deno.test("issue 13 row 7: the split copies its source; writing into it never ch
     const linkedDir = join(dir, "linked");
     await Deno.mkdir(linkedDir);
     const lines: string[] = [];
-    const { src: src2, dest: dest2 } = await smallSplit(linkedDir, { link: true, log: (l) => lines.push(l) });
+    const { src: src2, dest: dest2 } = await builtSplit(linkedDir, { link: true, log: (l) => lines.push(l) });
     assert.ok(lines.some((l) => /NOTE: --link: .*editing a picture of the split then edits the source/.test(l)));
     assert.equal(
       (await Deno.stat(join(dest2, "train/cats/cat.0.jpg"))).ino,
       (await Deno.stat(join(src2, "cat.0.jpg"))).ino,
     );
     assert.equal(JSON.parse(await Deno.readTextFile(join(dest2, "source.json"))).linked, true);
-    // A destination inside the source is refused before anything is written.
-    await assert.rejects(
-      ensureCatsAndDogs({ source: src, dest: join(src, "split"), split: SMALL, log: quiet }),
-      (err: Error) => err instanceof CatsAndDogsError && /is inside the source/.test(err.message),
-    );
+    // A destination inside the source is refused before anything is written, however the paths are written.
+    await Deno.symlink(src, join(dir, "link-to-train"));
+    for (
+      const [source, inside] of [
+        [src, join(src, "split")],
+        [`${dir}/./train`, join(src, "split")],
+        [src, join(dir, "link-to-train", "split")],
+        [join(dir, "link-to-train"), join(src, "sub", "split")],
+      ]
+    ) {
+      await assert.rejects(
+        ensureCatsAndDogs({ source, dest: inside, log: quiet }),
+        (err: Error) => err instanceof DataError && /is inside the source/.test(err.message),
+        `${source} / ${inside}`,
+      );
+    }
     assert.equal(await Deno.stat(join(src, "split")).catch(() => null), null);
-    assert.deepEqual((await Deno.readDir(src)[Symbol.asyncIterator]().next()).done, false);
+    assert.equal(await Deno.stat(join(src, "sub")).catch(() => null), null);
   });
 });
 
-Deno.test("issue 13 row 8: --dest a file, an unwritable destination, a full disk, CH5_DATA_DIR a file: one line, no stack trace", async () => {
+Deno.test("cats_and_dogs: --dest a file, an unwritable destination, a full disk, CH5_DATA_DIR a file: one line, no stack trace", async () => {
   await withTempDir(async (dir) => {
     const src = join(dir, "train");
-    await kaggleFolder(src, 20);
+    await kaggleFolder(src, N);
     const file = join(dir, "a-file");
     await Deno.writeTextFile(file, "x");
     await assert.rejects(
-      ensureCatsAndDogs({ source: src, dest: file, split: SMALL, log: quiet }),
-      (err: Error) => err instanceof CatsAndDogsError && err.message.includes(`the destination ${file} is a file`),
+      ensureCatsAndDogs({ source: src, dest: file, log: quiet }),
+      (err: Error) => err instanceof DataError && err.message.includes(`the destination ${file} is a file`),
     );
     // A destination below a file (NotADirectory), and one under /proc (not writable even for root).
     for (
@@ -479,8 +553,8 @@ Deno.test("issue 13 row 8: --dest a file, an unwritable destination, a full disk
       ] as const
     ) {
       await assert.rejects(
-        ensureCatsAndDogs({ source: src, dest, split: SMALL, log: quiet }),
-        (err: Error) => err instanceof CatsAndDogsError && pattern.test(err.message),
+        ensureCatsAndDogs({ source: src, dest, log: quiet }),
+        (err: Error) => err instanceof DataError && pattern.test(err.message),
       );
       const run = await cli(["--from", src, "--dest", dest]);
       assert.equal(run.code, 1);
@@ -493,12 +567,12 @@ Deno.test("issue 13 row 8: --dest a file, an unwritable destination, a full disk
     await Deno.mkdir(mnt);
     const mount = (...args: string[]) =>
       new Deno.Command("mount", { args, stdout: "null", stderr: "null" }).output().then((o) => o.success, () => false);
-    if (await mount("-t", "tmpfs", "-o", "size=16k", "tmpfs", mnt)) {
+    if (await mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt)) {
       try {
         await assert.rejects(
-          ensureCatsAndDogs({ source: src, dest: join(mnt, "split"), split: SMALL, log: quiet }),
+          ensureCatsAndDogs({ source: src, dest: join(mnt, "split"), log: quiet }),
           (err: Error) =>
-            err instanceof CatsAndDogsError &&
+            err instanceof DataError &&
             /cannot build the split at .*: no space left on the disk holding/.test(err.message),
         );
         assert.deepEqual([...Deno.readDirSync(mnt)], [], "nothing left on the full disk");
@@ -515,32 +589,26 @@ Deno.test("issue 13 row 8: --dest a file, an unwritable destination, a full disk
     const full = await Deno.writeFile("/dev/full", new Uint8Array(10)).then(() => undefined, (err) => err);
     assert.ok(full, "writing to /dev/full fails");
     assert.match(
-      describeFsError(full, join(dir, "split")),
+      describeFsError(full, join(dir, "split"))!,
       /^no space left on the disk holding .*split .*free some space/,
     );
     // CH5_DATA_DIR naming a file.
-    const before = Deno.env.get("CH5_DATA_DIR");
     Deno.env.set("CH5_DATA_DIR", file);
-    try {
-      await assert.rejects(
-        ensureCatsAndDogs({ source: src, split: SMALL, log: quiet }),
-        (err: Error) => err instanceof CatsAndDogsError && /CH5_DATA_DIR=.* is a file, not a folder/.test(err.message),
-      );
-      const run = await cli(["--from", src]);
-      assert.equal(run.code, 1);
-      assert.equal(run.err.length, 1);
-      assert.match(run.err[0], /^error: CH5_DATA_DIR=.*a-file names .*, which is a file, not a folder/);
-    } finally {
-      if (before === undefined) Deno.env.delete("CH5_DATA_DIR");
-      else Deno.env.set("CH5_DATA_DIR", before);
-    }
+    await assert.rejects(
+      ensureCatsAndDogs({ source: src, log: quiet }),
+      (err: Error) => err instanceof SettingError && /CH5_DATA_DIR=.* which is a file, not a folder/.test(err.message),
+    );
+    const run = await cli(["--from", src]);
+    assert.equal(run.code, 1);
+    assert.equal(run.err.length, 1);
+    assert.match(run.err[0], /^error: CH5_DATA_DIR=.*a-file names .*, which is a file, not a folder/);
   });
 });
 
 Deno.test("cats_and_dogs: Interrupt in a notebook (no signal given) stops the build cleanly and leaves nothing half-built", async () => {
   await withTempDir(async (dir) => {
     const src = join(dir, "train");
-    await kaggleFolder(src, 20);
+    await kaggleFolder(src, N);
     const dest = join(dir, "split");
     const printed: string[] = [];
     const log = console.log;
@@ -550,13 +618,14 @@ Deno.test("cats_and_dogs: Interrupt in a notebook (no signal given) stops the bu
         ensureCatsAndDogs({
           source: src,
           dest,
-          split: SMALL,
           log: (line) => {
-            if (/ 5\/40 pictures placed/.test(line)) assert.ok(requestInterrupt(), "the build listens for Interrupt");
+            if (/ 500\/4000 pictures placed/.test(line)) {
+              assert.ok(requestInterrupt(), "the build listens for Interrupt");
+            }
           },
         }),
         (err: Error) =>
-          err instanceof CatsAndDogsError &&
+          err instanceof DataError &&
           /interrupted while building .*nothing was left half-built/.test(err.message),
       );
     } finally {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { evaluate, fit } from "../lib/training/fit.ts";
-import { CheckpointError, checkpointPath, deleteCheckpoint } from "../lib/training/checkpoint.ts";
+import { checkpointPath, deleteCheckpoint } from "../lib/training/checkpoint.ts";
+import { CheckpointError } from "../lib/io/errors.ts";
 import { interruptListening, requestInterrupt } from "../lib/notebook/interrupt.ts";
 import { initBackend } from "@ch5/engine";
 

@@ -4,14 +4,9 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { initBackend } from "@ch5/engine";
 import { decodePredictions, IMAGENET_BGR_MEAN, IMAGENET_CLASSES, preprocessInput } from "../lib/models/imagenet.ts";
-import {
-  cachedWeights,
-  md5File,
-  VGG16_WEIGHTS,
-  vgg16WeightsPath,
-  weightsDir,
-  WeightsUnavailableError,
-} from "../lib/models/imagenet_weights.ts";
+import { DownloadError } from "../lib/io/errors.ts";
+import { fileHash } from "../lib/io/integrity.ts";
+import { cachedWeights, VGG16_WEIGHTS, vgg16WeightsPath, weightsDir } from "../lib/models/imagenet_weights.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -105,10 +100,11 @@ Deno.test("cachedWeights: a cached file with the right md5 is used without any r
     assert.equal(requests, 0);
     // The sums are remembered beside the file: a later call reads them instead of hashing 528 MB again.
     const sidecar = JSON.parse(await Deno.readTextFile(`${path}.json`));
-    assert.equal(sidecar.md5, FAKE.md5);
-    assert.equal(sidecar.size, BYTES.length);
-    await Deno.writeTextFile(`${path}.json`, JSON.stringify({ ...sidecar, md5: "remembered" }));
-    await assert.rejects(cachedWeights(FAKE, options), WeightsUnavailableError, "the remembered sum is what counts");
+    assert.equal(sidecar.files[FAKE.file].md5, FAKE.md5);
+    assert.equal(sidecar.files[FAKE.file].size, BYTES.length);
+    sidecar.files[FAKE.file].md5 = "remembered";
+    await Deno.writeTextFile(`${path}.json`, JSON.stringify(sidecar));
+    await assert.rejects(cachedWeights(FAKE, options), DownloadError, "the remembered sum is what counts");
     // Sums that cannot be remembered (here a folder stands where the sidecar goes) are computed each time.
     await Deno.remove(`${path}.json`);
     await Deno.mkdir(`${path}.json`);
@@ -130,7 +126,7 @@ Deno.test("cachedWeights: downloads from a server, reports progress, checks the 
       const lines: string[] = [];
       const path = await cachedWeights(FAKE, { dir, baseUrl, log: (line) => lines.push(line) });
       assert.equal(path, join(dir, FAKE.file));
-      assert.equal(await md5File(path!), FAKE.md5);
+      assert.equal(await fileHash(path!, "md5"), FAKE.md5);
       assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [FAKE.file, `${FAKE.file}.json`]);
       assert.match(lines[0], new RegExp(`^download: ${baseUrl}${FAKE.file} \\(0\\.1 MB\\) -> `));
       assert.match(lines.at(-1)!, /^download: done, 0\.1 MB, sha256 [0-9a-f]{64}$/);
@@ -138,7 +134,7 @@ Deno.test("cachedWeights: downloads from a server, reports progress, checks the 
       // A damaged cached copy is downloaded again.
       await Deno.writeTextFile(path!, "truncated");
       await cachedWeights(FAKE, { dir, baseUrl, ...quiet });
-      assert.equal(await md5File(path!), FAKE.md5);
+      assert.equal(await fileHash(path!, "md5"), FAKE.md5);
 
       // A server error says what it answered.
       await assert.rejects(
@@ -156,7 +152,7 @@ Deno.test("cachedWeights: a checksum mismatch fails, keeps nothing, and says whe
     const wrong = { file: FAKE.file, md5: "0".repeat(32) };
     const serve: typeof fetch = () => Promise.resolve(new Response(BYTES));
     await assert.rejects(cachedWeights(wrong, { dir, fetch: serve, ...quiet }), (err: Error) => {
-      assert.ok(err instanceof WeightsUnavailableError);
+      assert.ok(err instanceof DownloadError);
       assert.match(err.message, new RegExp(`downloaded with md5 ${FAKE.md5}, expected 0{32}`));
       assert.ok(err.message.includes(`Put the file at:\n  ${join(dir, FAKE.file)}`), err.message);
       return true;
@@ -175,7 +171,7 @@ Deno.test("cachedWeights offline: names the file, the exact path, the URL, and t
     await assert.rejects(
       vgg16WeightsPath({ includeTop: false, dir, fetch: record, allowRandom: false }),
       (err: Error) => {
-        assert.ok(err instanceof WeightsUnavailableError);
+        assert.ok(err instanceof DownloadError);
         const { file, md5 } = VGG16_WEIGHTS.notop;
         assert.ok(err.message.includes(`Put the file at:\n  ${join(dir, file)}`), err.message);
         assert.ok(
@@ -205,7 +201,7 @@ Deno.test("cachedWeights with CH5_ALLOW_RANDOM_WEIGHTS=1 (or allowRandom) return
       assert.equal(await cachedWeights(FAKE, { dir, fetch: offline, ...quiet }), null);
       Deno.env.delete("CH5_ALLOW_RANDOM_WEIGHTS");
       assert.equal(await cachedWeights(FAKE, { dir, fetch: offline, allowRandom: true, ...quiet }), null);
-      await assert.rejects(cachedWeights(FAKE, { dir, fetch: offline, ...quiet }), WeightsUnavailableError);
+      await assert.rejects(cachedWeights(FAKE, { dir, fetch: offline, ...quiet }), DownloadError);
     } finally {
       console.warn = warn;
       if (saved === undefined) Deno.env.delete("CH5_ALLOW_RANDOM_WEIGHTS");

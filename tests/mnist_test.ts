@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
-import { loadMnist, MnistError, parseIdx, QUICK_LIMIT } from "../lib/data/mnist.ts";
+import { loadMnist, parseIdx, QUICK_LIMIT } from "../lib/data/mnist.ts";
+import { DataError } from "../lib/io/errors.ts";
 import { initBackend } from "@ch5/engine";
 
 await initBackend({ backend: "cpu" });
@@ -65,13 +66,21 @@ Deno.test("another folder of IDX files (plain or .gz) can stand in; a missing fi
     await Deno.writeFile(join(dir, "train-labels-idx1-ubyte"), labels(30));
     await Deno.writeFile(join(dir, "t10k-images-idx3-ubyte"), images(10));
     await assert.rejects(loadMnist({ dir }), (err: Error) => {
-      assert.ok(err instanceof MnistError);
+      assert.ok(err instanceof DataError);
       assert.ok(err.message.includes(dir) && err.message.includes("t10k-labels-idx1-ubyte"));
       assert.match(err.message, /deno install/);
       return true;
     });
     await Deno.writeFile(join(dir, "t10k-labels-idx1-ubyte.gz"), gzipSync(labels(10)));
-    const some = await loadMnist({ dir, limit: { train: 20, test: 10 } });
+    // CH5_MNIST_DIR names such a folder; an empty CH5_MNIST_DIR means unset (the package's files).
+    const before = Deno.env.get("CH5_MNIST_DIR");
+    Deno.env.set("CH5_MNIST_DIR", dir);
+    const some = await loadMnist({ limit: { train: 20, test: 10 } }).finally(() => Deno.env.set("CH5_MNIST_DIR", ""));
+    const fallback = await loadMnist({ limit: { train: 1, test: 1 } });
+    assert.equal(fallback.train.images.shape[0], 1);
+    disposeAll(fallback);
+    if (before === undefined) Deno.env.delete("CH5_MNIST_DIR");
+    else Deno.env.set("CH5_MNIST_DIR", before);
     assert.equal(some.source, "subset");
     assert.deepEqual(some.train.images.shape, [20, 28, 28, 1]);
     assert.deepEqual(some.test.labels.shape, [10, 10]);
@@ -87,7 +96,7 @@ Deno.test("damaged IDX files and a bad limit give clear errors", async () => {
   assert.throws(() => parseIdx(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), "x"), /bad magic number/);
   assert.throws(() => parseIdx(idx([5], new Uint8Array(3)), "labels"), /holds 3 values, its header says 5/);
   assert.throws(() => parseIdx(new Uint8Array([0, 0, 8, 200, 0, 0, 0, 1]), "short"), (err: Error) => {
-    return err instanceof MnistError &&
+    return err instanceof DataError &&
       /short is damaged: its header says rank 200, the file has only 8 bytes/.test(err.message);
   });
   await assert.rejects(loadMnist({ limit: { train: 0, test: 5 } }), /limit.train must be a whole number > 0, got 0/);

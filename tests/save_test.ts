@@ -4,15 +4,9 @@ import { join } from "node:path";
 import { initBackend } from "@ch5/engine";
 import { mnistConvnet } from "../lib/models/mnist_convnet.ts";
 import { loadWeightsFromH5 } from "../lib/models/keras_h5.ts";
-import {
-  loadModel,
-  MANIFEST_JSON,
-  ModelDamagedError,
-  ModelNotFoundError,
-  modelPath,
-  ModelSaveError,
-  saveModel,
-} from "../lib/models/save.ts";
+import { ModelFileError } from "../lib/io/errors.ts";
+import { MANIFEST as MANIFEST_JSON } from "../lib/io/integrity.ts";
+import { loadModel, modelPath, saveModel } from "../lib/models/save.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -56,7 +50,6 @@ Deno.test("saveModel writes model.json, weights.bin and Keras .h5 under data/mod
     assert.deepEqual(Object.keys(manifest.files).sort(), ["cats_and_dogs_small_1.h5", "model.json", "weights.bin"]);
     assert.equal(manifest.files["weights.bin"].size, 93_322 * 4);
     assert.match(manifest.files["weights.bin"].sha256, /^[0-9a-f]{64}$/);
-    assert.equal(saved.weightBytes, 93_322 * 4);
     assert.equal((await Deno.stat(saved.weightsBin)).size, 93_322 * 4);
     const json = JSON.parse(await Deno.readTextFile(saved.modelJson));
     assert.equal(json.format, "layers-model");
@@ -122,7 +115,10 @@ Deno.test("includeOptimizer keeps the optimizer's state, so that training resume
     const x = tf.ones([2, 3]), y = tf.ones([2, 1]);
     await model.fit(x, y, { epochs: 1, verbose: 0 });
     const saved = await saveModel(model, "resume", { h5: false, includeOptimizer: true });
-    assert.ok(saved.weightBytes > 4 * 4, "optimizer slots are saved after the model's 4 weights");
+    assert.ok(
+      (await Deno.stat(saved.weightsBin)).size > 4 * 4,
+      "optimizer slots are saved after the model's 4 weights",
+    );
     const loaded = await loadModel("resume");
     const want = await Promise.all((await model.optimizer.getWeights()).map((w) => w.tensor.data()));
     const got = await Promise.all((await loaded.optimizer.getWeights()).map((w) => w.tensor.data()));
@@ -135,14 +131,14 @@ Deno.test("includeOptimizer keeps the optimizer's state, so that training resume
 Deno.test("loadModel of a missing model says to run notebook 5.2 or save it", async () => {
   await inTempDataDir(async (dataDir) => {
     await assert.rejects(loadModel("cats_and_dogs_small_2"), (err: Error) => {
-      assert.ok(err instanceof ModelNotFoundError);
+      assert.ok(err instanceof ModelFileError && err.cause instanceof Deno.errors.NotFound);
       assert.match(err.message, /no model called "cats_and_dogs_small_2"/);
       assert.match(err.message, /run notebook 5\.2/);
       assert.match(err.message, /saveModel\(model, "cats_and_dogs_small_2"\)/);
       return true;
     });
     await assert.rejects(loadModel(join(dataDir, "elsewhere")), (err: Error) => {
-      assert.ok(err instanceof ModelNotFoundError);
+      assert.ok(err instanceof ModelFileError);
       assert.match(err.message, /no saved model at .*elsewhere/);
       return true;
     });
@@ -163,22 +159,22 @@ async function savedSmall(name: string) {
   return saved;
 }
 
-Deno.test("issue 13 row 10: a truncated weights.bin is a ModelDamagedError naming the file, not tfjs' shape error", async () => {
+Deno.test("a truncated weights.bin is a ModelFileError naming the file, not tfjs' shape error", async () => {
   await inTempDataDir(async () => {
     const saved = await savedSmall("cut");
     const bytes = await Deno.readFile(saved.weightsBin);
     await Deno.writeFile(saved.weightsBin, bytes.subarray(0, 10));
     await assert.rejects(loadModel("cut"), (err: Error) => {
-      assert.ok(err instanceof ModelDamagedError, String(err));
+      assert.ok(err instanceof ModelFileError, String(err));
       assert.ok(err.message.includes(saved.weightsBin), err.message);
-      assert.match(err.message, /10 bytes.*records 32 bytes/);
+      assert.match(err.message, /differs from what was saved \(10 bytes, expected 32; manifest\.json records it\)/);
       assert.match(err.message, /Save the model again/);
       return true;
     });
     // Without a manifest (saved by tfjs or an older version) the size is checked against model.json.
     await Deno.remove(join(saved.dir, MANIFEST_JSON));
     await assert.rejects(loadModel("cut"), (err: Error) => {
-      assert.ok(err instanceof ModelDamagedError, String(err));
+      assert.ok(err instanceof ModelFileError, String(err));
       assert.match(
         err.message,
         /holds 10 bytes but .*model\.json describes 32 bytes of weights: the file is truncated/,
@@ -188,24 +184,24 @@ Deno.test("issue 13 row 10: a truncated weights.bin is a ModelDamagedError namin
   });
 });
 
-Deno.test("issue 13 row 11: same-size corruption of weights.bin is refused (SHA-256 differs from the manifest)", async () => {
+Deno.test("same-size corruption of weights.bin is refused (SHA-256 differs from the manifest)", async () => {
   await inTempDataDir(async () => {
     const saved = await savedSmall("flipped");
     const bytes = await Deno.readFile(saved.weightsBin);
     bytes[5] ^= 0x01;
     await Deno.writeFile(saved.weightsBin, bytes);
     await assert.rejects(loadModel("flipped"), (err: Error) => {
-      assert.ok(err instanceof ModelDamagedError, String(err));
+      assert.ok(err instanceof ModelFileError, String(err));
       assert.match(
         err.message,
-        /differs from what was saved \(same size, SHA-256 [0-9a-f]{64}; manifest\.json records/,
+        /differs from what was saved \(other content: SHA-256 [0-9a-f]{64}, expected [0-9a-f]{64}; manifest\.json/,
       );
       return true;
     });
   });
 });
 
-Deno.test("issue 13: NaN or infinite weights after loading are a ModelDamagedError naming the weight", async () => {
+Deno.test("NaN or infinite weights after loading are a ModelFileError naming the weight", async () => {
   await inTempDataDir(async () => {
     const saved = await savedSmall("nan");
     const bytes = await Deno.readFile(saved.weightsBin);
@@ -213,35 +209,35 @@ Deno.test("issue 13: NaN or infinite weights after loading are a ModelDamagedErr
     await Deno.writeFile(saved.weightsBin, bytes);
     await Deno.remove(join(saved.dir, MANIFEST_JSON)); // as if the model itself had diverged before the save
     await assert.rejects(loadModel("nan"), (err: Error) => {
-      assert.ok(err instanceof ModelDamagedError, String(err));
+      assert.ok(err instanceof ModelFileError, String(err));
       assert.match(err.message, /weight "dense_1\/kernel" holds NaN at index 1/);
       return true;
     });
   });
 });
 
-Deno.test("issue 13 row 12: loadModel of a Keras .h5 file says to use loadKerasModel / loadWeightsFromH5", async () => {
+Deno.test("loadModel of a Keras .h5 file says to use loadKerasModel / loadWeightsFromH5; a model.json that is not JSON is named", async () => {
   await inTempDataDir(async (dataDir) => {
     for (const arg of ["x.h5", join(ROOT_FIXTURES, "dense_imdb.h5")]) {
       await assert.rejects(loadModel(arg), (err: Error) => {
-        assert.ok(err instanceof ModelNotFoundError, String(err));
+        assert.ok(err instanceof ModelFileError, String(err));
         assert.match(err.message, /is a Keras file, not a model saved by saveModel/);
         assert.match(err.message, /loadKerasModel\(/);
         assert.match(err.message, /loadWeightsFromH5\(model, /);
         return true;
       });
     }
-    // A model.json that is not JSON: a ModelDamagedError, not "Unexpected token" (with the manifest: it differs).
+    // A model.json that is not JSON: a ModelFileError, not "Unexpected token" (with the manifest: it differs).
     const saved = await savedSmall("badjson");
     await Deno.writeTextFile(saved.modelJson, "<html>not json</html>");
     await assert.rejects(loadModel("badjson"), (err: Error) => {
-      assert.ok(err instanceof ModelDamagedError, String(err));
-      assert.match(err.message, /model\.json differs from what was saved \(21 bytes; manifest\.json records/);
+      assert.ok(err instanceof ModelFileError, String(err));
+      assert.match(err.message, /model\.json differs from what was saved \(21 bytes, expected \d+; manifest\.json/);
       return true;
     });
     await Deno.remove(join(saved.dir, MANIFEST_JSON));
     await assert.rejects(loadModel("badjson"), (err: Error) => {
-      assert.ok(err instanceof ModelDamagedError, String(err));
+      assert.ok(err instanceof ModelFileError, String(err));
       assert.ok(err.message.includes(saved.modelJson));
       assert.match(err.message, /save the model again/);
       return true;
@@ -250,7 +246,7 @@ Deno.test("issue 13 row 12: loadModel of a Keras .h5 file says to use loadKerasM
   });
 });
 
-Deno.test("issue 13 row 13: temporary folders left by a killed save are removed at the next save", async () => {
+Deno.test("temporary folders left by a killed save are removed at the next save", async () => {
   await inTempDataDir(async (dataDir) => {
     const models = join(dataDir, "models");
     await Deno.mkdir(models, { recursive: true });
@@ -268,7 +264,7 @@ Deno.test("issue 13 row 13: temporary folders left by a killed save are removed 
   });
 });
 
-Deno.test("saveModel on a full disk or a read-only folder is a ModelSaveError naming the folder; the old model stays", async () => {
+Deno.test("saveModel on a full disk or a read-only folder is a ModelFileError naming the folder; the old model stays", async () => {
   await inTempDataDir(async (dataDir) => {
     const models = join(dataDir, "models");
     await Deno.mkdir(models);
@@ -279,7 +275,7 @@ Deno.test("saveModel on a full disk or a read-only folder is a ModelSaveError na
       const small = await savedSmall("keep");
       const big = tf.sequential({ layers: [tf.layers.dense({ units: 256, inputShape: [256] })] }); // 257 KB of weights
       await assert.rejects(saveModel(big, "keep", { h5: false }), (err: Error) => {
-        assert.ok(err instanceof ModelSaveError, String(err));
+        assert.ok(err instanceof ModelFileError, String(err));
         assert.match(err.message, /cannot save the model at .*keep: no space left on the disk/);
         return true;
       });
@@ -289,7 +285,7 @@ Deno.test("saveModel on a full disk or a read-only folder is a ModelSaveError na
       assert.ok(await mount("-o", "remount,ro", models));
       await assert.rejects(
         saveModel(tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [1] })] }), "other", { h5: false }),
-        (err: Error) => err instanceof ModelSaveError && /read-only file system/.test(err.message),
+        (err: Error) => err instanceof ModelFileError && /read-only file system/.test(err.message),
       );
       assert.ok(small.dir);
     } finally {

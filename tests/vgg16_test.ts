@@ -5,7 +5,7 @@ import { initBackend } from "@ch5/engine";
 import { openH5, readH5 } from "../lib/io/h5.ts";
 import { loadWeightsFromH5, saveWeightsToH5 } from "../lib/models/keras_h5.ts";
 import { buildVgg16, hasWeights, vgg16 } from "../lib/models/vgg16.ts";
-import { WeightsUnavailableError } from "../lib/models/imagenet_weights.ts";
+import { DownloadError } from "../lib/io/errors.ts";
 import { formatModelSummary } from "../lib/models/summary.ts";
 
 await initBackend({ backend: "cpu" });
@@ -140,7 +140,7 @@ Deno.test("vgg16 'imagenet' offline: throws outside a notebook, or with onMissin
   try {
     await assert.rejects(
       vgg16({ includeTop: false, inputShape: [32, 32, 3], download }),
-      (err: Error) => err instanceof WeightsUnavailableError && err.message.includes("CH5_ALLOW_RANDOM_WEIGHTS=1"),
+      (err: Error) => err instanceof DownloadError && err.message.includes("CH5_ALLOW_RANDOM_WEIGHTS=1"),
     );
     const model = await vgg16({ includeTop: false, inputShape: [32, 32, 3], download, onMissing: "skip" });
     assert.equal(model.weightsSource, "missing");

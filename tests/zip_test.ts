@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openZip, ZipError, zipFiles } from "../lib/io/zip.ts";
+import { DataError } from "../lib/io/errors.ts";
+import { unpackZip } from "../lib/io/zip.ts";
+import { zipFiles } from "./fixtures/zip.ts";
 
 const enc = new TextEncoder();
 
@@ -14,7 +16,7 @@ function someBytes(n: number, seed = 1): Uint8Array {
   return out;
 }
 
-Deno.test("zip: entries written by zipFiles read back, stored and deflated, and extract to files", async () => {
+Deno.test("zip: stored and deflated entries unpack to files, CRC-checked, with their folders", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const files = [
@@ -24,17 +26,9 @@ Deno.test("zip: entries written by zipFiles read back, stored and deflated, and 
     ];
     const path = join(dir, "a.zip");
     await Deno.writeFile(path, zipFiles(files));
-    const zip = await openZip(path);
-    try {
-      assert.deepEqual(zip.entries.map((e) => e.name), files.map((f) => f.name));
-      assert.deepEqual(zip.entries.map((e) => e.method), [8, 8, 0]);
-      const reads = await Promise.all(zip.entries.map((e) => zip.read(e)));
-      reads.forEach((bytes, i) => assert.deepEqual(bytes, files[i].data));
-      await zip.extractTo(zip.entries[0], join(dir, "out.bin"));
-      assert.deepEqual(await Deno.readFile(join(dir, "out.bin")), files[0].data);
-    } finally {
-      zip.close();
-    }
+    const result = await unpackZip(path, join(dir, "out"));
+    assert.deepEqual(result, { files: files.map((f) => f.name), skipped: [] });
+    for (const f of files) assert.deepEqual(await Deno.readFile(join(dir, "out", f.name)), f.data);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -46,23 +40,42 @@ Deno.test("zip: a damaged entry fails its CRC-32 check; non-zip and truncated fi
     const bytes = zipFiles([{ name: "x.txt", data: enc.encode("some text to store"), compress: false }]);
     bytes[30 + "x.txt".length + 3] ^= 0xff; // flip a byte of the stored data
     await Deno.writeFile(join(dir, "bad.zip"), bytes);
-    const zip = await openZip(join(dir, "bad.zip"));
-    try {
-      await assert.rejects(
-        zip.read(zip.entries[0]),
-        (err: Error) => err instanceof ZipError && /damaged \(CRC-32 or size mismatch/.test(err.message),
-      );
-    } finally {
-      zip.close();
-    }
+    await assert.rejects(
+      unpackZip(join(dir, "bad.zip"), join(dir, "out")),
+      (err: Error) => err instanceof DataError && /x\.txt is damaged \(CRC-32 or size mismatch/.test(err.message),
+    );
     await Deno.writeTextFile(join(dir, "text.zip"), "this is not an archive at all, just some words");
     await assert.rejects(
-      openZip(join(dir, "text.zip")),
-      (err: Error) => err instanceof ZipError && /not a ZIP/.test(err.message),
+      unpackZip(join(dir, "text.zip"), join(dir, "out")),
+      (err: Error) => err instanceof DataError && /not a ZIP/.test(err.message),
     );
     const good = zipFiles([{ name: "a.txt", data: someBytes(3000) }]);
     await Deno.writeFile(join(dir, "cut.zip"), good.slice(0, 1000));
-    await assert.rejects(openZip(join(dir, "cut.zip")), ZipError);
+    await assert.rejects(unpackZip(join(dir, "cut.zip"), join(dir, "out")), DataError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("zip: an entry over the size limit (a zip bomb: 60 MB of zeros in 60 KB) is skipped and named, never unpacked", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "bomb.zip");
+    await Deno.writeFile(
+      path,
+      zipFiles([
+        { name: "PetImages/Cat/0.jpg", data: someBytes(2000) },
+        { name: "PetImages/Cat/1.jpg", data: new Uint8Array(60_000_000) },
+      ]),
+    );
+    assert.ok((await Deno.stat(path)).size < 200_000);
+    const result = await unpackZip(path, join(dir, "out"));
+    assert.deepEqual(result.files, ["PetImages/Cat/0.jpg"]);
+    assert.deepEqual(result.skipped, [{
+      file: "PetImages/Cat/1.jpg",
+      reason: "60000000 bytes unpacked, over the limit of 50000000 (a zip bomb, or not a picture)",
+    }]);
+    assert.equal(await Deno.stat(join(dir, "out/PetImages/Cat/1.jpg")).catch(() => null), null);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -98,22 +111,14 @@ Deno.test({
         return out.stdout;
       };
       await run(["-q", "-r", "-fz", join(dir, "z64.zip"), "train"]);
-      const z64 = await openZip(join(dir, "z64.zip"));
-      try {
-        const entry = z64.entries.find((e) => e.name === "train/cat.0.jpg")!;
-        assert.deepEqual(await z64.read(entry), data);
-      } finally {
-        z64.close();
-      }
-      // Both ends streamed (stdin to stdout): sizes follow the data in descriptors.
-      await Deno.writeFile(join(dir, "stream.zip"), await run(["-q", "-", "-"], data));
-      const streamed = await openZip(join(dir, "stream.zip"));
-      try {
-        assert.ok(streamed.entries[0].flags & 8, "expected a data descriptor");
-        assert.deepEqual(await streamed.read(streamed.entries[0]), data);
-      } finally {
-        streamed.close();
-      }
+      await unpackZip(join(dir, "z64.zip"), join(dir, "z64"));
+      assert.deepEqual(await Deno.readFile(join(dir, "z64/train/cat.0.jpg")), data);
+      // Both ends streamed (stdin to stdout): sizes follow the data in descriptors (flag bit 3).
+      const streamed = await run(["-q", "-", "-"], data);
+      assert.ok(new DataView(streamed.buffer).getUint16(6, true) & 8, "expected a data descriptor");
+      await Deno.writeFile(join(dir, "stream.zip"), streamed);
+      const { files } = await unpackZip(join(dir, "stream.zip"), join(dir, "stream"));
+      assert.deepEqual(await Deno.readFile(join(dir, "stream", files[0])), data);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

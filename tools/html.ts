@@ -132,9 +132,8 @@ async function run(cmd: string, args: string[], env: Record<string, string> = {}
     const hint = err.some((l) => /No such kernel named deno/.test(l))
       ? "\nThe Deno kernel is not registered with Jupyter: run `deno jupyter --install`."
       : "";
-    throw new CommandError(
-      `${cmd} ${args.join(" ")} failed (exit ${output.code}):\n${err.slice(-30).join("\n")}${hint}`,
-    );
+    const said = err.some((l) => l.trim()) ? `:\n${err.slice(-30).join("\n")}` : ", printing nothing on stderr";
+    throw new CommandError(`${cmd} ${args.join(" ")} failed (exit ${output.code})${said}${hint}`);
   }
   return new TextDecoder().decode(output.stdout);
 }
@@ -192,7 +191,15 @@ export async function executeNotebook(
   await Deno.mkdir(outDir, { recursive: true });
   const executed = join(outDir, basename(notebook));
   const driver = join(ROOT, "tools", "execute_notebook.py");
-  const stdout = await run(jupyterPython(), [driver, resolve(notebook), resolve(executed)], options.env);
+  const python = jupyterPython();
+  const stdout = await run(python, [driver, resolve(notebook), resolve(executed)], options.env).catch((err) => {
+    if (!(err instanceof CommandError) || !Deno.env.get("CH5_PYTHON")) throw err;
+    throw new CommandError(
+      `CH5_PYTHON=${python}: running the notebook with it failed. CH5_PYTHON must name a Python 3 that has ` +
+        `Jupyter's nbclient (e.g. /usr/bin/python3); fix it or unset it. ${err.message}`,
+      { cause: err },
+    );
+  });
   const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
   if (!line) throw new CommandError(`${driver} printed no RESULT line for ${notebook}:\n${stdout.slice(-2000)}`);
   const result = JSON.parse(line.slice("RESULT ".length));

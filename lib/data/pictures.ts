@@ -5,24 +5,24 @@
  * @module
  */
 import { join } from "node:path";
-import { dataPath, ROOT } from "../io/profile.ts";
-import { ImageLoadError } from "../preprocessing/image.ts";
-import { ensureCatsAndDogs, SPLIT, type Subset } from "./cats_and_dogs.ts";
+import { PictureError } from "../io/errors.ts";
+import { dataPath, fileSetting, ROOT } from "../io/profile.ts";
+import { ensureCatsAndDogs } from "./cats_and_dogs.ts";
+import { SPLIT, type Subset } from "./split_verify.ts";
 
-const ELEPHANT = "creative_commons_elephant.jpg";
+/** The elephant photograph of the book's Grad-CAM section. */
+export const ELEPHANT = "creative_commons_elephant.jpg";
 
 const exists = (path: string) => Deno.stat(path).then((s) => s.isFile, () => false);
 
-/** The elephant: `CH5_ELEPHANT`, else `data/`, else `../shared/images/` beside the repository. */
-async function elephant(): Promise<string> {
-  const candidates = [Deno.env.get("CH5_ELEPHANT"), dataPath(ELEPHANT), join(ROOT, "..", "shared", "images", ELEPHANT)]
-    .filter((p): p is string => !!p);
-  for (const path of candidates) if (await exists(path)) return path;
-  throw new ImageLoadError(
-    `${ELEPHANT} not found; looked at:\n  ${candidates.join("\n  ")}\n` +
-      `Put the picture in one of these places, or set CH5_ELEPHANT to its path.`,
-    ELEPHANT,
-  );
+/**
+ * Where {@link chapterPicture} looks for the elephant: `CH5_ELEPHANT` when
+ * set (it must name a file), else `data/creative_commons_elephant.jpg`, then
+ * `../shared/images/` beside the repository.
+ */
+function elephantCandidates(): string[] {
+  const given = fileSetting("CH5_ELEPHANT");
+  return given ? [given] : [dataPath(ELEPHANT), join(ROOT, "..", "shared", "images", ELEPHANT)];
 }
 
 /**
@@ -32,8 +32,8 @@ async function elephant(): Promise<string> {
  * or `creative_commons_elephant.jpg` (from `CH5_ELEPHANT`, `data/`, or
  * `../shared/images/` beside the repository).
  *
- * @throws {RangeError} for a name that is none of these.
- * @throws {ImageLoadError} naming the places looked at when the picture is not there, and what to do.
+ * @throws {PictureError} naming the places looked at, and what to set.
+ * @throws {SettingError} when `CH5_ELEPHANT` names no file.
  *
  * @example
  * ```ts
@@ -42,20 +42,33 @@ async function elephant(): Promise<string> {
  * ```
  */
 export async function chapterPicture(name: string): Promise<string> {
-  if (name === ELEPHANT) return await elephant();
-  const [, animal, number] = /^(cat|dog)\.(\d+)\.jpg$/.exec(name) ?? [];
-  const rank = Number(number);
-  const subset = (Object.keys(SPLIT) as Subset[]).find((s) => rank >= SPLIT[s][0] && rank < SPLIT[s][1]);
-  if (!subset) {
-    throw new RangeError(
-      `${JSON.stringify(name)} is not a picture of the chapter: use cat.N.jpg or dog.N.jpg (N from 0 to 1999, ` +
-        `the book's split) or ${ELEPHANT}.`,
+  if (name === ELEPHANT) {
+    const candidates = elephantCandidates();
+    for (const path of candidates) if (await exists(path)) return path;
+    throw new PictureError(
+      `${ELEPHANT} not found; looked at:\n  ${candidates.join("\n  ")}\n` +
+        `Put the picture in one of these places, or set CH5_ELEPHANT to its path.`,
+      name,
     );
   }
+  const match = /^(cat|dog)\.(\d+)\.jpg$/.exec(name);
+  if (!match) {
+    throw new PictureError(
+      `${
+        JSON.stringify(name)
+      } is not a picture of the chapter: use cat.N.jpg or dog.N.jpg (N from 0 to 1999) or ${ELEPHANT}.`,
+      name,
+    );
+  }
+  const rank = Number(match[2]);
+  const subset = (Object.keys(SPLIT) as Subset[]).find((s) => rank >= SPLIT[s][0] && rank < SPLIT[s][1]);
+  if (!subset) {
+    throw new PictureError(`${name}: the book's split holds pictures 0 to 1999 of each class, not ${rank}.`, name);
+  }
   const { dir } = await ensureCatsAndDogs({ log: () => {} });
-  const path = join(dir, subset, `${animal}s`, name);
+  const path = join(dir, subset, `${match[1]}s`, name);
   if (!(await exists(path))) {
-    throw new ImageLoadError(`${name} should be at ${path}, but it is not: rebuild the split (deno task data).`, path);
+    throw new PictureError(`${name} should be at ${path}, but it is not: rebuild the split (deno task data).`, path);
   }
   return path;
 }

@@ -1,12 +1,13 @@
 /**
  * Download a file once into a cache, resuming an interrupted download with an
- * HTTP `Range` request and checking its size (and SHA-256 or md5, when known).
+ * HTTP `Range` request, and check it (size, SHA-256 or md5 when known).
  *
  * The file grows as `<dest>.part` and is renamed to `<dest>` only when it is
- * complete and checked, so `<dest>` is never a half-written file. A sidecar
- * `<dest>.json` records the URL, size and sums, so a later call reuses the
- * file without downloading or hashing it again; a file put there by hand is
- * hashed once.
+ * complete and checked. A sidecar `<dest>.json` (an integrity manifest, see
+ * `integrity.ts`, with the URL) records its size and sums, so a later call
+ * reuses the file without downloading or hashing it again; a file put there
+ * by hand is hashed once. A connection on which no byte arrives for 60 s is
+ * given up; the `.part` file stays, to be resumed.
  *
  * @example
  * ```ts
@@ -16,36 +17,28 @@
  * ```
  * @module
  */
-import { dirname } from "node:path";
-import { describeFsError, fileHash, isFsError, statOrNull } from "./fs.ts";
-
-/** Raised when a download cannot start, breaks off, or gives a file that fails its checks. */
-export class DownloadError extends Error {
-  override name = "DownloadError";
-}
+import { basename, dirname } from "node:path";
+import { DownloadError } from "./errors.ts";
+import { describeFsError, statOrNull } from "./fs.ts";
+import { differs, type FileRecord, fileRecord, type Manifest, readManifest } from "./integrity.ts";
 
 /** Options of {@link downloadFile}. */
 export interface DownloadFileOptions {
-  /** The size the file must have, in bytes (default: what the server announces). */
-  expectedSize?: number;
-  /** The SHA-256 (hex) the file must have; checked after the download. */
+  /** The SHA-256 (hex) the file must have. */
   sha256?: string;
   /** The md5 (hex) the file must have, as Keras' `file_hash` checks it. */
   md5?: string;
   /**
-   * What to do with a file already at `dest` that fails the checks: `"error"`
-   * (default; the file is left alone) or `"replace"` (download it again; the
-   * file is replaced only by a download that passes).
+   * A file already at `dest` that fails the checks: `"error"` (default; it is
+   * left alone) or `"replace"` (download it again; replaced only by a download that passes).
    */
   onMismatch?: "error" | "replace";
-  /** Where progress lines go (default `console.log`); `() => {}` silences them. */
+  /** Where progress lines go (default `console.log`). */
   log?: (line: string) => void;
   /** A sentence added to network errors, e.g. what to do offline. */
   hint?: string;
   /** Cancels the download; the `.part` file stays, to be resumed later. */
   signal?: AbortSignal;
-  /** Give up when no byte arrives for this long, in ms (default 60 000); the `.part` file stays. */
-  stallTimeoutMs?: number;
   /** The `fetch` to use (default the global one). */
   fetch?: typeof fetch;
 }
@@ -64,46 +57,25 @@ export interface DownloadFileResult {
   resumed: boolean;
 }
 
-interface Sidecar {
+/** A connection that delivers no byte for this long is given up. */
+const STALL_MS = 60_000;
+
+const megabytes = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+/** The step's context: what every step of one download needs. */
+interface Job {
   url: string;
-  size: number;
-  sha256?: string;
-  md5?: string;
-  savedAt: string;
+  dest: string;
+  part: string;
+  options: DownloadFileOptions;
+  log: (line: string) => void;
+  hint: string;
 }
 
-async function readSidecar(path: string): Promise<Sidecar | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path));
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Fill in the sums `record` lacks (hashing `path`: always SHA-256, md5 when
- * one is expected) and return what differs from the expected ones, if any.
- */
-async function checkSums(path: string, record: Sidecar, options: DownloadFileOptions): Promise<string | undefined> {
-  record.sha256 ??= await fileHash(path, "sha256");
-  if (options.md5) record.md5 ??= await fileHash(path, "md5");
-  const wrong = [];
-  if (options.sha256 && options.sha256.toLowerCase() !== record.sha256) {
-    wrong.push(`SHA-256 ${record.sha256}, expected ${options.sha256}`);
-  }
-  if (options.md5 && options.md5.toLowerCase() !== record.md5) wrong.push(`md5 ${record.md5}, expected ${options.md5}`);
-  return wrong.length ? wrong.join("; ") : undefined;
-}
-
-function megabytes(n: number): string {
-  return `${(n / 1e6).toFixed(1)} MB`;
-}
-
-function parseContentRange(value: string | null): { start: number; total?: number } | null {
-  const m = value?.match(/^bytes\s+(?:(\d+)-\d+|\*)\/(\d+|\*)$/i);
-  if (!m) return null;
-  return { start: m[1] === undefined ? -1 : Number(m[1]), total: m[2] === "*" ? undefined : Number(m[2]) };
-}
+const saveError = (job: Job, err: unknown, path: string) =>
+  new DownloadError(`cannot save the download of ${job.url}: ${describeFsError(err, path) ?? String(err)}`, {
+    cause: err,
+  });
 
 /**
  * Download `url` to `dest` unless it is already there; resume a `.part` file
@@ -112,184 +84,201 @@ function parseContentRange(value: string | null): { start: number; total?: numbe
  * @example
  * ```ts
  * import { downloadFile } from "./download.ts";
- * await downloadFile("https://example.com/a.zip", "data/downloads/a.zip", { expectedSize: 1234 });
+ * await downloadFile("https://example.com/a.zip", "data/downloads/a.zip", { sha256: "…" });
  * ```
- * @throws {DownloadError} when the server cannot be reached, answers with an
- * error, the connection breaks (run again to resume), or the finished file has
- * the wrong size or sum (it is then deleted), or a file already at `dest` fails its checks (unless `onMismatch: "replace"`).
+ * @throws {DownloadError} when the server cannot be reached or answers with an
+ * error, the connection breaks or stalls (run again to resume), the finished
+ * file fails its checks (it is then deleted), or a file already at `dest`
+ * fails them (unless `onMismatch: "replace"`).
  */
 export async function downloadFile(
   url: string,
   dest: string,
   options: DownloadFileOptions = {},
 ): Promise<DownloadFileResult> {
-  const log = options.log ?? ((line: string) => console.log(line));
-  const sidecarPath = `${dest}.json`;
-  const partPath = `${dest}.part`;
-  const hint = options.hint ? ` ${options.hint}` : "";
-
-  const fsError = (err: unknown, path: string) =>
-    new DownloadError(`cannot save the download of ${url}: ${describeFsError(err, path)}`);
-  const done = await statOrNull(dest).catch((err) => {
-    throw fsError(err, dest);
-  });
-  if (done) {
-    const sidecar = await readSidecar(sidecarPath);
-    const record: Sidecar = sidecar?.size === done.size && sidecar.url === url
-      ? { ...sidecar }
-      : { url, size: done.size, savedAt: new Date().toISOString() }; // put there by hand: hash it once
-    const wrongSize = options.expectedSize !== undefined && options.expectedSize !== done.size;
-    const wrong = wrongSize
-      ? `size ${done.size}, expected ${options.expectedSize}`
-      : await checkSums(dest, record, options);
-    if (!wrong) {
-      if (JSON.stringify(record) !== JSON.stringify(sidecar)) {
-        // Remember the sums; a read-only cache folder only means hashing again next time.
-        await Deno.writeTextFile(sidecarPath, JSON.stringify(record, null, 2)).catch(() => {});
-      }
-      return { path: dest, size: done.size, sha256: record.sha256!, cached: true, resumed: false };
-    }
-    if (options.onMismatch !== "replace") {
-      throw new DownloadError(
-        `${dest} is there but does not match what was expected (${wrong}); ` +
-          `delete it (and ${sidecarPath}) to download it again`,
-      );
-    }
-    log(`download: ${dest} does not match what was expected (${wrong}); downloading it again`);
-  }
-
+  const job: Job = {
+    url,
+    dest,
+    part: `${dest}.part`,
+    options,
+    log: options.log ?? ((line: string) => console.log(line)),
+    hint: options.hint ? ` ${options.hint}` : "",
+  };
+  const cached = await useCached(job);
+  if (cached) return cached;
   await Deno.mkdir(dirname(dest), { recursive: true }).catch((err) => {
-    throw fsError(err, dirname(dest));
+    throw saveError(job, err, dirname(dest));
   });
-  let have = (await statOrNull(partPath))?.size ?? 0;
-  const headers: Record<string, string> = have > 0 ? { Range: `bytes=${have}-` } : {};
-  // Abort on the caller's signal, or when the connection stalls.
   const stall = new AbortController();
-  const stallMs = options.stallTimeoutMs ?? 60_000;
-  let timer = setTimeout(() => stall.abort(), stallMs);
+  let timer = setTimeout(() => stall.abort(), STALL_MS);
   const poke = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => stall.abort(), stallMs);
+    timer = setTimeout(() => stall.abort(), STALL_MS);
   };
   const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal;
   const why = (err: unknown) => {
-    if (stall.signal.aborted) return `no data for ${stallMs / 1000} s`;
-    const e = err as Error & { cause?: Error };
-    return e.cause?.message ? `${e.message} (${e.cause.message})` : e.message;
+    if (stall.signal.aborted) return `no data for ${STALL_MS / 1000} s`;
+    const e = err as Error;
+    return e.cause instanceof Error ? `${e.message} (${e.cause.message})` : e.message;
   };
   try {
-    return await fetchToPart();
+    const answer = await request(job, signal, why);
+    if (answer.response) await receive(job, answer.response, answer.have, answer.total, poke, why);
+    return await finish(job, answer.total, answer.resumed);
   } finally {
     clearTimeout(timer);
   }
+}
 
-  async function fetchToPart(): Promise<DownloadFileResult> {
-    let response: Response;
-    try {
-      response = await (options.fetch ?? fetch)(url, { headers, signal });
-    } catch (err) {
-      throw new DownloadError(`cannot download ${url}: ${why(err)}.${hint}`);
-    }
+/** The sidecar of `dest`, when it records this URL and the file's current size. */
+async function sidecarRecord(job: Job, size: number): Promise<FileRecord | undefined> {
+  const sidecar = await readManifest(`${job.dest}.json`).catch(() => undefined);
+  const record = sidecar?.files[basename(job.dest)];
+  return sidecar?.url === job.url && record?.size === size ? record : undefined;
+}
 
-    let total: number | undefined;
-    let resumed = false;
-    if (response.status === 206) {
-      const range = parseContentRange(response.headers.get("content-range"));
-      if (!range || range.start !== have) {
-        await response.body?.cancel();
-        throw new DownloadError(
-          `${url} answered a resume request with an unexpected range (${response.headers.get("content-range")}); ` +
-            `delete ${partPath} to start over`,
-        );
-      }
-      total = range.total;
-      resumed = true;
-      log(`download: resuming ${url} at ${megabytes(have)}`);
-    } else if (response.status === 416 && have > 0) {
-      await response.body?.cancel();
-      const range = parseContentRange(response.headers.get("content-range"));
-      if (range?.total !== undefined && range.total === have) {
-        total = have;
-        resumed = true;
-      } else {
-        await Deno.remove(partPath);
-        throw new DownloadError(`${partPath} did not match the file on the server and was deleted; run again`);
-      }
-    } else if (response.ok) {
-      if (have > 0) log(`download: ${url} cannot be resumed (the server ignores Range); starting over`);
-      have = 0;
-      const length = response.headers.get("content-length");
-      total = length === null ? undefined : Number(length);
-      log(`download: ${url}${total ? ` (${megabytes(total)})` : ""} -> ${dest}`);
-    } else {
-      await response.body?.cancel();
-      throw new DownloadError(`cannot download ${url}: HTTP ${response.status} ${response.statusText}.${hint}`);
-    }
+async function writeSidecar(job: Job, record: FileRecord): Promise<void> {
+  const sidecar: Manifest = { format: "ch5-manifest-1", url: job.url, files: { [basename(job.dest)]: record } };
+  await Deno.writeTextFile(`${job.dest}.json`, JSON.stringify(sidecar, null, 1) + "\n");
+}
 
-    if (options.expectedSize !== undefined && total !== undefined && total !== options.expectedSize) {
-      await response.body?.cancel();
-      throw new DownloadError(
-        `${url} announces ${total} bytes but ${options.expectedSize} were expected; the file on the server changed`,
-      );
-    }
-
-    if (response.status !== 416 && response.body) {
-      const file = await Deno.open(partPath, { write: true, create: true, append: have > 0, truncate: have === 0 })
-        .catch((err) => {
-          throw fsError(err, partPath);
-        });
-      let got = have;
-      let nextReport = got + Math.max(1, Math.floor((total ?? 50e6) / 20));
-      let lastTime = performance.now();
-      try {
-        for await (const chunk of response.body) {
-          poke();
-          let written = 0;
-          while (written < chunk.length) written += await file.write(chunk.subarray(written));
-          got += chunk.length;
-          if (got >= nextReport || performance.now() - lastTime > 10_000) {
-            log(
-              `download: ${megabytes(got)}${
-                total ? ` of ${megabytes(total)} (${Math.round(100 * got / total)} %)` : ""
-              }`,
-            );
-            nextReport = got + Math.max(1, Math.floor((total ?? 50e6) / 20));
-            lastTime = performance.now();
-          }
-        }
-      } catch (err) {
-        if (isFsError(err) || /no space left|read-only file system/i.test(String(err))) {
-          throw new DownloadError(
-            `cannot save the download of ${url} after ${megabytes(got)}: ${describeFsError(err, partPath)} ` +
-              `Then run again to resume from ${partPath}.`,
-          );
-        }
-        throw new DownloadError(
-          `the download of ${url} broke off after ${megabytes(got)}: ${why(err)}. ` +
-            `Run again to resume from ${partPath}.${hint}`,
-        );
-      } finally {
-        file.close();
-      }
-    }
-
-    const size = (await Deno.stat(partPath)).size;
-    const wanted = options.expectedSize ?? total;
-    if (wanted !== undefined && size !== wanted) {
-      throw new DownloadError(
-        `the download of ${url} stopped at ${size} of ${wanted} bytes; run again to resume from ${partPath}`,
-      );
-    }
-    const record: Sidecar = { url, size, savedAt: new Date().toISOString() };
-    const wrong = await checkSums(partPath, record, options);
-    if (wrong) {
-      await Deno.remove(partPath);
-      throw new DownloadError(`${url} downloaded with ${wrong}; the damaged file was deleted, run again`);
-    }
-    await Deno.rename(partPath, dest);
-    await Deno.writeTextFile(sidecarPath, JSON.stringify(record, null, 2));
-    const sha256 = record.sha256!;
-    log(`download: done, ${megabytes(size)}, sha256 ${sha256}`);
-    return { path: dest, size, sha256, cached: false, resumed };
+/** The file already at `dest`, checked (by its sidecar, else hashed once), or `undefined` to download it. */
+async function useCached(job: Job): Promise<DownloadFileResult | undefined> {
+  const { dest, options } = job;
+  const done = await statOrNull(dest).catch((err) => {
+    throw saveError(job, err, dest);
+  });
+  if (!done) return undefined;
+  let record = await sidecarRecord(job, done.size);
+  const known = !!record && (!options.md5 || !!record.md5);
+  if (!known) record = await fileRecord(dest, { md5: !!options.md5 }); // put there by hand: hashed once
+  const wrong = differs(record!, options);
+  if (!wrong) {
+    if (!known) await writeSidecar(job, record!).catch(() => {}); // a read-only cache only means hashing again
+    return { path: dest, size: done.size, sha256: record!.sha256, cached: true, resumed: false };
   }
+  if (options.onMismatch !== "replace") {
+    throw new DownloadError(
+      `${dest} is there but does not match what was expected (${wrong}); ` +
+        `delete it (and ${dest}.json) to download it again`,
+    );
+  }
+  job.log(`download: ${dest} does not match what was expected (${wrong}); downloading it again`);
+  return undefined;
+}
+
+/** The start and total of a `Content-Range: bytes START-END/TOTAL` header. */
+function contentRange(value: string | null): { start: number; total?: number } | null {
+  const m = value?.match(/^bytes\s+(?:(\d+)-\d+|\*)\/(\d+|\*)$/i);
+  if (!m) return null;
+  return { start: m[1] === undefined ? -1 : Number(m[1]), total: m[2] === "*" ? undefined : Number(m[2]) };
+}
+
+/** Ask for the file (the rest of it, when a `.part` file is there); a body to read, unless the part is complete. */
+async function request(job: Job, signal: AbortSignal, why: (err: unknown) => string) {
+  const { url, part, log } = job;
+  let have = (await statOrNull(part))?.size ?? 0;
+  let response: Response;
+  try {
+    response = await (job.options.fetch ?? fetch)(url, { headers: have ? { Range: `bytes=${have}-` } : {}, signal });
+  } catch (err) {
+    throw new DownloadError(`cannot download ${url}: ${why(err)}.${job.hint}`, { cause: err });
+  }
+  const range = contentRange(response.headers.get("content-range"));
+  if (response.status === 206) {
+    if (range?.start !== have) {
+      await response.body?.cancel();
+      throw new DownloadError(
+        `${url} answered a resume request with an unexpected range (${response.headers.get("content-range")}); ` +
+          `delete ${part} to start over`,
+      );
+    }
+    log(`download: resuming ${url} at ${megabytes(have)}`);
+    return { response, have, total: range.total, resumed: true };
+  }
+  if (response.status === 416 && have > 0) {
+    await response.body?.cancel();
+    if (range?.total === have) return { response: undefined, have, total: have, resumed: true };
+    await Deno.remove(part);
+    throw new DownloadError(`${part} did not match the file on the server and was deleted; run again`);
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new DownloadError(`cannot download ${url}: HTTP ${response.status} ${response.statusText}.${job.hint}`);
+  }
+  if (have > 0) log(`download: ${url} cannot be resumed (the server ignores Range); starting over`);
+  have = 0;
+  const length = response.headers.get("content-length");
+  const total = length === null ? undefined : Number(length);
+  log(`download: ${url}${total ? ` (${megabytes(total)})` : ""} -> ${job.dest}`);
+  return { response, have, total, resumed: false };
+}
+
+/** Append the response's bytes to the `.part` file, with a progress line every 5 % (or 10 s). */
+async function receive(
+  job: Job,
+  response: Response,
+  have: number,
+  total: number | undefined,
+  poke: () => void,
+  why: (err: unknown) => string,
+): Promise<void> {
+  if (!response.body) return;
+  const file = await Deno.open(job.part, { write: true, create: true, append: have > 0, truncate: have === 0 })
+    .catch((err) => {
+      throw saveError(job, err, job.part);
+    });
+  let got = have;
+  const step = Math.max(1, Math.floor((total ?? 50e6) / 20));
+  let next = got + step;
+  let last = performance.now();
+  try {
+    for await (const chunk of response.body) {
+      poke();
+      let written = 0;
+      while (written < chunk.length) written += await file.write(chunk.subarray(written));
+      got += chunk.length;
+      if (got >= next || performance.now() - last > 10_000) {
+        job.log(
+          `download: ${megabytes(got)}${total ? ` of ${megabytes(total)} (${Math.round(100 * got / total)} %)` : ""}`,
+        );
+        next = got + step;
+        last = performance.now();
+      }
+    }
+  } catch (err) {
+    const fs = describeFsError(err, job.part);
+    throw new DownloadError(
+      fs
+        ? `cannot save the download of ${job.url} after ${
+          megabytes(got)
+        }: ${fs} Then run again to resume from ${job.part}.`
+        : `the download of ${job.url} broke off after ${megabytes(got)}: ${why(err)}. ` +
+          `Run again to resume from ${job.part}.${job.hint}`,
+      { cause: err },
+    );
+  } finally {
+    file.close();
+  }
+}
+
+/** Check the complete `.part` file (size, sums), move it into place and record it. */
+async function finish(job: Job, total: number | undefined, resumed: boolean): Promise<DownloadFileResult> {
+  const { url, part, dest } = job;
+  const size = (await Deno.stat(part)).size;
+  if (total !== undefined && size !== total) {
+    throw new DownloadError(
+      `the download of ${url} stopped at ${size} of ${total} bytes; run again to resume from ${part}`,
+    );
+  }
+  const record = await fileRecord(part, { md5: !!job.options.md5 });
+  const wrong = differs(record, job.options);
+  if (wrong) {
+    await Deno.remove(part);
+    throw new DownloadError(`${url} downloaded with ${wrong}; the damaged file was deleted, run again`);
+  }
+  await Deno.rename(part, dest);
+  await writeSidecar(job, record);
+  job.log(`download: done, ${megabytes(size)}, sha256 ${record.sha256}`);
+  return { path: dest, size, sha256: record.sha256, cached: false, resumed };
 }

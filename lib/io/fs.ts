@@ -1,10 +1,10 @@
 /**
- * File-system helpers shared by the workbook's modules.
+ * File-system helpers: stat-or-null, the one atomic write (files and folders)
+ * and its temporary names, and file-system errors as one readable sentence.
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 
 /**
  * `Deno.stat`, or `null` when nothing is at `path` (other errors still throw).
@@ -24,84 +24,95 @@ export async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
   }
 }
 
+/** The one temporary-name scheme: `.<name>.tmp-<pid>-<8 hex>` (and `.old-` for a folder being replaced). */
+const TEMP_NAME = /^\..+\.(?:tmp|old)-(\d+)-[0-9a-f]{8}$/;
+
+function tempBeside(target: string, kind: "tmp" | "old"): string {
+  return join(dirname(target), `.${basename(target)}.${kind}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+}
+
+/** Whether process `pid` still runs (by `/proc/<pid>`; without `/proc`, every process counts as running). */
+async function processAlive(pid: number): Promise<boolean> {
+  if (pid === Deno.pid || (await statOrNull("/proc/self")) === null) return true;
+  return (await statOrNull(`/proc/${pid}`)) !== null;
+}
+
 /**
- * Write a file so that readers see the old content or the new, never half:
- * write a uniquely named temporary file beside it, then rename it into place
- * (the temporary file is removed when anything fails).
+ * Remove the temporary files and folders in `folder` that writers killed
+ * while writing left behind (those whose process is gone); returns their paths.
  *
  * @example
  * ```ts
- * import { writeAtomically } from "./fs.ts";
- * await writeAtomically(await Deno.makeTempFile(), "done\n");
+ * import { removeStaleTemps } from "./fs.ts";
+ * console.log(await removeStaleTemps("data/checkpoints/quick"));
  * ```
  */
-export async function writeAtomically(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+export async function removeStaleTemps(folder: string): Promise<string[]> {
+  const removed: string[] = [];
+  if (!(await statOrNull(folder))?.isDirectory) return removed;
+  const stale: string[] = [];
+  for await (const e of Deno.readDir(folder)) {
+    const pid = e.name.match(TEMP_NAME)?.[1];
+    if (pid && !(await processAlive(Number(pid)))) stale.push(join(folder, e.name));
+  }
+  for (const path of stale) {
+    await Deno.remove(path, { recursive: true }).catch(() => {});
+    removed.push(path);
+  }
+  return removed;
+}
+
+/** What {@link writeAtomically} writes: bytes or text for a file, or a function that fills a temporary path. */
+export type AtomicContent = Uint8Array | string | ((tmp: string) => Promise<void>);
+
+/**
+ * Write a file or a folder so that readers see the old content or the new,
+ * never half: the content goes to a temporary path beside `target`
+ * (`.<name>.tmp-<pid>-<random>`), renamed into place at the end (a folder
+ * replaces an old one whole). The temporary path is removed when anything
+ * fails, and what killed writers left in the folder is removed first
+ * (`log` hears of each).
+ *
+ * @example
+ * ```ts
+ * import { join } from "node:path";
+ * import { writeAtomically } from "./fs.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeAtomically(join(dir, "done.txt"), "done\n");
+ * await writeAtomically(join(dir, "model"), (tmp) => Deno.mkdir(tmp));
+ * ```
+ */
+export async function writeAtomically(
+  target: string,
+  content: AtomicContent,
+  log?: (line: string) => void,
+): Promise<void> {
+  await Deno.mkdir(dirname(target), { recursive: true });
+  for (const path of await removeStaleTemps(dirname(target))) log?.(`removed ${path}, left by an interrupted write`);
+  const tmp = tempBeside(target, "tmp");
   try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
+    if (typeof content === "string") await Deno.writeTextFile(tmp, content);
+    else if (content instanceof Uint8Array) await Deno.writeFile(tmp, content);
+    else await content(tmp);
+    if (!(await Deno.stat(tmp)).isDirectory) return await Deno.rename(tmp, target);
+    // A rename cannot replace a folder that is not empty: the old one is moved aside first.
+    const old = tempBeside(target, "old");
+    const hadOld = await Deno.rename(target, old).then(() => true, (err) => {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw err;
+    });
+    await Deno.rename(tmp, target);
+    if (hadOld) await Deno.remove(old, { recursive: true });
   } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw err;
   }
 }
 
 /**
- * A file's hash as hex, read as a stream (constant memory, even for the
- * 528 MiB VGG16 file).
- *
- * @example
- * ```ts
- * import { fileHash } from "./fs.ts";
- * console.log(await fileHash("deno.json", "sha256"));
- * ```
- */
-export async function fileHash(path: string, algorithm: "md5" | "sha256"): Promise<string> {
-  const hash = createHash(algorithm);
-  using file = await Deno.open(path, { read: true });
-  for await (const chunk of file.readable) hash.update(chunk);
-  return hash.digest("hex");
-}
-
-/**
- * Whether the process `pid` still runs (on Linux, by `/proc/<pid>`; where
- * there is no `/proc`, every process counts as running, so nothing is removed).
- */
-async function processAlive(pid: number): Promise<boolean> {
-  if (pid === Deno.pid) return true;
-  if ((await statOrNull("/proc/self")) === null) return true;
-  return (await statOrNull(`/proc/${pid}`)) !== null;
-}
-
-/**
- * Remove the temporary folders or files `<prefix><pid>-...` in `parent` that
- * a killed run left behind: those whose process is gone. Returns the paths
- * removed.
- *
- * @example
- * ```ts
- * import { removeStaleTemps } from "./fs.ts";
- * const removed = await removeStaleTemps("data/models", ".cats_and_dogs_small_1.tmp-");
- * ```
- */
-export async function removeStaleTemps(parent: string, prefix: string): Promise<string[]> {
-  const removed: string[] = [];
-  if (!(await statOrNull(parent))?.isDirectory) return removed;
-  const names: string[] = [];
-  for await (const e of Deno.readDir(parent)) if (e.name.startsWith(prefix)) names.push(e.name);
-  for (const name of names) {
-    const m = name.slice(prefix.length).match(/^(\d+)-/);
-    if (!m || await processAlive(Number(m[1]))) continue;
-    await Deno.remove(join(parent, name), { recursive: true }).catch(() => {});
-    removed.push(join(parent, name));
-  }
-  return removed;
-}
-
-/**
- * Turn a raw file-system error (`Deno.errors.*`) into one sentence that names
- * the path, what went wrong and what to do, for CLIs and typed errors.
+ * A file-system error (`Deno.errors.*`, or an OS error such as a full disk)
+ * as one sentence that names `path`, what went wrong and what to do;
+ * `undefined` for any other error.
  *
  * @example
  * ```ts
@@ -113,7 +124,10 @@ export async function removeStaleTemps(parent: string, prefix: string): Promise<
  * }
  * ```
  */
-export function describeFsError(err: unknown, path: string): string {
+export function describeFsError(err: unknown, path: string): string | undefined {
+  // Deno's errors, and plain Errors for the OS errors it has no class for; never the workbook's own.
+  const isDeno = Object.values(Deno.errors).some((E) => err instanceof E);
+  if (!isDeno && (err as Error)?.constructor !== Error) return undefined;
   const e = err as Error & { code?: string };
   const raw = e?.message ?? String(err);
   if (err instanceof Deno.errors.NotFound) return `${path} does not exist (${raw}): check the path.`;
@@ -124,20 +138,12 @@ export function describeFsError(err: unknown, path: string): string {
   if (err instanceof Deno.errors.NotADirectory) {
     return `${path}: a part of this path is a file, not a folder (${raw}); choose another path or remove that file.`;
   }
-  if (err instanceof Deno.errors.AlreadyExists) {
-    return `${path} already exists (${raw}); move it away or choose another path.`;
+  if (err instanceof Deno.errors.AlreadyExists || err instanceof Deno.errors.IsADirectory) {
+    return `${path}: something else is in the way (${raw}); move it away or choose another path.`;
   }
   if (e?.code === "ENOSPC" || /no space left/i.test(raw)) {
     return `no space left on the disk holding ${path} (${raw}); free some space or choose a folder on another disk.`;
   }
   if (e?.code === "EDQUOT" || /quota/i.test(raw)) return `disk quota exceeded at ${path} (${raw}); free some space.`;
-  return `${path}: ${raw}`;
-}
-
-/** Whether `err` is one of Deno's file-system errors (`Deno.errors.*`, or an OS error with an errno code). */
-export function isFsError(err: unknown): boolean {
-  return err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied ||
-    err instanceof Deno.errors.NotADirectory || err instanceof Deno.errors.IsADirectory ||
-    err instanceof Deno.errors.AlreadyExists || err instanceof Deno.errors.FilesystemLoop ||
-    (err instanceof Error && /\(os error \d+\)|^E[A-Z]+:/.test(err.message));
+  return isDeno || /\(os error \d+\)/.test(raw) ? `${path}: ${raw}` : undefined;
 }

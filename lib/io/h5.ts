@@ -16,13 +16,10 @@
  */
 import * as h5wasm from "h5wasm/node";
 import { resolve } from "node:path";
+import { ModelFileError } from "./errors.ts";
+import { h5ProbeMs } from "./profile.ts";
 
 export type { Dataset, File as H5File, Group } from "h5wasm/node";
-
-/** Raised for a path that is missing, is not an HDF5 file, or is a damaged or truncated one. */
-export class H5Error extends Error {
-  override name = "H5Error";
-}
 
 /**
  * The most telling line of an HDF5 error stack (h5wasm's throwing handler
@@ -45,30 +42,29 @@ export function hdf5Reason(err: unknown): string {
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /**
- * Whether bytes (the start of a file) carry the HDF5 signature at offset 0,
- * 512, 1024, 2048, ... as the HDF5 format allows.
+ * Whether `path` is a file that starts with the HDF5 signature (at offset 0,
+ * or 512, 1024, 2048, … after a user block, as the format allows).
+ *
+ * @example
+ * ```ts
+ * import { isHdf5File } from "./h5.ts";
+ * await isHdf5File("deno.json"); // false
+ * ```
  */
-function isHdf5(bytes: Uint8Array): boolean {
-  for (let offset = 0; offset + SIGNATURE.length <= bytes.length; offset = offset === 0 ? 512 : offset * 2) {
-    if (SIGNATURE.every((b, i) => bytes[offset + i] === b)) return true;
+export async function isHdf5File(path: string): Promise<boolean> {
+  if (!(await Deno.stat(path).then((i) => i.isFile, () => false))) return false;
+  using file = await Deno.open(path, { read: true });
+  const bytes = new Uint8Array(4096 + SIGNATURE.length);
+  let filled = 0;
+  while (filled < bytes.length) {
+    const n = await file.read(bytes.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  for (let at = 0; at + SIGNATURE.length <= filled; at = at === 0 ? 512 : at * 2) {
+    if (SIGNATURE.every((b, i) => bytes[at + i] === b)) return true;
   }
   return false;
-}
-
-async function head(path: string, length: number): Promise<Uint8Array> {
-  const file = await Deno.open(path, { read: true });
-  try {
-    const buffer = new Uint8Array(length);
-    let filled = 0;
-    while (filled < length) {
-      const n = await file.read(buffer.subarray(filled));
-      if (n === null) break;
-      filled += n;
-    }
-    return buffer.subarray(0, filled);
-  } finally {
-    file.close();
-  }
 }
 
 let throwing = false;
@@ -112,13 +108,12 @@ export async function openH5(
     try {
       info = await Deno.stat(absolute);
     } catch {
-      throw new H5Error(`No file at ${absolute}: check the path (relative paths start at ${Deno.cwd()}).`);
+      throw new ModelFileError(`No file at ${absolute}: check the path (relative paths start at ${Deno.cwd()}).`);
     }
-    if (!info.isFile) throw new H5Error(`${absolute} is not a file: give the path of an .h5 file.`);
-    const start = await head(absolute, 4096 + SIGNATURE.length);
-    if (!isHdf5(start)) {
-      const what = start.length === 0 ? "an empty file" : "not an HDF5 file (no HDF5 signature)";
-      throw new H5Error(
+    if (!info.isFile) throw new ModelFileError(`${absolute} is not a file: give the path of an .h5 file.`);
+    if (!(await isHdf5File(absolute))) {
+      const what = info.size === 0 ? "an empty file" : "not an HDF5 file (no HDF5 signature)";
+      throw new ModelFileError(
         `${absolute} is ${what}. Give a Keras .h5 file (written by model.save() or model.save_weights()); ` +
           `a download that failed may have left an HTML page or a partial file: delete it and fetch it again.`,
       );
@@ -136,28 +131,12 @@ export async function openH5(
   return file;
 }
 
-function damaged(path: string, mode: string, reason: string): H5Error {
-  if (mode !== "r") return new H5Error(`HDF5 could not open ${path} for writing (${reason}): check the folder.`);
-  return new H5Error(
+function damaged(path: string, mode: string, reason: string): ModelFileError {
+  if (mode !== "r") return new ModelFileError(`HDF5 could not open ${path} for writing (${reason}): check the folder.`);
+  return new ModelFileError(
     `${path} is damaged or incomplete (HDF5: ${reason}). It is not a whole HDF5 file: an interrupted download ` +
       `or copy? Fetch or copy it again (or save the model again).`,
   );
-}
-
-/**
- * Open a file, run `fn` on it, and close it whatever happens.
- */
-async function withH5<T>(
-  path: string,
-  mode: "r" | "w" | "a",
-  fn: (file: h5wasm.File) => T | Promise<T>,
-): Promise<T> {
-  const file = await openH5(path, mode);
-  try {
-    return await fn(file);
-  } finally {
-    file.close();
-  }
 }
 
 /** A plain JavaScript value of an HDF5 attribute. */
@@ -236,13 +215,8 @@ function nodeOf(entity: h5wasm.Group | h5wasm.Dataset | null, path: string): H5N
  * tree.children!.model_weights.attrs.layer_names; // ["input_2", "dense_4", ...]
  * ```
  */
-export function readH5(path: string): Promise<H5Node> {
-  return withH5(path, "r", (file) => nodeOf(file, "/"));
-}
-
-/** {@link readH5} without the probe: what the probe's worker runs. */
-export async function readH5Unprobed(path: string): Promise<H5Node> {
-  const file = await openH5(path, "r", { probe: false });
+export async function readH5(path: string, options: { probe?: boolean } = {}): Promise<H5Node> {
+  const file = await openH5(path, "r", options);
   try {
     return nodeOf(file, "/");
   } finally {
@@ -274,12 +248,6 @@ export async function markH5Verified(path: string): Promise<void> {
   if (key) knownGood.add(key);
 }
 
-/** How long {@link probeH5} lets HDF5 read a file's structure (default 30 s; `CH5_H5_PROBE_MS` changes it). */
-function probeLimitMs(): number {
-  const value = Number(Deno.env.get("CH5_H5_PROBE_MS") ?? 30_000);
-  return Number.isFinite(value) && value > 0 ? value : 30_000;
-}
-
 /**
  * Read a file's whole structure (every group, dataset shape and attribute)
  * in a worker first, with a time limit. HDF5 (2.0.0 in h5wasm) can loop
@@ -288,9 +256,9 @@ function probeLimitMs(): number {
  * this thread, but a worker can be terminated. Costs one worker start (h5wasm
  * compiles again there: 1.6–2 s measured on two loaded cores) per file, once
  * per process; files checked against a hash ({@link markH5Verified}) skip it.
- * @throws {H5Error} when HDF5 fails or does not finish reading the structure in time.
+ * @throws {ModelFileError} when HDF5 fails or does not finish reading the structure in time.
  */
-async function probeH5(path: string, limitMs = probeLimitMs()): Promise<void> {
+async function probeH5(path: string, limitMs = h5ProbeMs()): Promise<void> {
   const key = await fileKey(path);
   if (key && knownGood.has(key)) return;
   const worker = new Worker(new URL("./h5_probe_worker.ts", import.meta.url).href, { type: "module" });
@@ -300,7 +268,7 @@ async function probeH5(path: string, limitMs = probeLimitMs()): Promise<void> {
       timer = setTimeout(
         () =>
           fail(
-            new H5Error(
+            new ModelFileError(
               `${path} is damaged: HDF5 did not finish reading its structure in ${limitMs / 1000} s (damaged ` +
                 `metadata can make it loop forever). Fetch or copy the file again (or save the model again).`,
             ),
@@ -318,8 +286,8 @@ async function probeH5(path: string, limitMs = probeLimitMs()): Promise<void> {
       if (key) knownGood.add(key);
       return;
     }
-    if (answer.name === "H5Error") throw new H5Error(answer.message ?? "damaged");
-    throw new H5Error(
+    if (answer.name === "ModelFileError") throw new ModelFileError(answer.message ?? "damaged");
+    throw new ModelFileError(
       `${path} is damaged: HDF5 failed reading its structure (${hdf5Reason(new Error(answer.message))}). ` +
         `Fetch or copy the file again (or save the model again).`,
     );

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { readH5Unprobed } from "./h5.ts";
+import { readH5 } from "./h5.ts";
 
 /** The worker's global scope (the project type-checks against the window's). */
 const scope = globalThis as unknown as {
@@ -16,7 +16,7 @@ const scope = globalThis as unknown as {
 
 scope.onmessage = async (event) => {
   try {
-    await readH5Unprobed(event.data.path);
+    await readH5(event.data.path, { probe: false });
     scope.postMessage({ ok: true });
   } catch (err) {
     scope.postMessage({ ok: false, name: (err as Error)?.name, message: (err as Error)?.message ?? String(err) });

@@ -1,9 +1,12 @@
 /**
- * The run profile and where a run keeps its files.
+ * The run profile, the workbook's settings (`CH5_*` environment variables)
+ * and where a run keeps its files.
  *
  * `CH5_PROFILE=quick` (the default) runs every notebook's code on fewer
  * steps, so that it executes in minutes on two CPU cores; `CH5_PROFILE=full`
- * runs the book's epochs, steps and image counts.
+ * runs the book's epochs, steps and image counts. Every setting is checked
+ * when it is read: a bad value is a {@link SettingError} naming it, never
+ * clamped or guessed; an empty value means unset.
  *
  * @example
  * ```ts
@@ -15,29 +18,25 @@
  */
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SettingError } from "./errors.ts";
 import { writeAtomically } from "./fs.ts";
 
 /** The two profiles. */
 export type Profile = "quick" | "full";
 
-/**
- * Raised for a setting (an environment variable such as `CH5_DATA_DIR`) whose
- * value cannot be used; the message names the setting, what is wrong and the fix.
- */
-export class SettingError extends Error {
-  override name = "SettingError";
-}
+/** The repository's root folder. */
+export const ROOT: string = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 
-/** Raised for a `CH5_PROFILE` or `CH5_TRAIN_UNTIL` value that cannot be used. */
-export class ProfileError extends SettingError {
-  override name = "ProfileError";
+/** A setting's value, trimmed; `undefined` when it is unset or empty. */
+export function setting(name: string): string | undefined {
+  return Deno.env.get(name)?.trim() || undefined;
 }
 
 /** The profile of this run, from `CH5_PROFILE` (default `quick`). */
 export function profile(): Profile {
-  const value = (Deno.env.get("CH5_PROFILE") ?? "quick").trim().toLowerCase();
+  const value = (setting("CH5_PROFILE") ?? "quick").toLowerCase();
   if (value === "quick" || value === "full") return value;
-  throw new ProfileError(
+  throw new SettingError(
     `CH5_PROFILE=${JSON.stringify(value)} is not a profile: use "quick" (minutes on a CPU) or "full" (the book's run).`,
   );
 }
@@ -50,28 +49,25 @@ export function byProfile<T>(values: Record<Profile, T>): T {
 /**
  * When training must be done by, from `CH5_TRAIN_UNTIL` (an ISO 8601 date and
  * time such as `2026-11-27T07:00`, local time unless it names a zone), or
- * `undefined` when it is not set. The notebooks pass it to `fit`, which then
- * stops a long run (the book's 100 epochs take hours on a CPU) after the last
+ * `undefined` when it is not set. `fit` then stops a long run after the last
  * epoch that fits, and says how many ran.
  *
- * @throws {ProfileError} for a value that is not a date and time.
+ * @throws {SettingError} for a value that is not a date and time on the calendar.
  */
 export function trainUntil(): Date | undefined {
-  const value = Deno.env.get("CH5_TRAIN_UNTIL")?.trim();
+  const value = setting("CH5_TRAIN_UNTIL");
   if (!value) return undefined;
   const refuse = (why: string) =>
-    new ProfileError(
+    new SettingError(
       `CH5_TRAIN_UNTIL=${JSON.stringify(value)} ${why}: write it as ISO 8601, ` +
         `e.g. 2026-11-27T07:00 (local time) or 2026-11-27T07:00Z (UTC).`,
     );
-  const m = value.match(
-    /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/,
-  );
+  const m = value.match(/^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/);
   if (!m) throw refuse("is not a date and time");
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map((v) => Number(v ?? 0));
   // `new Date` rolls impossible dates over (2026-02-30 becomes 03-02): check each field first.
   const daysInMonth = month >= 1 && month <= 12 ? new Date(Date.UTC(year, month, 0)).getUTCDate() : 0;
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) {
+  if (day < 1 || day > daysInMonth) {
     throw refuse(`is not a date on the calendar (${year}-${m[2]} has ${daysInMonth || "no"} days)`);
   }
   if (hour > 23 || minute > 59 || second > 59) throw refuse("is not a time of day (00:00 to 23:59)");
@@ -80,16 +76,58 @@ export function trainUntil(): Date | undefined {
   return date;
 }
 
-/** The repository's root folder. */
-export const ROOT: string = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
+/**
+ * A whole-number setting in `[min, max]`, or `fallback` when unset.
+ *
+ * @example
+ * ```ts
+ * import { intSetting } from "./profile.ts";
+ * const ms = intSetting("CH5_H5_PROBE_MS", 30_000, 1, 2_147_483_647, "ms");
+ * ```
+ * @throws {SettingError} for anything else, naming the setting and the range.
+ */
+export function intSetting(name: string, fallback: number, min: number, max: number, unit: string): number {
+  const value = setting(name);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (/^\d+$/.test(value) && n >= min && n <= max) return n;
+  throw new SettingError(
+    `${name}=${JSON.stringify(value)} is not a whole number of ${unit} from ${min} to ${max}: ` +
+      `set it to one (default ${fallback}), or unset it.`,
+  );
+}
 
-const checkedDirs = new Map<string, string>();
+/** A path setting as a path: `~` is the home folder, a relative path starts at the project root. */
+function settingPath(name: string, value: string): string {
+  if (value === "~" || value.startsWith("~/")) {
+    const home = Deno.env.get("HOME");
+    if (!home) throw new SettingError(`${name}=${value} starts with ~, but HOME is not set: give an absolute path.`);
+    return join(home, value.slice(1));
+  }
+  if (value.startsWith("~")) {
+    throw new SettingError(`${name}=${value}: ~user paths are not expanded; give an absolute path.`);
+  }
+  return isAbsolute(value) ? value : resolve(ROOT, value);
+}
+
+/** The first part of `path` (itself or a folder above it) that exists, with what it is. */
+function firstExisting(path: string): { at: string; info: Deno.FileInfo } | undefined {
+  for (let at = path;; at = dirname(at)) {
+    try {
+      return { at, info: Deno.statSync(at) };
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory)) throw err;
+      if (dirname(at) === at) return undefined;
+    }
+  }
+}
 
 /**
- * The folder a directory setting names, checked once per value: a relative
- * value is resolved against the project root ({@link ROOT}), not the current
- * folder, so `deno task data` (run from the root) and the notebook kernel (run
- * in `notebooks/`) use the same folder. `fallback` is used when it is unset.
+ * The folder a directory setting names (`fallback` when unset), checked: `~`
+ * is the home folder, a relative value starts at the project root
+ * ({@link ROOT}), so `deno task data` and the notebook kernel (run in
+ * `notebooks/`) agree; a file where the folder (or a folder above it) must be
+ * is refused, named.
  *
  * @example
  * ```ts
@@ -97,42 +135,57 @@ const checkedDirs = new Map<string, string>();
  * Deno.env.set("CH5_DATA_DIR", "my-data");
  * dirSetting("CH5_DATA_DIR", "data") === `${ROOT}/my-data`; // true
  * ```
- * @throws {SettingError} when something other than a folder is at that path.
+ * @throws {SettingError} when a file is in the way.
  */
 export function dirSetting(name: string, fallback: string): string {
-  const value = Deno.env.get(name)?.trim();
+  const value = setting(name);
   if (!value) return isAbsolute(fallback) ? fallback : resolve(ROOT, fallback);
-  const path = isAbsolute(value) ? value : resolve(ROOT, value);
-  if (checkedDirs.get(name) === path) return path;
-  let info: Deno.FileInfo | undefined;
+  const path = settingPath(name, value);
+  let found: ReturnType<typeof firstExisting>;
   try {
-    info = Deno.statSync(path);
+    found = firstExisting(path);
   } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) {
-      throw new SettingError(
-        `${name}=${value}: cannot look at ${path} (${(err as Error).message}); check its permissions.`,
-      );
-    }
+    throw new SettingError(`${name}=${value}: cannot look at ${path} (${(err as Error).message}).`, { cause: err });
   }
-  if (info && !info.isDirectory) {
+  if (found && !found.info.isDirectory) {
+    const where = found.at === path ? `names ${path}, which is a file` : `names ${path}, but ${found.at} is a file`;
     throw new SettingError(
-      `${name}=${value} names ${path}, which is a file, not a folder: set ${name} to a folder (it is created when ` +
-        `missing; relative paths start at the project root ${ROOT}), or unset it.`,
+      `${name}=${value} ${where}, not a folder: set ${name} to a folder (it is created when missing; ` +
+        `relative paths start at the project root ${ROOT}), or unset it.`,
     );
   }
-  checkedDirs.set(name, path);
+  return path;
+}
+
+/**
+ * The file a file setting names, or `undefined` when unset.
+ *
+ * @throws {SettingError} when nothing (or no file) is at that path.
+ */
+export function fileSetting(name: string): string | undefined {
+  const value = setting(name);
+  if (!value) return undefined;
+  const path = settingPath(name, value);
+  const info = firstExisting(path);
+  if (info?.at !== path || !info.info.isFile) {
+    throw new SettingError(`${name}=${value}: there is no file at ${path}; fix the path, or unset ${name}.`);
+  }
   return path;
 }
 
 /**
  * A path under the workbook's `data/` folder (downloads, datasets, models,
- * results). `CH5_DATA_DIR` moves that folder elsewhere; a relative value is
- * taken from the project root (see {@link dirSetting}).
+ * results). `CH5_DATA_DIR` moves that folder (see {@link dirSetting}).
  *
- * @throws {SettingError} when `CH5_DATA_DIR` names a file.
+ * @throws {SettingError} when a file is in the way of `CH5_DATA_DIR`.
  */
 export function dataPath(...parts: string[]): string {
   return join(dirSetting("CH5_DATA_DIR", join(ROOT, "data")), ...parts);
+}
+
+/** How long the HDF5 probe may read a file's structure, in ms: `CH5_H5_PROBE_MS` (default 30 s). */
+export function h5ProbeMs(): number {
+  return intSetting("CH5_H5_PROBE_MS", 30_000, 1, 2_147_483_647, "ms");
 }
 
 /**
@@ -151,6 +204,9 @@ export function checkSettings(): void {
   trainUntil();
   dataPath();
   dirSetting("CH5_WEIGHTS_DIR", dataPath("weights"));
+  dirSetting("CH5_MNIST_DIR", ROOT);
+  fileSetting("CH5_ELEPHANT");
+  h5ProbeMs();
 }
 
 /**
@@ -159,7 +215,6 @@ export function checkSettings(): void {
  */
 export async function saveResults(name: string, results: Record<string, unknown>): Promise<string> {
   const path = dataPath("results", `${name}.json`);
-  await Deno.mkdir(dirname(path), { recursive: true });
   const record = { name, profile: profile(), savedAt: new Date().toISOString(), ...results };
   await writeAtomically(path, JSON.stringify(record, null, 2) + "\n");
   return path;

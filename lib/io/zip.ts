@@ -1,103 +1,37 @@
 /**
- * Read ZIP archives from disk without unpacking them whole (yauzl), and write
- * small ones in memory (fflate).
- *
- * Why these libraries, measured on a 793 MB archive of 35,000 JPEG entries
- * (deflated, like Microsoft's 790 MB PetImages zip; build/zipbench), reading
- * every entry once into memory, Deno 2.9.6, 2 CPU cores shared with other
- * jobs (2026-12-02; first three rows at load ~2, last two at load ~12):
- *
- * | reader                                   | list entries | read all | peak RSS |
- * |------------------------------------------|-------------:|---------:|---------:|
- * | yauzl 3.4.0 + CRC-32 (bare script)       |        3.3 s |    6.9 s |   240 MB |
- * | @zip.js/zip.js 2.24.0 (checkSignature)   |        1.4 s |   27.2 s |  1.24 GB |
- * | the former hand-written reader (397 ln.) |        0.1 s |    7.5 s |   148 MB |
- * | this module (yauzl), load ~12            |        5.8 s |   30.8 s |   334 MB |
- * | the former reader, load ~12              |        0.5 s |   28.9 s |   148 MB |
- *
- * The cost of a maintained library is a few seconds of listing and ~100–190 MB
- * more memory, once per split build; reading speed is about the same.
- *
- * - yauzl reads the central directory and then each entry on demand through
- *   a file descriptor, so memory stays small whatever the archive's size. It
- *   does not check CRC-32s (its README says so), so this module does, on every
- *   byte it hands out: a damaged archive is an error, never a wrong picture.
- *   It handles ZIP64, data descriptors and CP437/UTF-8 names.
- * - zip.js checks CRC-32s itself, but keeps about 8 KB of JavaScript objects
- *   per entry (279 MB of heap for 35,000 entries before reading one), and was
- *   four times slower here.
- * - fflate's reader needs the whole archive in memory (800 MB); its `zipSync`
- *   is used only to write the small archives of tests and examples.
+ * Unpack ZIP archives to a folder, one entry at a time (yauzl reads the
+ * central directory, then each entry on demand through a file descriptor, so
+ * memory stays small whatever the archive's size; it handles ZIP64, data
+ * descriptors and CP437/UTF-8 names). yauzl does not check CRC-32s, so this
+ * module does, on every byte: a damaged archive is an error, never a wrong
+ * file. An entry that would unpack to more than {@link MAX_ENTRY_BYTES} (a
+ * zip bomb, or no picture) is skipped and named.
  *
  * @example
  * ```ts
- * import { openZip } from "./zip.ts";
- * const zip = await openZip("data/downloads/kagglecatsanddogs_5340.zip");
- * try {
- *   const first = zip.entries.find((e) => e.name.endsWith(".jpg"))!;
- *   const bytes = await zip.read(first);
- *   console.log(first.name, bytes.length);
- * } finally {
- *   zip.close();
- * }
+ * import { unpackZip } from "./zip.ts";
+ * const { files, skipped } = await unpackZip("data/downloads/kagglecatsanddogs_5340.zip", "/tmp/pets");
+ * console.log(files.length, skipped);
  * ```
  * @module
  */
+import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
-import { type Zippable, zipSync } from "fflate";
 import yauzl from "yauzl";
+import { DataError } from "./errors.ts";
 
-/** Raised for a file that is not a ZIP archive, a damaged one, or an entry that cannot be unpacked. */
-export class ZipError extends Error {
-  override name = "ZipError";
-}
-
-/** One file or folder of an archive, as its central directory describes it. */
-export interface ZipEntry {
-  /** Path inside the archive, with `/` separators (folders end with `/`). */
-  name: string;
-  /** Size once unpacked, in bytes. */
-  size: number;
-  /** Size as stored in the archive, in bytes. */
-  compressedSize: number;
-  /** 0 (stored) or 8 (deflated); others cannot be read. */
-  method: number;
-  /** CRC-32 of the unpacked bytes. */
-  crc32: number;
-  /** Whether the entry is a folder. */
-  isDirectory: boolean;
-  /** Offset of the entry's local header in the archive. */
-  localHeaderOffset: number;
-  /** General purpose flags (bit 0: encrypted, bit 3: data descriptor). */
-  flags: number;
-}
-
-/** An open archive; see {@link openZip}. */
-export interface ZipReader {
-  /** The archive's path. */
-  readonly path: string;
-  /** Every entry, in the order of the central directory. */
-  readonly entries: readonly ZipEntry[];
-  /** Unpack one entry into memory and check its CRC-32. */
-  read(entry: ZipEntry): Promise<Uint8Array>;
-  /** Unpack one (possibly large) entry to a file, streaming, and check its CRC-32. */
-  extractTo(entry: ZipEntry, path: string): Promise<void>;
-  /** Release the file handle. */
-  close(): void;
-}
+/** The largest entry {@link unpackZip} unpacks: 50 MB (no picture of the chapter comes near it). */
+export const MAX_ENTRY_BYTES = 50_000_000;
 
 /** The parts of yauzl's API used here (the package ships no types). */
 interface YauzlEntry {
   fileName: string;
   uncompressedSize: number;
-  compressedSize: number;
   compressionMethod: number;
   crc32: number;
-  relativeOffsetOfLocalHeader: number;
   generalPurposeBitFlag: number;
 }
 interface YauzlZipFile {
-  entryCount: number;
   readEntry(): void;
   on(event: "entry", fn: (entry: YauzlEntry) => void): void;
   on(event: "end", fn: () => void): void;
@@ -106,44 +40,31 @@ interface YauzlZipFile {
   close(): void;
 }
 const lib = yauzl as unknown as {
-  open(
-    path: string,
-    options: Record<string, boolean>,
-    fn: (err: Error | null, zip?: YauzlZipFile) => void,
-  ): void;
+  open(path: string, options: Record<string, boolean>, fn: (err: Error | null, zip?: YauzlZipFile) => void): void;
 };
 
 /** yauzl's words for a damaged or foreign file, with what to do. */
-function explain(path: string, err: unknown): ZipError {
-  if (err instanceof ZipError) return err;
+function explain(path: string, err: unknown): DataError {
+  if (err instanceof DataError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (/end of central directory record signature not found/i.test(message)) {
-    return new ZipError(
+    return new DataError(
       `${path} is not a ZIP archive, or is truncated (no end-of-central-directory record); ` +
         `if it was being downloaded, delete it and download it again`,
+      { cause: err },
     );
   }
-  return new ZipError(`${path} is damaged or not a ZIP archive yauzl can read (${message}); get a fresh copy`);
+  return new DataError(`${path} is damaged or not a ZIP archive yauzl can read (${message}); get a fresh copy`, {
+    cause: err,
+  });
 }
 
-/**
- * Open a ZIP archive and read its central directory.
- *
- * @example
- * ```ts
- * import { openZip } from "./zip.ts";
- * const zip = await openZip("train.zip");
- * console.log(zip.entries.length, "entries");
- * zip.close();
- * ```
- * @throws {ZipError} when the file is not a ZIP archive or its directory is damaged.
- */
-export async function openZip(path: string): Promise<ZipReader> {
+/** Open an archive and list its entries (the central directory). */
+async function openZip(path: string): Promise<{ zip: YauzlZipFile; entries: YauzlEntry[] }> {
   const info = await Deno.stat(path).catch((err) => {
-    throw new ZipError(`cannot open ${path} as a ZIP archive: ${(err as Error).message}`);
+    throw new DataError(`cannot open ${path} as a ZIP archive: ${(err as Error).message}`, { cause: err });
   });
-  if (!info.isFile) throw new ZipError(`${path} is not a file, so not a ZIP archive`);
-  if (info.size < 22) throw new ZipError(`${path} is not a ZIP archive (only ${info.size} bytes)`);
+  if (!info.isFile || info.size < 22) throw new DataError(`${path} is not a ZIP archive (${info.size} bytes)`);
   const zip = await new Promise<YauzlZipFile>((ok, fail) =>
     lib.open(
       path,
@@ -151,11 +72,11 @@ export async function openZip(path: string): Promise<ZipReader> {
       (err, z) => (err ? fail(explain(path, err)) : ok(z!)),
     )
   );
-  const raw: YauzlEntry[] = [];
+  const entries: YauzlEntry[] = [];
   try {
     await new Promise<void>((ok, fail) => {
       zip.on("entry", (entry) => {
-        raw.push(entry);
+        entries.push(entry);
         zip.readEntry();
       });
       zip.on("end", ok);
@@ -166,136 +87,103 @@ export async function openZip(path: string): Promise<ZipReader> {
     zip.close();
     throw err;
   }
-  const handles = new Map<ZipEntry, YauzlEntry>();
-  const entries = raw.map((e) => {
-    const entry: ZipEntry = {
-      name: e.fileName,
-      size: e.uncompressedSize,
-      compressedSize: e.compressedSize,
-      method: e.compressionMethod,
-      crc32: e.crc32 >>> 0,
-      isDirectory: e.fileName.endsWith("/"),
-      localHeaderOffset: e.relativeOffsetOfLocalHeader,
-      flags: e.generalPurposeBitFlag,
-    };
-    handles.set(entry, e);
-    return entry;
-  });
-  return makeReader(path, zip, entries, handles);
+  return { zip, entries };
 }
 
-function makeReader(
-  path: string,
-  zip: YauzlZipFile,
-  entries: ZipEntry[],
-  handles: Map<ZipEntry, YauzlEntry>,
-): ZipReader {
-  let closed = false;
-  /** Stream an entry's bytes to `sink`, checking its size and CRC-32 at the end. */
-  const unpack = async (entry: ZipEntry, sink: (chunk: Uint8Array) => Promise<void> | void) => {
-    const handle = handles.get(entry);
-    if (!handle) throw new ZipError(`${path}: ${entry.name} is not an entry of this archive`);
-    if (closed) throw new ZipError(`${path} was closed`);
-    if (entry.flags & 1) throw new ZipError(`${path}: ${entry.name} is encrypted; it cannot be unpacked here`);
-    if (entry.method !== 0 && entry.method !== 8) {
-      throw new ZipError(
-        `${path}: ${entry.name} uses compression method ${entry.method}; only stored (0) and deflated (8) ` +
-          `entries can be read. Unpack the archive with another tool and pass the folder instead`,
-      );
-    }
-    let crc = 0;
-    let length = 0;
-    try {
-      const stream = await new Promise<AsyncIterable<Uint8Array>>((ok, fail) =>
-        zip.openReadStream(handle, (err, s) => (err ? fail(err) : ok(s!)))
-      );
-      for await (const chunk of stream) {
-        crc = crc32(chunk, crc);
-        length += chunk.length;
-        await sink(chunk);
-      }
-    } catch (err) {
-      throw new ZipError(
-        `${path}: ${entry.name} is damaged (${(err as Error).message}); the archive is corrupt or was truncated`,
-      );
-    }
-    if (length !== entry.size || (crc >>> 0) !== entry.crc32) {
-      throw new ZipError(
-        `${path}: ${entry.name} is damaged (CRC-32 or size mismatch: got ${length} bytes, ` +
-          `expected ${entry.size}); the archive is corrupt or was truncated`,
-      );
-    }
-  };
-
-  return {
-    path,
-    entries,
-    async read(entry) {
-      const chunks: Uint8Array[] = [];
-      await unpack(entry, (chunk) => void chunks.push(chunk));
-      if (chunks.length === 1) return new Uint8Array(chunks[0].buffer, chunks[0].byteOffset, chunks[0].byteLength);
-      const out = new Uint8Array(entry.size);
-      let at = 0;
-      for (const c of chunks) {
-        out.set(c, at);
-        at += c.length;
-      }
-      return out;
-    },
-    async extractTo(entry, target) {
-      const out = await Deno.open(target, { write: true, create: true, truncate: true });
-      try {
-        await unpack(entry, async (chunk) => {
-          let written = 0;
-          while (written < chunk.length) written += await out.write(chunk.subarray(written));
-        });
-      } catch (err) {
-        out.close();
-        await Deno.remove(target).catch(() => {});
-        throw err;
-      }
-      out.close();
-    },
-    close() {
-      if (closed) return;
-      closed = true;
-      zip.close();
-    },
-  };
+/** Why an entry cannot be unpacked, or `undefined` when it can. */
+function refusal(entry: YauzlEntry, maxBytes: number): string | undefined {
+  if (entry.fileName.endsWith("/")) return `a folder entry holding ${entry.uncompressedSize} bytes (damaged?)`;
+  if (entry.generalPurposeBitFlag & 1) return "encrypted";
+  if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
+    return `compression method ${entry.compressionMethod} (only stored and deflated entries are read; unpack the ` +
+      `archive with another tool and pass the folder instead)`;
+  }
+  if (entry.uncompressedSize > maxBytes) {
+    return `${entry.uncompressedSize} bytes unpacked, over the limit of ${maxBytes} (a zip bomb, or not a picture)`;
+  }
+  return undefined;
 }
 
-/** A file to put in an archive with {@link zipFiles}. */
-export interface ZipInput {
-  /** Path inside the archive, with `/` separators. */
-  name: string;
-  /** Its bytes. */
-  data: Uint8Array;
-  /** Deflate it (default true); false stores it as is. */
-  compress?: boolean;
+/** Stream one entry to `target`, checking its size and CRC-32 at the end. */
+async function extract(path: string, zip: YauzlZipFile, entry: YauzlEntry, target: string): Promise<void> {
+  const out = await Deno.open(target, { write: true, create: true, truncate: true });
+  let crc = 0;
+  let length = 0;
+  try {
+    const stream = await new Promise<AsyncIterable<Uint8Array>>((ok, fail) =>
+      zip.openReadStream(entry, (err, s) => (err ? fail(err) : ok(s!)))
+    );
+    for await (const chunk of stream) {
+      crc = crc32(chunk, crc);
+      length += chunk.length;
+      let written = 0;
+      while (written < chunk.length) written += await out.write(chunk.subarray(written));
+    }
+  } catch (err) {
+    if (err instanceof Deno.errors.PermissionDenied || /os error/.test(String(err))) throw err;
+    throw new DataError(
+      `${path}: ${entry.fileName} is damaged (${(err as Error).message}); the archive is corrupt or was truncated`,
+      { cause: err },
+    );
+  } finally {
+    out.close();
+  }
+  if (length !== entry.uncompressedSize || (crc >>> 0) !== (entry.crc32 >>> 0)) {
+    throw new DataError(
+      `${path}: ${entry.fileName} is damaged (CRC-32 or size mismatch: got ${length} bytes, ` +
+        `expected ${entry.uncompressedSize}); the archive is corrupt or was truncated`,
+    );
+  }
+}
+
+/** What {@link unpackZip} did. */
+export interface UnpackResult {
+  /** The files unpacked, as paths relative to the folder (`/`-separated, as in the archive). */
+  files: string[];
+  /** Entries left packed, and why. */
+  skipped: { file: string; reason: string }[];
 }
 
 /**
- * A small ZIP archive in memory (fflate's `zipSync`): deflated or stored
- * entries, UTF-8 names, in the order given. For tests and examples; the
- * workbook never writes large archives.
+ * Unpack every file of the archive at `path` into `dir` (created when
+ * missing), one at a time, CRC-checked. Entries that are encrypted, use
+ * another compression method, or would unpack to more than `maxEntryBytes`
+ * are skipped and listed.
  *
  * @example
  * ```ts
- * import { zipFiles } from "./zip.ts";
- * const bytes = zipFiles([{ name: "PetImages/Cat/0.jpg", data: new Uint8Array([1, 2, 3]) }]);
- * await Deno.writeFile("pets.zip", bytes);
+ * import { unpackZip } from "./zip.ts";
+ * const { files } = await unpackZip("train.zip", "/tmp/train");
  * ```
- * @throws {ZipError} for a name given twice.
+ * @throws {DataError} for a file that is not a ZIP archive, or a damaged entry (named).
  */
-export function zipFiles(files: ZipInput[]): Uint8Array<ArrayBuffer> {
-  const tree: Zippable = {};
-  const seen = new Set<string>();
-  for (const f of files) {
-    if (seen.has(f.name)) throw new ZipError(`zipFiles: the name ${f.name} is given twice`);
-    seen.add(f.name);
-    // Full paths as keys (fflate splits nested objects, not "a/b" keys): order is kept for non-numeric names.
-    tree[f.name] = [f.data, { level: f.compress === false ? 0 : 6 }];
+export async function unpackZip(
+  path: string,
+  dir: string,
+  options: { maxEntryBytes?: number; signal?: AbortSignal } = {},
+): Promise<UnpackResult> {
+  const { zip, entries } = await openZip(path);
+  const result: UnpackResult = { files: [], skipped: [] };
+  const made = new Set<string>();
+  try {
+    for (const entry of entries) {
+      options.signal?.throwIfAborted();
+      if (entry.fileName.endsWith("/") && entry.uncompressedSize === 0) continue;
+      const reason = refusal(entry, options.maxEntryBytes ?? MAX_ENTRY_BYTES);
+      if (reason) {
+        result.skipped.push({ file: entry.fileName, reason });
+        continue;
+      }
+      const target = join(dir, entry.fileName);
+      if (!made.has(dirname(target))) {
+        await Deno.mkdir(dirname(target), { recursive: true });
+        made.add(dirname(target));
+      }
+      await extract(path, zip, entry, target);
+      result.files.push(entry.fileName);
+    }
+  } finally {
+    zip.close();
   }
-  const bytes = zipSync(tree);
-  return new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength);
+  return result;
 }

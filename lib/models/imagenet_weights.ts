@@ -17,10 +17,12 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { DownloadError, downloadFile } from "../io/download.ts";
-import { dataPath, dirSetting } from "../io/profile.ts";
-import { fileHash, statOrNull } from "../io/fs.ts";
+import { downloadFile } from "../io/download.ts";
+import { DownloadError } from "../io/errors.ts";
+import { statOrNull } from "../io/fs.ts";
 import { markH5Verified } from "../io/h5.ts";
+import { fileHash } from "../io/integrity.ts";
+import { dataPath, dirSetting } from "../io/profile.ts";
 
 /** Where Keras 2 downloads the VGG16 weights from. */
 const WEIGHTS_BASE_URL = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1/";
@@ -39,11 +41,6 @@ export const VGG16_WEIGHTS: { top: WeightsFile; notop: WeightsFile } = {
   notop: { file: "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", md5: "6d6bbae143d832006294945121d1f1fc" },
 };
 
-/** Raised when a weights file can be neither found nor downloaded intact. */
-export class WeightsUnavailableError extends Error {
-  override name = "WeightsUnavailableError";
-}
-
 /**
  * The folder of cached weights: `CH5_WEIGHTS_DIR` (a relative value starts at
  * the project root), else `data/weights`.
@@ -56,19 +53,6 @@ export class WeightsUnavailableError extends Error {
  */
 export function weightsDir(): string {
   return dirSetting("CH5_WEIGHTS_DIR", dataPath("weights"));
-}
-
-/**
- * The md5 sum of a file, read in chunks (the VGG16 file with the top is 528 MiB).
- *
- * @example
- * ```ts
- * import { md5File } from "./imagenet_weights.ts";
- * console.log(await md5File("deno.json"));
- * ```
- */
-export function md5File(path: string): Promise<string> {
-  return fileHash(path, "md5");
 }
 
 /** Options of {@link cachedWeights} and {@link vgg16WeightsPath}. */
@@ -106,7 +90,7 @@ export function allowRandomWeights(): boolean {
  * The path of a weights file in the cache folder, downloading it (resumably,
  * see {@link downloadFile}) when it is absent or its md5 differs; a checked
  * file is not hashed again on later calls. When it cannot be had: a
- * {@link WeightsUnavailableError} that says which file to put where, or, with
+ * {@link DownloadError} that says which file to put where, or, with
  * `allowRandom`, `null` and a warning.
  *
  * @example
@@ -136,7 +120,7 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
   }
   // A file that is there but failed its md5 (and could not be replaced by a download) is damaged or another file.
   const present = before?.isFile ? await statOrNull(dest) : null;
-  const damaged = present ? await md5Of(dest, present.size) : undefined;
+  const damaged = present ? await fileHash(dest, "md5") : undefined;
   const badFile = damaged && damaged !== weights.md5
     ? `the file at ${dest} is damaged or a different file (md5 ${damaged}, expected ${weights.md5}; ` +
       `${present!.size} bytes) and was NOT used`
@@ -154,31 +138,20 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
     return null;
   }
   if (badFile) {
-    throw new WeightsUnavailableError(
+    throw new DownloadError(
       `Could not use the ImageNet weights ${weights.file}: ${badFile}, and a fresh download failed: ${problem}.\n` +
         `Fix: delete ${dest} (and ${dest}.json) and run again with internet, or replace it with a good copy from ` +
         `${url} (md5 ${weights.md5}).\n` +
         `To run the code with random weights instead (its numbers then mean nothing), set CH5_ALLOW_RANDOM_WEIGHTS=1.`,
     );
   }
-  throw new WeightsUnavailableError(
+  throw new DownloadError(
     `Could not get the ImageNet weights ${weights.file}: ${problem}.\n` +
       `Put the file at:\n  ${dest}\n` +
       `Get it from ${url} on a machine with internet (md5 ${weights.md5}), ` +
       `or set CH5_WEIGHTS_DIR to a folder that already holds it.\n` +
       `To run the code with random weights instead (its numbers then mean nothing), set CH5_ALLOW_RANDOM_WEIGHTS=1.`,
   );
-}
-
-/** The md5 of a cached file: from its sidecar (written by downloadFile) when it matches the size, else hashed. */
-async function md5Of(path: string, size: number): Promise<string> {
-  try {
-    const sidecar = JSON.parse(await Deno.readTextFile(`${path}.json`));
-    if (sidecar.size === size && typeof sidecar.md5 === "string") return sidecar.md5;
-  } catch {
-    // no sidecar
-  }
-  return await fileHash(path, "md5");
 }
 
 /**

@@ -4,13 +4,14 @@
  * whole model saved by Keras' `model.save()`, and save a model's weights in
  * Keras' layout so that Keras (and this module) can read them back.
  *
- * Keras' layout (2.x, `save_weights` or the `model_weights` group of
+ * Keras' layout (2.x, `save_weights`, or the `model_weights` group of
  * `model.save`): the weights root has the attribute `layer_names`; each
  * layer is a group of that name whose attribute `weight_names` lists its
  * arrays (e.g. `dense_1/kernel:0`, or `block1_conv1_W_1:0` in the VGG16
- * ImageNet files), each stored as a dataset at `<layer>/<weight name>`.
- * Kernels are `[rows, cols, in, out]` for Conv2D and `[in, out]` for Dense,
- * as in TensorFlow.js, so the arrays are assigned as they are.
+ * ImageNet files), each a dataset at `<layer>/<weight name>`. Kernels are laid
+ * out as in TensorFlow.js, so the arrays are assigned as they are. Every array
+ * is read and checked (shapes, NaN, float16) before any is assigned: a file
+ * that does not fit leaves the model as it was.
  *
  * @example
  * ```ts
@@ -23,12 +24,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { basename, dirname, join, resolve } from "node:path";
-import { fileHash } from "../io/fs.ts";
-import { shapeText } from "./summary.ts";
+import { ModelFileError } from "../io/errors.ts";
+import { writeAtomically } from "../io/fs.ts";
 import {
   type Dataset,
   type Group,
-  H5Error,
   type H5File,
   h5Ready,
   hdf5Reason,
@@ -36,40 +36,24 @@ import {
   openH5,
   plainValue,
 } from "../io/h5.ts";
-
-/** Raised when a Keras file does not fit the model, holds no Keras model, or holds NaN or infinite weights. */
-export class KerasH5Error extends Error {
-  override name = "KerasH5Error";
-}
+import { differs, fileRecord, MANIFEST, readManifest } from "../io/integrity.ts";
+import { shapeText } from "./summary.ts";
 
 /** Options of {@link loadWeightsFromH5}. */
 export interface LoadWeightsOptions {
   /**
-   * Match the file's layers to the model's by name (default `true`). With
+   * Match the file's layers to the model's by name (default `true`); with
    * `false`, the layers that have weights are matched in order, as Keras'
-   * `load_weights(path)` does, and both must have the same number of them.
+   * `load_weights(path)` does, and both must have as many.
    */
   byName?: boolean;
-  /**
-   * Leave a layer as it is, with a warning, when its weights do not fit
-   * (different count or shapes) instead of failing, as Keras'
-   * `skip_mismatch=True` does (default `false`).
-   */
-  skipMismatch?: boolean;
-  /**
-   * With `byName`, ignore the file's layers that the model lacks, as Keras'
-   * `by_name=True` does silently (default `false`: an error names them).
-   */
-  skipMissing?: boolean;
 }
 
 /** What {@link loadWeightsFromH5} did. */
 export interface LoadWeightsReport {
   /** The model's layers that got weights from the file, in file order. */
   loaded: string[];
-  /** Layers left as they were (`skipMismatch`, `skipMissing`), and why. */
-  skipped: { layer: string; reason: string }[];
-  /** The model's layers with weights that the file does not have (by name). */
+  /** The model's layers with weights that the file does not have (by name): they keep theirs, with a warning. */
   notInFile: string[];
   /** How many arrays were assigned. */
   arrays: number;
@@ -81,29 +65,19 @@ interface FileLayer {
   group: Group;
 }
 
-type Source = string | Uint8Array;
-
-function describe(source: Source): string {
-  return typeof source === "string" ? resolve(source) : `<${source.length} bytes>`;
-}
-
-/** Reads a string-list attribute, also when Keras split it into `name0`, `name1`, ... */
+/** A string-list attribute, also when Keras split it into `name0`, `name1`, ... */
 function stringsAttr(entity: Group, name: string): string[] | undefined {
-  const attrs = entity.attrs;
   const one = (value: unknown): string[] => {
     const plain = plainValue(value);
     if (plain === null) return [];
-    if (typeof plain === "string") return [plain];
-    if (Array.isArray(plain)) return plain.map(String);
-    throw new KerasH5Error(`attribute "${name}" of ${entity.path} is not a list of strings: ${String(plain)}`);
+    if (typeof plain === "string" || Array.isArray(plain)) return [plain].flat().map(String);
+    throw new ModelFileError(`attribute "${name}" of ${entity.path} is not a list of strings: ${String(plain)}`);
   };
-  if (name in attrs) return one(attrs[name].value);
-  if (`${name}0` in attrs) {
-    const out: string[] = [];
-    for (let i = 0; `${name}${i}` in attrs; i++) out.push(...one(attrs[`${name}${i}`].value));
-    return out;
-  }
-  return undefined;
+  if (name in entity.attrs) return one(entity.attrs[name].value);
+  if (!(`${name}0` in entity.attrs)) return undefined;
+  const out: string[] = [];
+  for (let i = 0; `${name}${i}` in entity.attrs; i++) out.push(...one(entity.attrs[`${name}${i}`].value));
+  return out;
 }
 
 function stringAttr(entity: Group, name: string): string | undefined {
@@ -112,62 +86,73 @@ function stringAttr(entity: Group, name: string): string | undefined {
   return Array.isArray(value) ? value.join("") : value === null ? undefined : String(value);
 }
 
-/** The group that holds the layers: the root of a weights file, or `model_weights`. */
-function weightsRoot(file: H5File, where: string): Group {
-  if (stringsAttr(file, "layer_names")) return file;
+/** The layers of the group that holds them: the root of a weights file, or `model_weights`. */
+function fileLayers(file: H5File, where: string): FileLayer[] {
   const keys = file.keys();
-  if (keys.includes("model_weights")) {
-    const group = file.get("model_weights") as Group;
-    if (stringsAttr(group, "layer_names")) return group;
+  const root = stringsAttr(file, "layer_names")
+    ? file
+    : keys.includes("model_weights")
+    ? file.get("model_weights") as Group
+    : undefined;
+  const names = root && stringsAttr(root, "layer_names");
+  if (!root || !names) {
+    throw new ModelFileError(
+      `${where} is HDF5 but holds no Keras weights: neither the root attribute "layer_names" (save_weights) ` +
+        `nor a group "model_weights" (model.save) is there. Top-level entries: ${keys.join(", ") || "none"}.`,
+    );
   }
-  throw new KerasH5Error(
-    `${where} is HDF5 but holds no Keras weights: neither the root attribute "layer_names" (save_weights) ` +
-      `nor a group "model_weights" (model.save) is there. Top-level entries: ${keys.join(", ") || "none"}.`,
-  );
-}
-
-function fileLayers(root: Group, where: string): FileLayer[] {
-  const names = stringsAttr(root, "layer_names") ?? [];
   return names.map((name) => {
     const group = root.get(name);
     if (!group || !("keys" in group)) {
-      throw new KerasH5Error(`${where}: "layer_names" lists "${name}" but there is no group of that name.`);
+      throw new ModelFileError(`${where}: "layer_names" lists "${name}" but there is no group of that name.`);
     }
     return { name, weightNames: stringsAttr(group as Group, "weight_names") ?? [], group: group as Group };
   });
 }
 
-function dataset(layer: FileLayer, weightName: string, where: string): Dataset {
-  const entity = layer.group.get(weightName);
+/** One weight's values as float32; float16, NaN, or what h5wasm cannot read is an error naming the dataset. */
+function readArray(layer: FileLayer, weightName: string, where: string): { shape: number[]; data: Float32Array } {
+  const entity = layer.group.get(weightName) as Dataset | null;
+  const name = `${layer.name}/${weightName}`;
   if (!entity || !("shape" in entity)) {
-    throw new KerasH5Error(
+    throw new ModelFileError(
       `${where}: layer "${layer.name}" lists weight "${weightName}" but has no dataset of that name.`,
     );
   }
-  return entity as Dataset;
-}
-
-function toFloat32(value: unknown, where: string): Float32Array {
-  if (value instanceof Float32Array) return value;
-  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
-    return Float32Array.from(value as unknown as ArrayLike<number>, Number);
+  const meta = entity.metadata as { type?: number; size?: number } | undefined;
+  if (meta?.type === 1 && meta.size === 2) {
+    throw new ModelFileError(
+      `${where}: weight "${name}" is float16 (half precision), which cannot be read here (h5wasm has no float16). ` +
+        `Save the weights as float32 in Keras (model.save_weights after K.set_floatx("float32"), or cast the model).`,
+    );
   }
-  if (typeof value === "number") return Float32Array.of(value);
-  throw new KerasH5Error(`${where} is not a numeric dataset.`);
-}
-
-/** Strip `:0` and return the candidate keys of a Keras weight name, most specific first. */
-function nameKeys(name: string): string[] {
-  const base = name.replace(/:\d+$/, "");
-  const parts = base.split("/");
-  const keys = [base];
-  if (parts.length > 2) keys.push(parts.slice(-2).join("/"));
-  return keys;
+  let value: unknown;
+  try {
+    value = entity.value;
+  } catch (err) {
+    throw new ModelFileError(`${where}: weight "${name}" cannot be read (${hdf5Reason(err)}).`, { cause: err });
+  }
+  const data = value instanceof Float32Array
+    ? value
+    : ArrayBuffer.isView(value) && !(value instanceof DataView)
+    ? Float32Array.from(value as unknown as ArrayLike<number>, Number)
+    : typeof value === "number"
+    ? Float32Array.of(value)
+    : undefined;
+  if (!data) throw new ModelFileError(`${where}: ${name} is not a numeric dataset.`);
+  const bad = data.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    throw new ModelFileError(
+      `${where}: weight "${weightName}" of layer "${layer.name}" holds ${data[bad]} at index ${bad}: ` +
+        `the file is damaged (or was saved from a model that diverged). Fetch or save it again.`,
+    );
+  }
+  return { shape: entity.shape ?? [], data };
 }
 
 /**
- * Pair the file's arrays of one layer with the model's weights: by name where
- * every name matches one weight (needed for nested models, whose order
+ * The order of the model's weights that the file's arrays of one layer take:
+ * by name where every name matches one weight (nested models, whose order
  * depends on which layers are trainable), else in order.
  */
 function pairWeights(variables: tf.LayerVariable[], fileNames: string[]): number[] {
@@ -177,203 +162,131 @@ function pairWeights(variables: tf.LayerVariable[], fileNames: string[]): number
   });
   const order: number[] = [];
   for (const name of fileNames) {
-    const hit = nameKeys(name).map((k) => byKey.get(k)).find((i) => i !== undefined && i >= 0);
+    const base = name.replace(/:\d+$/, "");
+    const keys = [base, ...(base.split("/").length > 2 ? [base.split("/").slice(-2).join("/")] : [])];
+    const hit = keys.map((k) => byKey.get(k)).find((i) => i !== undefined && i >= 0);
     if (hit === undefined || order.includes(hit)) return fileNames.map((_, i) => i);
     order.push(hit);
   }
   return order;
 }
 
-/** Assign one file layer's arrays to a model layer; returns the arrays assigned or a reason to skip. */
-function assignLayer(
-  layer: tf.layers.Layer,
-  fileLayer: FileLayer,
-  where: string,
-  skipMismatch: boolean,
-): number | string {
+/** One file layer's arrays as the model layer's weights, in its order; a count or shape that differs is an error. */
+function layerArrays(layer: tf.layers.Layer, fileLayer: FileLayer, where: string): tf.Tensor[] {
   const variables = layer.weights;
   const names = fileLayer.weightNames;
   if (variables.length !== names.length) {
-    const reason = `layer "${layer.name}" (${layer.getClassName()}) has ${variables.length} weight arrays ` +
-      `(${variables.map((v) => v.originalName).join(", ") || "none"}) but the file's layer "${fileLayer.name}" ` +
-      `has ${names.length} (${names.join(", ") || "none"})`;
-    if (skipMismatch) return reason;
-    throw new KerasH5Error(
-      `${where}: ${reason}. The model and the file describe different layers: build the model as the one that ` +
-        `saved the file, or pass {skipMismatch: true} to leave such layers as they are.`,
+    throw new ModelFileError(
+      `${where}: layer "${layer.name}" (${layer.getClassName()}) has ${variables.length} weight arrays ` +
+        `(${variables.map((v) => v.originalName).join(", ") || "none"}) but the file's layer "${fileLayer.name}" ` +
+        `has ${names.length} (${names.join(", ") || "none"}). Build the model as the one that saved the file.`,
     );
   }
   const order = pairWeights(variables, names);
-  const datasets = names.map((n) => dataset(fileLayer, n, where));
-  for (let i = 0; i < names.length; i++) {
+  const arrays = names.map((n) => readArray(fileLayer, n, where));
+  arrays.forEach(({ shape }, i) => {
     const expected = variables[order[i]].shape;
-    const found = datasets[i].shape ?? [];
-    if (expected.length !== found.length || expected.some((d, k) => d !== found[k])) {
-      const reason = `layer "${layer.name}", weight "${names[i]}" (${variables[order[i]].originalName}): ` +
-        `the model expects shape ${shapeText(expected)} but the file has ${shapeText(found)}`;
-      if (skipMismatch) return reason;
-      throw new KerasH5Error(
-        `${where}: ${reason}. Build the model with the configuration that saved the file (input shape, ` +
-          `filters, units, include_top), or pass {skipMismatch: true} to leave such layers as they are.`,
+    if (expected.length !== shape.length || expected.some((d, k) => d !== shape[k])) {
+      throw new ModelFileError(
+        `${where}: layer "${layer.name}", weight "${names[i]}" (${variables[order[i]].originalName}): the model ` +
+          `expects shape ${shapeText(expected)} but the file has ${shapeText(shape)}. Build the model with the ` +
+          `configuration that saved the file (input shape, filters, units, include_top).`,
       );
     }
-  }
+  });
   const values: tf.Tensor[] = new Array(variables.length);
-  try {
-    for (let i = 0; i < names.length; i++) {
-      const data = toFloat32(datasets[i].value, `${where}: ${fileLayer.name}/${names[i]}`);
-      const bad = data.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) {
-        throw new KerasH5Error(
-          `${where}: weight "${names[i]}" of layer "${fileLayer.name}" holds ${data[bad]} at index ${bad}: ` +
-            `the file is damaged (or was saved from a model that diverged). Fetch or save it again.`,
-        );
-      }
-      values[order[i]] = tf.tensor(data, datasets[i].shape ?? [], "float32");
-    }
-    layer.setWeights(values);
-  } finally {
-    tf.dispose(values.filter(Boolean));
-  }
-  return names.length;
+  arrays.forEach(({ shape, data }, i) => values[order[i]] = tf.tensor(data, shape, "float32"));
+  return values;
 }
 
-function weighted(layers: tf.layers.Layer[]): tf.layers.Layer[] {
-  return layers.filter((l) => l.weights.length > 0);
-}
-
-function loadFromRoot(
-  model: tf.LayersModel,
-  root: Group,
-  where: string,
-  options: LoadWeightsOptions,
-): LoadWeightsReport {
-  const byName = options.byName ?? true;
-  const skipMismatch = options.skipMismatch ?? false;
-  const report: LoadWeightsReport = { loaded: [], skipped: [], notInFile: [], arrays: 0 };
-  const layers = fileLayers(root, where);
-  const fileWeighted = layers.filter((l) => l.weightNames.length > 0);
-  const pairs: [tf.layers.Layer, FileLayer][] = [];
+/** Pair the file's layers with the model's, read and check every array, then assign them all. */
+function loadLayers(model: tf.LayersModel, file: H5File, where: string, byName: boolean): LoadWeightsReport {
+  const fileWeighted = fileLayers(file, where).filter((l) => l.weightNames.length > 0);
+  const modelWeighted = model.layers.filter((l) => l.weights.length > 0);
+  const names = (layers: { name: string }[]) => layers.map((l) => l.name).join(", ") || "none";
+  let pairs: [tf.layers.Layer, FileLayer][];
   if (byName) {
-    const modelLayers = new Map(model.layers.map((l) => [l.name, l]));
-    for (const fl of fileWeighted) {
-      const layer = modelLayers.get(fl.name);
-      if (layer) {
-        pairs.push([layer, fl]);
-      } else if (options.skipMissing) {
-        report.skipped.push({ layer: fl.name, reason: "the model has no layer of that name" });
-      } else {
-        throw new KerasH5Error(
-          `${where} has weights for layer "${fl.name}" (${fl.weightNames.length} arrays) but the model ` +
-            `"${model.name}" has no layer of that name. Its layers with weights: ` +
-            `${weighted(model.layers).map((l) => l.name).join(", ") || "none"}. ` +
-            `Name the model's layers as in the file, or pass {skipMissing: true} to ignore the file's other layers.`,
-        );
-      }
-    }
-    const inFile = new Set(fileWeighted.map((l) => l.name));
-    report.notInFile = weighted(model.layers).map((l) => l.name).filter((n) => !inFile.has(n));
-  } else {
-    const modelWeighted = weighted(model.layers);
-    if (modelWeighted.length !== fileWeighted.length) {
-      throw new KerasH5Error(
-        `${where} has ${fileWeighted.length} layers with weights (${fileWeighted.map((l) => l.name).join(", ")}) ` +
-          `but the model "${model.name}" has ${modelWeighted.length} ` +
-          `(${modelWeighted.map((l) => l.name).join(", ")}). Loading by order needs the same layers in the ` +
-          `same order: build the same architecture, or load by name ({byName: true}).`,
+    pairs = fileWeighted.map((fl) => {
+      const layer = modelWeighted.find((l) => l.name === fl.name);
+      if (layer) return [layer, fl];
+      throw new ModelFileError(
+        `${where} has weights for layer "${fl.name}" (${fl.weightNames.length} arrays) but the model ` +
+          `"${model.name}" has no layer of that name. Its layers with weights: ${names(modelWeighted)}. ` +
+          `Name the model's layers as in the file.`,
       );
-    }
-    modelWeighted.forEach((layer, i) => pairs.push([layer, fileWeighted[i]]));
+    });
+  } else if (modelWeighted.length === fileWeighted.length) {
+    pairs = modelWeighted.map((layer, i) => [layer, fileWeighted[i]]);
+  } else {
+    throw new ModelFileError(
+      `${where} has ${fileWeighted.length} layers with weights (${names(fileWeighted)}) but the model ` +
+        `"${model.name}" has ${modelWeighted.length} (${names(modelWeighted)}). Loading by order needs the same ` +
+        `layers in the same order: build the same architecture, or load by name ({byName: true}).`,
+    );
   }
-  for (const [layer, fl] of pairs) {
-    const result = assignLayer(layer, fl, where, skipMismatch);
-    if (typeof result === "string") {
-      console.warn(`warning: skipped ${result}`);
-      report.skipped.push({ layer: layer.name, reason: result });
-    } else {
-      report.loaded.push(layer.name);
-      report.arrays += result;
-    }
+  const values: tf.Tensor[][] = [];
+  try {
+    for (const [layer, fl] of pairs) values.push(layerArrays(layer, fl, where));
+    pairs.forEach(([layer], i) => layer.setWeights(values[i]));
+  } finally {
+    tf.dispose(values.flat());
   }
-  return report;
+  const loaded = pairs.map(([layer]) => layer.name);
+  const notInFile = modelWeighted.map((l) => l.name).filter((n) => !loaded.includes(n));
+  return { loaded, notInFile, arrays: values.flat().length };
 }
 
 /**
- * When the file sits in a folder written by `saveModel` (a `manifest.json`
- * recording its size and SHA-256), check it against that record: a byte
- * changed inside a weight leaves HDF5 readable, so only this finds it.
+ * When the file sits in a folder written by `saveModel` (a manifest recording
+ * its size and SHA-256), check it against that record: a byte changed inside
+ * a weight leaves HDF5 readable, so only this finds it.
  */
 async function checkAgainstManifest(path: string): Promise<void> {
-  let recorded: { size: number; sha256: string } | undefined;
-  try {
-    const manifest = JSON.parse(await Deno.readTextFile(join(dirname(resolve(path)), "manifest.json")));
-    recorded = manifest?.files?.[basename(path)];
-  } catch {
-    return; // no manifest: a file from Keras or elsewhere
-  }
-  if (!recorded) return;
-  const size = (await Deno.stat(path)).size;
-  const sha256 = size === recorded.size ? await fileHash(path, "sha256") : undefined;
-  if (sha256 === recorded.sha256) return await markH5Verified(path);
-  throw new KerasH5Error(
-    `${resolve(path)} differs from what was saved (${sha256 ? `SHA-256 ${sha256}` : `${size} bytes`}; ` +
-      `manifest.json beside it records ${recorded.size} bytes, SHA-256 ${recorded.sha256}): the file is damaged ` +
-      `or was changed. Save the model again.`,
+  const manifest = await readManifest(join(dirname(resolve(path)), MANIFEST)).catch(() => undefined);
+  const recorded = manifest?.files[basename(path)];
+  if (!recorded) return; // no manifest: a file from Keras or elsewhere
+  const wrong = differs(await fileRecord(path), recorded);
+  if (!wrong) return await markH5Verified(path);
+  throw new ModelFileError(
+    `${resolve(path)} differs from what was saved (${wrong}; ${MANIFEST} beside it records it): the file is ` +
+      `damaged or was changed. Save the model again.`,
   );
 }
 
-async function withSource<T>(source: Source, fn: (file: H5File, where: string) => T | Promise<T>): Promise<T> {
-  let path: string;
-  let temp: string | undefined;
-  if (typeof source === "string") {
-    path = source;
-  } else {
-    temp = await Deno.makeTempFile({ suffix: ".h5" });
-    await Deno.writeFile(temp, source);
-    path = temp;
-  }
+/** Open `path` (checked against its manifest, probed), run `fn`, and turn HDF5's failures into a {@link ModelFileError}. */
+async function withFile<T>(path: string, fn: (file: H5File, where: string) => T | Promise<T>): Promise<T> {
+  const where = resolve(path);
+  await checkAgainstManifest(path);
+  const file = await openH5(path, "r");
   try {
-    if (!temp) await checkAgainstManifest(path);
-    const file = await openH5(path, "r");
-    try {
-      return await fn(file, describe(source));
-    } catch (err) {
-      if (err instanceof WebAssembly.RuntimeError || /^Aborted\(/.test(String((err as Error)?.message))) {
-        // HDF5 hit an internal assertion on the damaged file (h5wasm's abort()).
-        throw new H5Error(
-          `${describe(source)} is damaged: HDF5 gave up reading it (${(err as Error).message}). ` +
-            `Fetch or copy the file again (or save the model again).`,
-        );
-      }
-      if (err instanceof KerasH5Error || err instanceof H5Error || !/HDF5|H5[A-Z]/.test(String(err))) throw err;
-      // HDF5 failed while reading (a damaged part of the file), with h5wasm's throwing handler on.
-      throw new H5Error(
-        `${describe(source)} is damaged (HDF5: ${hdf5Reason(err)}): fetch or copy the file again ` +
-          `(or save the model again).`,
+    return await fn(file, where);
+  } catch (err) {
+    const message = String((err as Error)?.message);
+    if (err instanceof WebAssembly.RuntimeError || /^Aborted\(/.test(message)) { // h5wasm's abort() on a damaged file
+      throw new ModelFileError(
+        `${where} is damaged: HDF5 gave up reading it (${message}). Fetch or copy the file again (or save the model again).`,
       );
-    } finally {
-      try {
-        file.close();
-      } catch {
-        // closing a damaged file may fail too; the error above says what matters
-      }
     }
+    if (err instanceof ModelFileError || !/HDF5|H5[A-Z]/.test(String(err))) throw err;
+    throw new ModelFileError(
+      `${where} is damaged (HDF5: ${hdf5Reason(err)}): fetch or copy the file again (or save the model again).`,
+      { cause: err },
+    );
   } finally {
-    if (temp) await Deno.remove(temp).catch(() => {});
+    try {
+      file.close();
+    } catch {
+      // closing a damaged file may fail too; the error above says what matters
+    }
   }
 }
 
 /**
  * Load the weights of a Keras `.h5` file into a model: a weights file
  * (`model.save_weights()`, e.g. the VGG16 ImageNet weights) or a whole-model
- * file (`model.save()`, weights under `model_weights`).
- *
- * By default the file's layers are matched to the model's by name, and every
- * layer of the file must exist in the model; the model may have more layers
- * (they keep their weights, listed in `notInFile`). Shapes must agree.
- *
- * @throws {H5Error} when the path is missing or not HDF5.
- * @throws {KerasH5Error} for a missing layer or a shape mismatch, naming both.
+ * file (`model.save()`). By default layers are matched by name; every layer
+ * of the file must exist in the model, shapes must agree, and layers of the
+ * model that the file lacks keep their weights, with a warning naming them.
  *
  * @example
  * ```ts
@@ -383,13 +296,24 @@ async function withSource<T>(source: Source, fn: (file: H5File, where: string) =
  * const report = await loadWeightsFromH5(convBase, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
  * console.log(report.loaded.length); // 13
  * ```
+ * @throws {ModelFileError} for a path that is missing, not HDF5 or damaged, a missing layer or a shape mismatch
+ * (naming both), float16 or NaN weights.
  */
 export function loadWeightsFromH5(
   model: tf.LayersModel,
-  source: Source,
+  path: string,
   options: LoadWeightsOptions = {},
 ): Promise<LoadWeightsReport> {
-  return withSource(source, (file, where) => loadFromRoot(model, weightsRoot(file, where), where, options));
+  return withFile(path, (file, where) => {
+    const report = loadLayers(model, file, where, options.byName ?? true);
+    if (report.notInFile.length > 0) {
+      console.warn(
+        `warning: ${where} has no weights for layer${report.notInFile.length > 1 ? "s" : ""} ` +
+          `${report.notInFile.join(", ")} of model "${model.name}": they keep their initial (random) values.`,
+      );
+    }
+    return report;
+  });
 }
 
 /** Options of {@link loadKerasModel}. */
@@ -400,49 +324,16 @@ export interface LoadKerasModelOptions {
 
 type KerasOptimizerConfig = { class_name: string; config: Record<string, number | boolean | null> };
 
-function optimizerFrom(spec: KerasOptimizerConfig): tf.Optimizer {
-  const c = spec.config ?? {};
-  const lr = Number(c.lr ?? c.learning_rate ?? NaN);
-  const num = (key: string, fallback: number) => (typeof c[key] === "number" ? c[key] as number : fallback);
-  if (num("decay", 0) !== 0) {
-    console.warn(`warning: the file's ${spec.class_name} has decay=${c.decay}; TensorFlow.js ignores it.`);
-  }
-  switch (spec.class_name) {
-    case "SGD":
-      return num("momentum", 0) > 0
-        ? tf.train.momentum(num("lr", 0.01), num("momentum", 0), Boolean(c.nesterov))
-        : tf.train.sgd(Number.isNaN(lr) ? 0.01 : lr);
-    case "RMSprop":
-      return tf.train.rmsprop(Number.isNaN(lr) ? 0.001 : lr, num("rho", 0.9), 0, num("epsilon", 1e-7));
-    case "Adam":
-      return tf.train.adam(
-        Number.isNaN(lr) ? 0.001 : lr,
-        num("beta_1", 0.9),
-        num("beta_2", 0.999),
-        num("epsilon", 1e-7),
-      );
-    case "Adagrad":
-      return tf.train.adagrad(Number.isNaN(lr) ? 0.01 : lr);
-    case "Adadelta":
-      return tf.train.adadelta(Number.isNaN(lr) ? 1 : lr, num("rho", 0.95), num("epsilon", 1e-7));
-    case "Adamax":
-      return tf.train.adamax(
-        Number.isNaN(lr) ? 0.002 : lr,
-        num("beta_1", 0.9),
-        num("beta_2", 0.999),
-        num("epsilon", 1e-7),
-      );
-    default:
-      throw new KerasH5Error(
-        `the file's optimizer ${spec.class_name} has no TensorFlow.js counterpart here; ` +
-          `load with {compile: false} and call model.compile() yourself.`,
-      );
-  }
-}
-
-function camel(name: string): string {
-  return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-}
+/** Keras' optimizers: the tfjs one, made from the settings (Keras' names and defaults). */
+const OPTIMIZERS: Record<string, (n: (key: string, fallback: number) => number, nesterov: boolean) => tf.Optimizer> = {
+  SGD: (n, nesterov) =>
+    n("momentum", 0) > 0 ? tf.train.momentum(n("lr", 0.01), n("momentum", 0), nesterov) : tf.train.sgd(n("lr", 0.01)),
+  RMSprop: (n) => tf.train.rmsprop(n("lr", 0.001), n("rho", 0.9), 0, n("epsilon", 1e-7)),
+  Adam: (n) => tf.train.adam(n("lr", 0.001), n("beta_1", 0.9), n("beta_2", 0.999), n("epsilon", 1e-7)),
+  Adagrad: (n) => tf.train.adagrad(n("lr", 0.01)),
+  Adadelta: (n) => tf.train.adadelta(n("lr", 1), n("rho", 0.95), n("epsilon", 1e-7)),
+  Adamax: (n) => tf.train.adamax(n("lr", 0.002), n("beta_1", 0.9), n("beta_2", 0.999), n("epsilon", 1e-7)),
+};
 
 function compileFrom(model: tf.LayersModel, trainingConfig: string, where: string): void {
   const tc = JSON.parse(trainingConfig) as {
@@ -450,23 +341,43 @@ function compileFrom(model: tf.LayersModel, trainingConfig: string, where: strin
     loss: string | Record<string, string>;
     metrics?: string[];
   };
-  if (typeof tc.loss !== "string") {
-    throw new KerasH5Error(`${where}: per-output losses are not supported; load with {compile: false}.`);
+  const hint = `load it with loadKerasModel(path, { compile: false }) and call model.compile() yourself`;
+  const spec = tc.optimizer_config ?? {};
+  const c = spec.config ?? {};
+  const make = OPTIMIZERS[spec.class_name];
+  if (!make) {
+    throw new ModelFileError(
+      `${where}: its optimizer ${spec.class_name} has no TensorFlow.js counterpart here; ${hint}.`,
+    );
   }
+  if (typeof tc.loss !== "string") throw new ModelFileError(`${where}: per-output losses are not supported; ${hint}.`);
+  if (typeof c.decay === "number" && c.decay !== 0) {
+    console.warn(`warning: the file's ${spec.class_name} has decay=${c.decay}; TensorFlow.js ignores it.`);
+  }
+  const optimizer = make((key, fallback) => {
+    const value = key === "lr" ? c.lr ?? c.learning_rate : c[key];
+    return typeof value === "number" ? value : fallback;
+  }, c.nesterov === true);
+  const camel = (name: string) => name.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
   const metrics = (tc.metrics ?? []).map((m) => (m === "accuracy" ? "acc" : camel(m)));
-  model.compile({ optimizer: optimizerFrom(tc.optimizer_config), loss: camel(tc.loss), metrics });
+  try {
+    model.compile({ optimizer, loss: camel(tc.loss), metrics });
+  } catch (err) {
+    const what = /loss/i.test(String(err)) ? `the loss "${tc.loss}"` : `the metrics ${JSON.stringify(tc.metrics)}`;
+    throw new ModelFileError(
+      `${where}: its training_config names ${what}, which TensorFlow.js does not know ` +
+        `(${(err as Error).message.split("\n")[0]}); ${hint}.`,
+      { cause: err },
+    );
+  }
 }
 
 /**
  * Load a whole model saved by Keras' `model.save()` (Keras 2.x): the
- * architecture from the root attribute `model_config` (Sequential or
- * functional `Model`, deserialized by TensorFlow.js, which reads Keras' JSON),
- * then every weight from `model_weights`, then, where the file has a
- * `training_config`, `compile()` with its optimizer, loss and metrics (the
- * optimizer's state, `optimizer_weights`, is not restored).
- *
- * @throws {KerasH5Error} for a weights-only file (no `model_config`), or
- * layers that TensorFlow.js does not know.
+ * architecture from the root attribute `model_config` (deserialized by
+ * TensorFlow.js), every weight from `model_weights`, then, where the file has
+ * a `training_config`, `compile()` with its optimizer, loss and metrics (the
+ * optimizer's state is not restored).
  *
  * @example
  * ```ts
@@ -474,32 +385,35 @@ function compileFrom(model: tf.LayersModel, trainingConfig: string, where: strin
  * const model = await loadKerasModel("../shared/fixtures/keras/dense_imdb.h5");
  * model.summary();
  * ```
+ * @throws {ModelFileError} for a weights-only file, layers TensorFlow.js does not know, or a loss, metric or
+ * optimizer it does not know (then `{ compile: false }` loads the model).
  */
-export function loadKerasModel(source: Source, options: LoadKerasModelOptions = {}): Promise<tf.LayersModel> {
-  return withSource(source, async (file, where) => {
+export function loadKerasModel(path: string, options: LoadKerasModelOptions = {}): Promise<tf.LayersModel> {
+  return withFile(path, async (file, where) => {
     const configText = stringAttr(file, "model_config");
     if (configText === undefined) {
-      throw new KerasH5Error(
+      throw new ModelFileError(
         `${where} has no "model_config" attribute: it holds weights only (written by save_weights()). ` +
           `Build the model in code, then call loadWeightsFromH5(model, path).`,
       );
     }
     const version = stringAttr(file, "keras_version") ?? "unknown";
     if (version.startsWith("1")) {
-      throw new KerasH5Error(`${where} was written by Keras ${version}; only Keras 2 files are supported.`);
+      throw new ModelFileError(`${where} was written by Keras ${version}; only Keras 2 files are supported.`);
     }
     let model: tf.LayersModel;
     try {
       model = await tf.models.modelFromJSON({ modelTopology: JSON.parse(configText) });
     } catch (err) {
-      throw new KerasH5Error(
+      throw new ModelFileError(
         `${where}: TensorFlow.js could not build the model of its "model_config" (Keras ${version}): ` +
           `${err instanceof Error ? err.message.split("\n")[0] : err}`,
+        { cause: err },
       );
     }
-    const report = loadFromRoot(model, weightsRoot(file, where), where, { byName: true });
+    const report = loadLayers(model, file, where, true);
     if (report.notInFile.length > 0) {
-      throw new KerasH5Error(`${where} lacks the weights of layers ${report.notInFile.join(", ")}.`);
+      throw new ModelFileError(`${where} lacks the weights of layers ${report.notInFile.join(", ")}.`);
     }
     const training = stringAttr(file, "training_config");
     if (training && (options.compile ?? true)) compileFrom(model, training, where);
@@ -507,30 +421,14 @@ export function loadKerasModel(source: Source, options: LoadKerasModelOptions = 
   });
 }
 
-/** Options of {@link saveWeightsToH5}. */
-export interface SaveWeightsOptions {
-  /** Replace an existing file (default `true`, as Keras' `overwrite=True`). */
-  overwrite?: boolean;
-  /** The `keras_version` attribute to write (default `"2.2.4"`, the layout written). */
-  kerasVersion?: string;
-}
-
-function asciiStrings(values: string[]): [string[], string] {
-  const width = Math.max(1, ...values.map((v) => new TextEncoder().encode(v).length)) + 1;
-  return [values, `A${width}`];
-}
-
 function writeStringAttr(group: Group, name: string, value: string): void {
   group.create_attribute(name, value, [], `A${new TextEncoder().encode(value).length + 1}`);
 }
 
 function writeStringsAttr(group: Group, name: string, values: string[]): void {
-  if (values.length === 0) {
-    group.create_attribute(name, new Float64Array(0), [0]); // what Keras writes for an empty list
-  } else {
-    const [data, dtype] = asciiStrings(values);
-    group.create_attribute(name, data, [data.length], dtype);
-  }
+  if (values.length === 0) return group.create_attribute(name, new Float64Array(0), [0]); // what Keras writes
+  const width = Math.max(1, ...values.map((v) => new TextEncoder().encode(v).length)) + 1;
+  group.create_attribute(name, values, [values.length], `A${width}`);
 }
 
 /**
@@ -538,8 +436,8 @@ function writeStringsAttr(group: Group, name: string, values: string[]): void {
  * root attributes `layer_names`, `backend`, `keras_version`; one group per
  * layer with the attribute `weight_names` (`<layer>/kernel:0`, ...), each
  * array a float32 dataset at `<layer>/<weight name>`. Keras reads it with
- * `model.load_weights(path)`; {@link loadWeightsFromH5} reads it back.
- * The file is written next to its destination and renamed into place.
+ * `model.load_weights(path)`; {@link loadWeightsFromH5} reads it back. The
+ * file is written atomically (`writeAtomically`).
  *
  * @example
  * ```ts
@@ -548,53 +446,41 @@ function writeStringsAttr(group: Group, name: string, values: string[]): void {
  * await saveWeightsToH5(mnistConvnet(), "data/mnist_convnet_weights.h5");
  * ```
  */
-export async function saveWeightsToH5(
-  model: tf.LayersModel,
-  path: string,
-  options: SaveWeightsOptions = {},
-): Promise<string> {
+export async function saveWeightsToH5(model: tf.LayersModel, path: string): Promise<string> {
   const target = resolve(path);
-  if (!(options.overwrite ?? true)) {
-    const exists = await Deno.stat(target).then(() => true, () => false);
-    if (exists) throw new KerasH5Error(`${target} exists; pass {overwrite: true} to replace it.`);
-  }
-  await Deno.mkdir(dirname(target), { recursive: true });
   await h5Ready();
-  const temp = `${target}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    const file = await openH5(temp, "w");
+  await writeAtomically(target, async (tmp) => {
+    const file = await openH5(tmp, "w");
     try {
       writeStringsAttr(file, "layer_names", model.layers.map((l) => l.name));
       writeStringAttr(file, "backend", "tensorflow");
-      writeStringAttr(file, "keras_version", options.kerasVersion ?? "2.2.4");
-      for (const layer of model.layers) {
-        const group = file.create_group(layer.name);
-        const names = layer.weights.map((w) => `${w.originalName}:0`);
-        writeStringsAttr(group, "weight_names", names);
-        for (let i = 0; i < names.length; i++) {
-          const parts = names[i].split("/");
-          let parent = group;
-          for (const part of parts.slice(0, -1)) {
-            parent = (parent.keys().includes(part) ? parent.get(part) : parent.create_group(part)) as Group;
-          }
-          const variable = layer.weights[i];
-          const data = await variable.read().data();
-          parent.create_dataset({
-            name: parts[parts.length - 1],
-            data: data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>),
-            shape: variable.shape as number[],
-            dtype: "<f4",
-          });
-        }
-      }
+      writeStringAttr(file, "keras_version", "2.2.4");
+      for (const layer of model.layers) await writeLayer(file.create_group(layer.name), layer);
     } finally {
       file.close();
     }
-    await Deno.rename(temp, target);
-    await markH5Verified(target); // written just now by this process: no need to probe it before reading
-  } catch (err) {
-    await Deno.remove(temp).catch(() => {});
-    throw err;
-  }
+  });
+  await markH5Verified(target); // written just now by this process: no need to probe it before reading
   return target;
+}
+
+/** One layer's group: the attribute `weight_names`, and each weight as a float32 dataset at its name. */
+async function writeLayer(group: Group, layer: tf.layers.Layer): Promise<void> {
+  const names = layer.weights.map((w) => `${w.originalName}:0`);
+  writeStringsAttr(group, "weight_names", names);
+  for (const [i, name] of names.entries()) {
+    const parts = name.split("/");
+    let parent = group;
+    for (const part of parts.slice(0, -1)) {
+      parent = (parent.keys().includes(part) ? parent.get(part) : parent.create_group(part)) as Group;
+    }
+    const variable = layer.weights[i];
+    const data = await variable.read().data();
+    parent.create_dataset({
+      name: parts[parts.length - 1],
+      data: data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>),
+      shape: variable.shape as number[],
+      dtype: "<f4",
+    });
+  }
 }

@@ -8,12 +8,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadWeightsFromH5 } from "./keras_h5.ts";
-import {
-  allowRandomWeights,
-  type CachedWeightsOptions,
-  vgg16WeightsPath,
-  WeightsUnavailableError,
-} from "./imagenet_weights.ts";
+import { allowRandomWeights, type CachedWeightsOptions, vgg16WeightsPath } from "./imagenet_weights.ts";
+import { DownloadError } from "../io/errors.ts";
 import { inJupyter, print } from "../notebook/display.ts";
 import { reportSkipped } from "../notebook/skip.ts";
 
@@ -36,7 +32,7 @@ export interface Vgg16Options {
   /**
    * When the ImageNet file can be neither found nor downloaded and random
    * weights are not allowed (`CH5_ALLOW_RANDOM_WEIGHTS` unset): `"throw"` its
-   * `WeightsUnavailableError`, or `"skip"`: show the notice once (what is
+   * `DownloadError`, or `"skip"`: show the notice once (what is
    * missing, where to put it, how to run on random weights), report it to the
    * notebook runner, and return random weights marked `"missing"`, so that the
    * cells that need them say they were skipped ({@link hasWeights}).
@@ -122,7 +118,7 @@ async function imagenetWeights(options: Vgg16Options): Promise<{ path: string | 
       source: "imagenet",
     };
   } catch (err) {
-    if (!(err instanceof WeightsUnavailableError)) throw err;
+    if (!(err instanceof DownloadError)) throw err;
     if (options.download?.allowRandom ?? allowRandomWeights()) {
       const where = err.message.split("\n").filter((line) => !line.includes("CH5_ALLOW_RANDOM_WEIGHTS")).join("\n");
       await print(

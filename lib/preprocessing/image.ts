@@ -4,20 +4,21 @@
  *
  * What a loaded picture looks like, whatever the file:
  *
- * - RGB, 3 channels, 8 bits (or 1 channel with `grayscale: true`), HWC order.
- *   Greyscale, palette, 16-bit and CMYK files are converted to sRGB; an alpha
- *   channel is dropped, not composited, as PIL's `convert("RGB")` does. (CMYK
- *   goes through libvips' colour management, PIL uses a naive formula: the
- *   colours of CMYK files differ slightly from Keras'.)
+ * - RGB, 3 channels, 8 bits, HWC order. Greyscale, palette, 16-bit and CMYK
+ *   files are converted to sRGB; an alpha channel is dropped, not
+ *   composited, as PIL's `convert("RGB")` does. (CMYK goes through libvips'
+ *   colour management, PIL uses a naive formula: the colours of CMYK files
+ *   differ slightly from Keras'.)
  * - EXIF orientation is NOT applied, because PIL's `Image.open` does not apply
  *   it either: a phone picture stored sideways loads sideways, as in Keras.
- * - `grayscale: true` uses PIL's `convert("L")` luma, ITU-R 601-2:
- *   `L = (19595 R + 38470 G + 7471 B + 32768) >> 16`.
  * - `targetSize` resizes with nearest-neighbour sampling at pixel centres,
  *   exactly like PIL's `resize(size, NEAREST)` (Keras 2.0.8's only
  *   interpolation): output pixel `x` takes source pixel
  *   `floor((x + 0.5) * srcWidth / width)`. (sharp's own `nearest` kernel rounds
  *   differently, so the resize is done here, in a cheap JavaScript loop.)
+ *
+ * {@link PICTURE_EXTENSIONS} is the one list of what counts as a picture file,
+ * for the split and for `flowFromDirectory` alike.
  *
  * @example
  * ```ts
@@ -31,6 +32,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import sharp from "sharp";
+import { PictureError } from "../io/errors.ts";
 
 /**
  * The lib's one picture type, in HWC order (row by row, channels
@@ -59,30 +61,32 @@ export interface PixelImage<T extends Uint8Array | Float32Array = Uint8Array> {
 export interface LoadImgOptions {
   /** `[height, width]` to resize to (nearest neighbour, like Keras); default: keep the file's size. */
   targetSize?: readonly [number, number] | null;
-  /** One luma channel instead of RGB (Keras `grayscale=True`). */
-  grayscale?: boolean;
-}
-
-/** Raised for a missing, empty, corrupt or non-picture file. The message names the file. */
-export class ImageLoadError extends Error {
-  override name = "ImageLoadError";
-  /** The file (or `"<bytes>"` for an in-memory picture). */
-  readonly path: string;
-  constructor(message: string, path: string) {
-    super(message);
-    this.path = path;
-  }
 }
 
 /**
- * Raised for a picture with more pixels than {@link loadImg} decodes
- * ({@link MAX_PIXELS}): the file may be fine, it is only too large.
+ * The file extensions that are pictures (lower case, no dot): Keras 2.0.8's
+ * `flow_from_directory` list (png, jpg, jpeg, bmp, ppm) and TIFF. Files with
+ * other extensions (`.gif`, `.webp`, ...) are not pictures to the split or
+ * the iterator.
  */
-export class ImageTooLargeError extends ImageLoadError {
-  override name = "ImageTooLargeError";
+export const PICTURE_EXTENSIONS: readonly string[] = ["jpg", "jpeg", "png", "bmp", "ppm", "tif", "tiff"];
+
+/**
+ * Whether a file name ends in one of {@link PICTURE_EXTENSIONS} (any case).
+ *
+ * @example
+ * ```ts
+ * import { isPictureName } from "./image.ts";
+ * isPictureName("cat.0.JPG"); // true
+ * isPictureName("cat.0.gif"); // false
+ * ```
+ */
+export function isPictureName(name: string): boolean {
+  const dot = name.lastIndexOf(".");
+  return dot >= 0 && PICTURE_EXTENSIONS.includes(name.slice(dot + 1).toLowerCase());
 }
 
-/** The most pixels {@link loadImg} decodes: 16383 × 16383 (268 million), about 805 MB as 8-bit RGB. */
+/** The most pixels {@link loadImg} decodes (or resizes to): 16383 × 16383 (268 million), 805 MB as 8-bit RGB. */
 export const MAX_PIXELS = 0x3fff * 0x3fff;
 
 /** Throw the clearest error for a file that could not be decoded, when the file itself is the problem. */
@@ -92,12 +96,12 @@ async function explainFileError(path: string): Promise<void> {
     info = await Deno.stat(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
-      throw new ImageLoadError(`no such picture file: ${path} (check the path)`, path);
+      throw new PictureError(`no such picture file: ${path} (check the path)`, path, { cause: err });
     }
-    throw new ImageLoadError(`cannot read ${path}: ${(err as Error).message}`, path);
+    throw new PictureError(`cannot read ${path}: ${(err as Error).message}`, path, { cause: err });
   }
-  if (!info.isFile) throw new ImageLoadError(`not a file: ${path}`, path);
-  if (info.size === 0) throw new ImageLoadError(`not an image / corrupt: ${path} (empty file, 0 bytes)`, path);
+  if (!info.isFile) throw new PictureError(`not a file: ${path}`, path);
+  if (info.size === 0) throw new PictureError(`not an image / corrupt: ${path} (empty file, 0 bytes)`, path);
 }
 
 function checkSize(targetSize: readonly [number, number]): void {
@@ -105,10 +109,17 @@ function checkSize(targetSize: readonly [number, number]): void {
   if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1) {
     throw new RangeError(`targetSize must be [height, width] in whole pixels >= 1, got ${JSON.stringify(targetSize)}`);
   }
+  if (h * w > MAX_PIXELS) {
+    throw new RangeError(
+      `targetSize ${JSON.stringify(targetSize)} is ${
+        h * w
+      } pixels, over the ${MAX_PIXELS} (16383×16383) a picture may have`,
+    );
+  }
 }
 
 /**
- * Decode a picture file (or its bytes) to 8-bit RGB (or greyscale), optionally
+ * Decode a picture file (or its bytes) to 8-bit RGB, optionally
  * resized; see the module doc for the exact Keras semantics.
  *
  * @example
@@ -117,14 +128,13 @@ function checkSize(targetSize: readonly [number, number]): void {
  * const img = await loadImg("cat.0.jpg", { targetSize: [150, 150] });
  * console.log(img.height, img.width, img.channels, img.data.length); // 150 150 3 67500
  * ```
- * @throws {ImageLoadError} for a missing, empty, corrupt or non-picture file.
- * @throws {ImageTooLargeError} for a picture of more than {@link MAX_PIXELS} pixels.
+ * @throws {PictureError} for a missing, empty, corrupt or non-picture file, or one of more than {@link MAX_PIXELS} pixels.
  */
 export async function loadImg(source: string | Uint8Array, options: LoadImgOptions = {}): Promise<PixelImage> {
   const label = typeof source === "string" ? source : "<bytes>";
   if (options.targetSize) checkSize(options.targetSize);
   if (typeof source !== "string" && source.length === 0) {
-    throw new ImageLoadError("not an image / corrupt: <bytes> (empty, 0 bytes)", label);
+    throw new PictureError("not an image / corrupt: <bytes> (empty, 0 bytes)", label);
   }
   let decoded: { data: Uint8Array; width: number; height: number; channels: number };
   try {
@@ -149,7 +159,7 @@ export async function loadImg(source: string | Uint8Array, options: LoadImgOptio
       const size = meta?.width && meta.height
         ? `${meta.width}×${meta.height} = ${(meta.width * meta.height / 1e6).toFixed(0)} million pixels`
         : "more pixels";
-      throw new ImageTooLargeError(
+      throw new PictureError(
         `too many pixels: ${label} is ${size}, over the ${
           (MAX_PIXELS / 1e6).toFixed(0)
         } million (16383×16383) that loadImg decodes. The file is not necessarily corrupt: shrink it first ` +
@@ -157,42 +167,19 @@ export async function loadImg(source: string | Uint8Array, options: LoadImgOptio
         label,
       );
     }
-    throw new ImageLoadError(`not an image / corrupt: ${label} (${reason})`, label);
+    throw new PictureError(`not an image / corrupt: ${label} (${reason})`, label, { cause: err });
   }
   if (decoded.channels !== 3) {
-    throw new ImageLoadError(
+    throw new PictureError(
       `not an image / corrupt: ${label} (decoded to ${decoded.channels} channels, expected 3 after RGB conversion)`,
       label,
     );
   }
   let img: PixelImage = { data: decoded.data, height: decoded.height, width: decoded.width, channels: 3 };
-  if (options.grayscale) img = toGrayscale(img);
   if (options.targetSize && (options.targetSize[0] !== img.height || options.targetSize[1] !== img.width)) {
     img = resizeNearest(img, options.targetSize);
   }
   return img;
-}
-
-/**
- * RGB to one luma channel, like PIL's `convert("L")`.
- *
- * @example
- * ```ts
- * import { toGrayscale } from "./image.ts";
- * const grey = toGrayscale({ data: new Uint8Array([255, 0, 0]), height: 1, width: 1, channels: 3 });
- * console.log(grey.data[0]); // 76
- * ```
- */
-export function toGrayscale(img: PixelImage): PixelImage {
-  if (img.channels === 1) return img;
-  const n = img.height * img.width;
-  const out = new Uint8Array(n);
-  const src = img.data;
-  const step = img.channels; // RGB or RGBA: alpha is ignored
-  for (let i = 0, p = 0; i < n; i++, p += step) {
-    out[i] = (src[p] * 19595 + src[p + 1] * 38470 + src[p + 2] * 7471 + 0x8000) >> 16;
-  }
-  return { data: out, height: img.height, width: img.width, channels: 1 };
 }
 
 /** Source index of each output index, for nearest-neighbour resizing as PIL does it. */
@@ -251,8 +238,7 @@ export function resizeNearest(img: PixelImage, targetSize: readonly [number, num
 }
 
 /**
- * The picture as float32 values 0..255 in HWC order (Keras `img_to_array`),
- * optionally multiplied by `scale` (e.g. `1 / 255`).
+ * The picture as float32 values 0..255 in HWC order (Keras `img_to_array`), optionally multiplied by `scale`.
  *
  * @example
  * ```ts
@@ -270,8 +256,8 @@ export function imgToFloat32(img: PixelImage, scale = 1): Float32Array {
 }
 
 /**
- * The picture as a `tf.Tensor3D` `[height, width, channels]`, float32 0..255,
- * like Keras' `img_to_array`. The caller disposes it.
+ * The picture as a `tf.Tensor3D` `[height, width, channels]`, float32 0..255 (Keras' `img_to_array`); the caller
+ * disposes it.
  *
  * @example
  * ```ts

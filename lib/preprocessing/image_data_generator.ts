@@ -1,62 +1,32 @@
 /**
- * Random augmentation of pictures with the meaning of Keras 2.0.8's
- * `ImageDataGenerator` (the version of the book), as a tight JavaScript loop
- * over HWC pixels.
+ * Random augmentation with the meaning of Keras 2.0.8's `ImageDataGenerator`
+ * (the book's version), as a tight JavaScript loop over HWC pixels.
  *
- * For each picture, {@link ImageDataGenerator.randomTransform} draws (in this
- * order, like Keras):
+ * {@link ImageDataGenerator.randomTransform} draws, in Keras' order: a
+ * rotation in ±`rotationRange` degrees; shifts of ±h·`heightShiftRange` and
+ * ±w·`widthShiftRange` pixels; a shear in ±`shearRange` **radians** (Keras
+ * 2.0.8; later versions read degrees, so the book's 0.2 is about 11.5°); zoom
+ * factors `zx`, `zy` drawn independently from [1 − z, 1 + z] (above 1 zooms
+ * out); then flips with probability 0.5. {@link transformInto} maps every
+ * output pixel back to the source through `rotation · shift · shear · zoom`
+ * about the centre (`h/2 + 0.5`, as `transform_matrix_offset_center`), takes
+ * the nearest source pixel (`scipy.ndimage.affine_transform`, `order=0`),
+ * fills outside points by `fillMode` (scipy's `nearest`, `reflect`,
+ * `constant` with `cval`, `wrap` with its historical period of size − 1),
+ * flips, and only then multiplies by `rescale` (Keras' `standardize`). Points
+ * exactly half a pixel outside may round one pixel differently from scipy.
  *
- * - a rotation `theta`, uniform in [-rotationRange, rotationRange] degrees;
- * - a vertical shift `tx`, uniform in [-h·heightShiftRange, h·heightShiftRange] pixels;
- * - a horizontal shift `ty`, uniform in [-w·widthShiftRange, w·widthShiftRange] pixels;
- * - a shear angle, uniform in [-shearRange, shearRange] **radians** (Keras
- *   2.0.8 reads `shear_range` in radians; Keras 2.1.x and later read degrees,
- *   so the book's `shear_range=0.2` is a shear of about 11.5°);
- * - zoom factors `zx` (rows) and `zy` (columns), drawn independently from
- *   [1 - zoomRange, 1 + zoomRange] (or the given [lo, hi]); a factor above 1
- *   shows more of the picture, i.e. zooms out, as in Keras;
- * - a horizontal (then vertical) flip with probability 0.5 each.
- *
- * {@link applyTransform} then maps every output pixel (row `i`, column `j`)
- * back to the source with `rotation · shift · shear · zoom` taken about the
- * centre (`h/2 + 0.5`, `w/2 + 0.5`, as Keras' `transform_matrix_offset_center`
- * does), samples the nearest source pixel (`scipy.ndimage.affine_transform`
- * with `order=0`, which Keras 2.0.8 uses), fills points outside the picture
- * by `fillMode`, flips, and only then multiplies by `rescale` (Keras'
- * `standardize` runs after `random_transform`).
- *
- * The fill modes follow scipy's: `nearest` repeats the edge pixel (aaaa|abcd|dddd),
- * `reflect` mirrors about the edge (dcba|abcd|dcba), `constant` uses `cval`,
- * and `wrap` tiles with scipy's historical period of (size - 1) pixels.
- * Rounding of points exactly half a pixel outside the picture may differ from
- * scipy by one pixel.
- *
- * A seed makes the draws reproducible (a small mulberry32 generator, so the
- * numbers differ from NumPy's for the same seed).
- *
- * Left out from Keras' generator: featurewise/samplewise centring and
- * normalisation, ZCA whitening and channel shifts (the chapter uses none).
+ * Seeds give reproducible draws (mulberry32: other numbers than NumPy's).
+ * Left out (the chapter uses none): featurewise/samplewise normalisation,
+ * ZCA whitening, channel shifts.
  *
  * @example
  * ```ts
  * import { imageDataGenerator } from "./image_data_generator.ts";
- * const datagen = imageDataGenerator({
- *   rescale: 1 / 255,
- *   rotationRange: 40,
- *   widthShiftRange: 0.2,
- *   heightShiftRange: 0.2,
- *   shearRange: 0.2,
- *   zoomRange: 0.2,
- *   horizontalFlip: true,
- *   fillMode: "nearest",
- * });
- * const train = await datagen.flowFromDirectory("data/cats_and_dogs_small/train", {
- *   targetSize: [150, 150],
- *   batchSize: 32,
- *   classMode: "binary",
- * });
- * const { xs, ys } = await train.next();
- * console.log(xs.shape, ys!.shape); // [32, 150, 150, 3] [32, 1]
+ * const datagen = imageDataGenerator({ rescale: 1 / 255, rotationRange: 40, zoomRange: 0.2, horizontalFlip: true });
+ * const train = await datagen.flowFromDirectory("data/cats_and_dogs_small/train", { targetSize: [150, 150] });
+ * const { xs } = await train.next();
+ * console.log(xs.shape); // [32, 150, 150, 3]
  * ```
  * @module
  */
@@ -67,7 +37,7 @@ import {
   listDirectory,
 } from "./directory_iterator.ts";
 import type { PixelImage } from "./image.ts";
-import { Random, randomSeed } from "./random.ts";
+import { checkSeed, Random, randomSeed } from "./random.ts";
 
 /** An 8-bit (decoded) or float (already transformed) picture: what the transforms accept. */
 type AnyPixelImage = PixelImage<Uint8Array | Float32Array>;
@@ -103,43 +73,32 @@ export interface ImageDataGeneratorOptions {
   seed?: number;
 }
 
-/** One draw of {@link ImageDataGenerator.randomTransform}. Identity: all zero, zooms 1, no flips. */
+/**
+ * One draw of {@link ImageDataGenerator.randomTransform}: rotation `theta` in
+ * degrees (counter-clockwise on screen), shifts `tx` (rows) and `ty`
+ * (columns) in pixels, `shear` in radians, zoom factors `zx` (rows) and `zy`
+ * (columns), and the flips applied after the affine transform.
+ */
 export interface TransformParams {
-  /** Rotation in degrees (counter-clockwise on screen for positive values). */
   theta: number;
-  /** Shift along rows (vertical), pixels. */
   tx: number;
-  /** Shift along columns (horizontal), pixels. */
   ty: number;
-  /** Shear angle in radians. */
   shear: number;
-  /** Zoom factor along rows. */
   zx: number;
-  /** Zoom factor along columns. */
   zy: number;
-  /** Mirror left-right (after the affine transform). */
   flipHorizontal: boolean;
-  /** Mirror upside down (after the affine transform). */
   flipVertical: boolean;
 }
 
 /** The parameters that change nothing. */
 export const IDENTITY_TRANSFORM: Readonly<TransformParams> = Object.freeze({
-  theta: 0,
-  tx: 0,
-  ty: 0,
-  shear: 0,
-  zx: 1,
-  zy: 1,
-  flipHorizontal: false,
-  flipVertical: false,
+  ...{ theta: 0, tx: 0, ty: 0, shear: 0, zx: 1, zy: 1 },
+  ...{ flipHorizontal: false, flipVertical: false },
 });
 
 /**
- * The 2×3 matrix `[a, b, c, d, e, f]` that maps an output pixel (row `i`,
- * column `j`) to its source point (`a·i + b·j + c`, `d·i + e·j + f`), as Keras
- * 2.0.8 composes it (rotation · shift · shear · zoom, about the centre). Flips
- * are not part of it.
+ * The 2×3 matrix `[a, b, c, d, e, f]` mapping an output pixel (row `i`, column `j`) to its source point
+ * (`a·i + b·j + c`, `d·i + e·j + f`), as Keras 2.0.8 composes it (rotation · shift · shear · zoom about the centre).
  *
  * @example
  * ```ts
@@ -164,9 +123,7 @@ export function transformMatrix(params: TransformParams, height: number, width: 
   if (params.tx !== 0 || params.ty !== 0) m = mul(m, [1, 0, params.tx, 0, 1, params.ty, 0, 0, 1]);
   if (params.shear !== 0) m = mul(m, [1, -Math.sin(params.shear), 0, 0, Math.cos(params.shear), 0, 0, 0, 1]);
   if (params.zx !== 1 || params.zy !== 1) m = mul(m, [params.zx, 0, 0, 0, params.zy, 0, 0, 0, 1]);
-  const ox = height / 2 + 0.5;
-  const oy = width / 2 + 0.5;
-  // offset · m · reset
+  const [ox, oy] = [height / 2 + 0.5, width / 2 + 0.5]; // offset · m · reset
   return new Float64Array([
     m[0],
     m[1],
@@ -179,44 +136,20 @@ export function transformMatrix(params: TransformParams, height: number, width: 
 
 /** scipy.ndimage's (pre-1.6) `map_coordinate`: bring a coordinate outside [0, len-1] back in, or -1 for constant. */
 function mapCoordinate(x: number, len: number, mode: FillMode): number {
-  if (x < 0) {
-    switch (mode) {
-      case "nearest":
-        return 0;
-      case "constant":
-        return -1;
-      case "reflect": {
-        if (len <= 1) return 0;
-        const sz2 = 2 * len;
-        if (x < -sz2) x = sz2 * Math.trunc(-x / sz2) + x;
-        return x < -len ? x + sz2 : -x - 1;
-      }
-      case "wrap": {
-        if (len <= 1) return 0;
-        const sz = len - 1;
-        return x + sz * (Math.trunc(-x / sz) + 1);
-      }
-    }
-  } else if (x > len - 1) {
-    switch (mode) {
-      case "nearest":
-        return len - 1;
-      case "constant":
-        return -1;
-      case "reflect": {
-        if (len <= 1) return 0;
-        const sz2 = 2 * len;
-        x -= sz2 * Math.trunc(x / sz2);
-        return x >= len ? sz2 - x - 1 : x;
-      }
-      case "wrap": {
-        if (len <= 1) return 0;
-        const sz = len - 1;
-        return x - sz * Math.trunc(x / sz);
-      }
-    }
+  if (x >= 0 && x <= len - 1) return x;
+  if (mode === "constant") return -1;
+  if (mode === "nearest" || len <= 1) return x < 0 ? 0 : len - 1;
+  if (mode === "wrap") {
+    const sz = len - 1;
+    return x < 0 ? x + sz * (Math.trunc(-x / sz) + 1) : x - sz * Math.trunc(x / sz);
   }
-  return x;
+  const sz2 = 2 * len; // reflect
+  if (x < 0) {
+    if (x < -sz2) x = sz2 * Math.trunc(-x / sz2) + x;
+    return x < -len ? x + sz2 : -x - 1;
+  }
+  x -= sz2 * Math.trunc(x / sz2);
+  return x >= len ? sz2 - x - 1 : x;
 }
 
 /** Round a mapped coordinate to a pixel index (scipy order 0: floor(x + 0.5)), kept inside [0, len-1]. */
@@ -241,16 +174,14 @@ export interface ApplyOptions {
 
 /**
  * Write `image` transformed by `params` (then flipped, then multiplied by
- * `scale`) into `out` starting at `offset`, in HWC order: the fast path that
- * batches use.
+ * `scale`) into `out` from `offset`, in HWC order: the fast path of batches.
  *
  * @example
  * ```ts
  * import { IDENTITY_TRANSFORM, transformInto } from "./image_data_generator.ts";
- * const image = { data: new Uint8Array(2 * 2 * 3).fill(255), height: 2, width: 2, channels: 3 as const };
- * const batch = new Float32Array(2 * image.data.length);
- * transformInto(image, { ...IDENTITY_TRANSFORM, flipHorizontal: true }, batch, 12, { scale: 1 / 255 });
- * console.log(batch[12]); // 1
+ * const image = { data: new Uint8Array(12).fill(255), height: 2, width: 2, channels: 3 as const };
+ * const batch = new Float32Array(24);
+ * transformInto(image, { ...IDENTITY_TRANSFORM, flipHorizontal: true }, batch, 12, { scale: 1 / 255 }); // batch[12] = 1
  * ```
  */
 export function transformInto(
@@ -312,16 +243,13 @@ export function transformInto(
 }
 
 /**
- * `image` transformed by `params` as a new float picture (values as in the
- * input, 0..255 for 8-bit pictures; `scale` multiplies them).
+ * `image` transformed by `params` as a new float picture (values as in the input; `scale` multiplies them).
  *
  * @example
  * ```ts
  * import { applyTransform, IDENTITY_TRANSFORM } from "./image_data_generator.ts";
  * import { loadImg } from "./image.ts";
- * const img = await loadImg("cat.0.jpg", { targetSize: [150, 150] });
- * const turned = applyTransform(img, { ...IDENTITY_TRANSFORM, theta: 30 });
- * console.log(turned.data.length); // 67500
+ * const turned = applyTransform(await loadImg("cat.0.jpg"), { ...IDENTITY_TRANSFORM, theta: 30 });
  * ```
  */
 export function applyTransform(
@@ -334,12 +262,29 @@ export function applyTransform(
   return { data: out, height: image.height, width: image.width, channels: image.channels };
 }
 
-function checkRange(name: string, value: number | undefined): number {
+/**
+ * A range option: a number from 0 to `max` (0 when absent). The bounds keep
+ * every draw and pixel coordinate finite (a `rotationRange` of 1e308 would
+ * make NaN pictures) and cover every meaningful value.
+ */
+function checkRange(name: string, value: number | undefined, max: number, why: string): number {
   const v = value ?? 0;
-  if (!Number.isFinite(v) || v < 0) {
-    throw new RangeError(`${name} must be a number >= 0, got ${value}`);
+  if (typeof v !== "number" || !(v >= 0 && v <= max)) {
+    throw new RangeError(`${name} must be a number from 0 to ${max} (${why}), got ${value}`);
   }
   return v;
+}
+
+/** `zoomRange` as `[lo, hi]`: `z` for `[1 - z, 1 + z]`, or `[lo, hi]` with 0 < lo <= hi <= 100. */
+function zoomBounds(z: number | readonly [number, number]): readonly [number, number] {
+  if (typeof z === "number") {
+    checkRange("zoomRange", z, 100, "zoom factors 1 - z to 1 + z");
+    return [1 - z, 1 + z];
+  }
+  if (Array.isArray(z) && z.length === 2 && z.every((v) => v > 0 && v <= 100) && z[0] <= z[1]) return [z[0], z[1]];
+  throw new RangeError(
+    `zoomRange must be a number z (for [1 - z, 1 + z]) or [lo, hi] with 0 < lo <= hi <= 100, got ${JSON.stringify(z)}`,
+  );
 }
 
 /**
@@ -348,25 +293,16 @@ function checkRange(name: string, value: number | undefined): number {
  * generator is the one place where pictures are augmented and rescaled.
  */
 export class ImageDataGenerator implements ImageTransformer<TransformParams> {
-  /** Factor applied after augmenting, or null. */
+  /** The options, checked (see {@link ImageDataGeneratorOptions}); `zoomRange` as `[lo, hi]`. */
   readonly rescale: number | null;
-  /** Degrees. */
   readonly rotationRange: number;
-  /** Fraction of the width. */
   readonly widthShiftRange: number;
-  /** Fraction of the height. */
   readonly heightShiftRange: number;
-  /** Radians. */
   readonly shearRange: number;
-  /** [lo, hi] of the zoom factors. */
   readonly zoomRange: readonly [number, number];
-  /** Flip left-right with probability 0.5. */
   readonly horizontalFlip: boolean;
-  /** Flip upside down with probability 0.5. */
   readonly verticalFlip: boolean;
-  /** How points outside the picture are filled. */
   readonly fillMode: FillMode;
-  /** Fill value of `constant` mode. */
   readonly cval: number;
   /** The seed the draws started from. */
   readonly seed: number;
@@ -377,21 +313,11 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
     const rescale = options.rescale ?? null;
     if (rescale !== null && !Number.isFinite(rescale)) throw new RangeError(`rescale must be a number, got ${rescale}`);
     this.rescale = rescale === 0 ? null : rescale; // Keras: rescale=0 means none
-    this.rotationRange = checkRange("rotationRange", options.rotationRange);
-    this.widthShiftRange = checkRange("widthShiftRange", options.widthShiftRange);
-    this.heightShiftRange = checkRange("heightShiftRange", options.heightShiftRange);
-    this.shearRange = checkRange("shearRange", options.shearRange);
-    const z = options.zoomRange ?? 0;
-    if (typeof z === "number") {
-      checkRange("zoomRange", z);
-      this.zoomRange = [1 - z, 1 + z];
-    } else if (Array.isArray(z) && z.length === 2 && z.every((v) => Number.isFinite(v) && v > 0) && z[0] <= z[1]) {
-      this.zoomRange = [z[0], z[1]];
-    } else {
-      throw new RangeError(
-        `zoomRange must be a number z (for [1 - z, 1 + z]) or [lo, hi] with 0 < lo <= hi, got ${JSON.stringify(z)}`,
-      );
-    }
+    this.rotationRange = checkRange("rotationRange", options.rotationRange, 360, "degrees");
+    this.widthShiftRange = checkRange("widthShiftRange", options.widthShiftRange, 1, "a fraction of the width");
+    this.heightShiftRange = checkRange("heightShiftRange", options.heightShiftRange, 1, "a fraction of the height");
+    this.shearRange = checkRange("shearRange", options.shearRange, Math.PI, "radians");
+    this.zoomRange = zoomBounds(options.zoomRange ?? 0);
     this.horizontalFlip = options.horizontalFlip ?? false;
     this.verticalFlip = options.verticalFlip ?? false;
     this.fillMode = options.fillMode ?? "nearest";
@@ -399,26 +325,19 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
       throw new RangeError(`fillMode must be one of ${FILL_MODES.join(", ")}, got ${JSON.stringify(options.fillMode)}`);
     }
     this.cval = options.cval ?? 0;
+    if (!Number.isFinite(this.cval)) throw new RangeError(`cval must be a finite number, got ${options.cval}`);
+    if (options.seed !== undefined) checkSeed(options.seed);
     this.seed = options.seed ?? randomSeed();
     this.#rng = new Random(this.seed);
   }
 
-  /** Whether any random transformation is configured (rescaling aside). */
-  get augments(): boolean {
-    return this.rotationRange > 0 || this.widthShiftRange > 0 || this.heightShiftRange > 0 ||
-      this.shearRange > 0 || this.zoomRange[0] !== 1 || this.zoomRange[1] !== 1 || this.horizontalFlip ||
-      this.verticalFlip;
-  }
-
   /**
-   * Draw the parameters for one picture of `height × width` pixels (the
-   * draws advance the generator's seeded sequence).
+   * Draw the parameters for one picture of `height × width` pixels (advancing the seeded draws).
    *
    * @example
    * ```ts
    * import { imageDataGenerator } from "./image_data_generator.ts";
-   * const p = imageDataGenerator({ rotationRange: 40, seed: 1 }).randomTransform(150, 150);
-   * console.log(p.theta); // some angle in [-40, 40]
+   * imageDataGenerator({ rotationRange: 40, seed: 1 }).randomTransform(150, 150).theta; // in [-40, 40]
    * ```
    */
   randomTransform(height: number, width: number): TransformParams {
@@ -438,83 +357,45 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
   }
 
   /**
-   * Apply given parameters with this generator's fill mode (no rescaling):
-   * values stay 0..255 for 8-bit pictures.
+   * Apply given parameters with this generator's fill mode, without rescaling (values stay 0..255).
    *
    * @example
    * ```ts
    * import { imageDataGenerator } from "./image_data_generator.ts";
    * import { loadImg } from "./image.ts";
-   * const datagen = imageDataGenerator({ rotationRange: 40, seed: 1 });
-   * const img = await loadImg("cat.0.jpg", { targetSize: [150, 150] });
-   * const variant = datagen.applyTransform(img, datagen.randomTransform(150, 150));
+   * const datagen = imageDataGenerator({ rotationRange: 40 });
+   * const variant = datagen.applyTransform(await loadImg("cat.0.jpg"), datagen.randomTransform(150, 150));
    * ```
    */
   applyTransform(image: AnyPixelImage, params: TransformParams): PixelImage<Float32Array> {
     return applyTransform(image, params, { fillMode: this.fillMode, cval: this.cval });
   }
 
-  /**
-   * Write `image` transformed by `params` (a draw of
-   * {@link ImageDataGenerator.randomTransform}), then rescaled, into `out`
-   * from `offset` (Keras `random_transform` then `standardize`): what the
-   * batch iterator calls for every picture.
-   *
-   * @example
-   * ```ts
-   * import { imageDataGenerator } from "./image_data_generator.ts";
-   * const datagen = imageDataGenerator({ horizontalFlip: true, rescale: 1 / 255, seed: 3 });
-   * const image = { data: new Uint8Array(4 * 4 * 3).fill(255), height: 4, width: 4, channels: 3 as const };
-   * const batch = new Float32Array(2 * 48);
-   * datagen.transformInto(image, datagen.randomTransform(4, 4), batch, 48);
-   * console.log(batch[48]); // 1
-   * ```
-   */
+  /** Write `image` transformed by `params`, then rescaled, into `out` from `offset` (what the iterator calls). */
   transformInto(image: AnyPixelImage, params: TransformParams, out: Float32Array, offset: number): void {
     transformInto(image, params, out, offset, { fillMode: this.fillMode, cval: this.cval, scale: this.rescale ?? 1 });
   }
 
-  /**
-   * The state of the random draws, to continue them later with
-   * {@link ImageDataGenerator.setState} (the batch iterator saves it in its own state).
-   *
-   * @example
-   * ```ts
-   * import { imageDataGenerator } from "./image_data_generator.ts";
-   * const datagen = imageDataGenerator({ rotationRange: 40, seed: 1 });
-   * const saved = datagen.getState();
-   * const a = datagen.randomTransform(150, 150);
-   * datagen.setState(saved);
-   * console.log(datagen.randomTransform(150, 150).theta === a.theta); // true
-   * ```
-   */
+  /** The state of the random draws (the iterator saves it in its own), and continuing from one. */
   getState(): number {
     return this.#rng.getState();
   }
 
-  /** Continue the draws from a state of {@link ImageDataGenerator.getState}. */
   setState(state: number): void {
     this.#rng.setState(state);
   }
 
   /**
-   * List the class subfolders of `directory`, print
-   * `Found N images belonging to K classes.`, and return an endless iterator
-   * over batches of its pictures, augmented and rescaled by this generator
-   * (Keras `flow_from_directory`; see `DirectoryIterator` for the semantics).
+   * List `directory`'s class folders, print `Found N images belonging to K classes.`, and return an
+   * endless iterator of batches augmented and rescaled by this generator (Keras `flow_from_directory`).
    *
    * @example
    * ```ts
    * import { imageDataGenerator } from "./image_data_generator.ts";
-   * const test = await imageDataGenerator({ rescale: 1 / 255 }).flowFromDirectory("data/cats_and_dogs_small/test", {
-   *   targetSize: [150, 150],
-   *   batchSize: 20,
-   *   classMode: "binary",
-   *   shuffle: false,
-   * });
+   * const test = await imageDataGenerator({ rescale: 1 / 255 }).flowFromDirectory("data/cats_and_dogs_small/test");
    * console.log(test.classIndices, test.filenames[0]); // { cats: 0, dogs: 1 } cats/cat.1500.jpg
    * ```
-   * @throws {DirectoryIteratorError} for a missing folder, or one without class subfolders.
+   * @throws {DataError} for a missing folder, or one without class subfolders.
    */
   async flowFromDirectory(directory: string, options: FlowFromDirectoryOptions = {}): Promise<DirectoryIterator> {
     return new DirectoryIterator(directory, this, await listDirectory(directory, options), options);
@@ -531,7 +412,8 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
  * const testDatagen = imageDataGenerator({ rescale: 1 / 255 });
  * const trainDatagen = imageDataGenerator({ rescale: 1 / 255, rotationRange: 40, horizontalFlip: true });
  * ```
- * @throws {RangeError} for negative ranges, a bad zoom range or an unknown fill mode.
+ * @throws {RangeError} for a range that is negative, NaN or too large, a bad zoom range, a NaN `cval`, a seed
+ * outside 0 … 2³² − 1, or an unknown fill mode.
  */
 export function imageDataGenerator(options: ImageDataGeneratorOptions = {}): ImageDataGenerator {
   return new ImageDataGenerator(options);

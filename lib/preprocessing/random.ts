@@ -23,6 +23,24 @@ export function mixSeed(seed: number, salt: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/**
+ * Refuse a seed that is not a whole number from 0 to 2³² − 1 (NumPy's range), naming it.
+ *
+ * @example
+ * ```ts
+ * import { checkSeed } from "./random.ts";
+ * checkSeed(42); // fine; checkSeed(Date.now()) throws: use Date.now() % 2 ** 32
+ * ```
+ */
+export function checkSeed(seed: number): void {
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) {
+    throw new RangeError(
+      `seed must be a whole number from 0 to 2^32 - 1 (4294967295), as NumPy's, got ${seed}` +
+        (Number.isInteger(seed) && seed > 0xffff_ffff ? `; e.g. ${seed} % 2 ** 32` : ""),
+    );
+  }
+}
+
 /** A seed from `Math.random`, for when the user gives none. */
 export function randomSeed(): number {
   return Math.floor(Math.random() * 0x1_0000_0000) >>> 0;
@@ -35,8 +53,7 @@ export function randomSeed(): number {
  * @example
  * ```ts
  * import { Random } from "./random.ts";
- * const a = new Random(7), b = new Random(7);
- * console.log(a.next() === b.next()); // true
+ * new Random(7).next() === new Random(7).next(); // true
  * ```
  */
 export class Random {
@@ -47,20 +64,7 @@ export class Random {
     this.#state = seed >>> 0;
   }
 
-  /**
-   * The generator's whole state (one 32-bit integer), to save and later
-   * continue the same sequence with {@link Random.setState}.
-   *
-   * @example
-   * ```ts
-   * import { Random } from "./random.ts";
-   * const rng = new Random(1);
-   * const saved = rng.getState();
-   * const a = rng.next();
-   * rng.setState(saved);
-   * console.log(rng.next() === a); // true
-   * ```
-   */
+  /** The generator's whole state (one 32-bit integer), to continue the same sequence with {@link Random.setState}. */
   getState(): number {
     return this.#state;
   }

@@ -6,10 +6,13 @@
  * cell again continues from the last complete epoch.
  *
  * A checkpoint is one file, `data/checkpoints/<profile>/<name>.ckpt`, written
- * atomically (a temporary file renamed into place), so a process killed while
- * writing leaves the previous epoch's checkpoint intact. Its layout: the line
- * `CH5CKPT1`, a 4-byte little-endian length, a JSON header, then the tensors'
- * bytes.
+ * atomically (`writeAtomically`), so a process killed while writing leaves the
+ * previous epoch's checkpoint intact. Its layout: the line `CH5CKPT2`, a line
+ * with the integrity record (size and SHA-256, see `integrity.ts`) of all
+ * that follows, a line of JSON (the state, which weights are trainable, the
+ * tensors' specs), then the tensors as `tf.io.encodeWeights` packs them. A
+ * damaged file, or one written for another model or another set of frozen
+ * layers, is refused by name and never applied.
  *
  * @example
  * ```ts
@@ -20,8 +23,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { dirname } from "node:path";
-import { writeAtomically } from "../io/fs.ts";
+import { CheckpointError } from "../io/errors.ts";
+import { describeFsError, writeAtomically } from "../io/fs.ts";
+import { bytesRecord, differs } from "../io/integrity.ts";
 import { dataPath, profile } from "../io/profile.ts";
 
 /** Something whose random state and position can be saved and restored (a data iterator or its dataset). */
@@ -36,18 +40,13 @@ export function isResumable(value: unknown): value is Resumable {
   return typeof v?.getState === "function" && typeof v?.setState === "function";
 }
 
-/** Raised for a checkpoint that cannot be used: a bad name, a damaged file, or another model's. */
-export class CheckpointError extends Error {
-  override name = "CheckpointError";
-}
-
 /** What a checkpoint holds besides the tensors. */
 export interface CheckpointState {
   /** Complete epochs trained. */
   epochsDone: number;
   /** `epochs` of the fit call that wrote it. */
   epochs: number;
-  /** History so far (as {@link History} of fit). */
+  /** History so far (as `History` of fit). */
   history: { epoch: number[]; history: Record<string, number[]>; seconds: number[] };
   /** `getState()` of the training data and of the validation data, when they have one. */
   dataState?: unknown;
@@ -56,24 +55,20 @@ export interface CheckpointState {
   writtenAt: string;
 }
 
-interface TensorEntry {
-  name: string;
-  shape: number[];
-  dtype: "float32" | "int32";
-  offset: number;
-  length: number;
-}
-
 interface Header extends CheckpointState {
-  format: 1;
+  format: 2;
   model: string;
+  /** Per weight (layer by layer): layer class, short name and shape, e.g. `Dense kernel [3,2]`. */
   signature: string[];
+  /** Per weight: whether it was trainable. */
+  trainable: boolean[];
   optimizer: string;
-  weights: TensorEntry[];
-  optimizerWeights: TensorEntry[];
+  /** The optimizer's weight names (its tensors follow the model's in `specs`). */
+  optimizerNames: string[];
+  specs: tf.io.WeightsManifestEntry[];
 }
 
-const MAGIC = "CH5CKPT1\n";
+const MAGIC = "CH5CKPT2";
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /**
@@ -93,13 +88,10 @@ export function checkpointPath(name: string): string {
 
 /** Remove checkpoint `name` (of the current profile), so that the next fit starts from scratch. */
 export async function deleteCheckpoint(name: string): Promise<boolean> {
-  try {
-    await Deno.remove(checkpointPath(name));
-    return true;
-  } catch (err) {
+  return await Deno.remove(checkpointPath(name)).then(() => true, (err) => {
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;
-  }
+  });
 }
 
 /**
@@ -118,33 +110,24 @@ function modelWeights(model: tf.LayersModel): { variable: tf.LayerVariable; laye
   return out;
 }
 
-/**
- * What a checkpoint must match: each weight's layer class, short name and
- * shape, layer by layer, e.g. `Dense kernel [3,2]`. (Layer names are left
- * out: tfjs numbers them anew each time a cell builds the model.)
- */
+/** Per weight of {@link modelWeights}: whether training changes it (`LayerVariable.trainable` is not kept up to date). */
+function trainableFlags(model: tf.LayersModel): boolean[] {
+  const trainable = new Set(model.trainableWeights);
+  return modelWeights(model).map(({ variable }) => trainable.has(variable));
+}
+
+/** Each weight's layer class, short name and shape (layer names are left out: tfjs renumbers them per build). */
 function modelSignature(model: tf.LayersModel): string[] {
   return modelWeights(model).map(({ variable, layer }) =>
     `${layer.getClassName()} ${variable.originalName.split("/").pop()} ${JSON.stringify(variable.shape)}`
   );
 }
 
-async function packTensors(named: { name: string; tensor: tf.Tensor }[], chunks: Uint8Array[], offset: number) {
-  const entries: TensorEntry[] = [];
-  for (const { name, tensor } of named) {
-    const dtype = tensor.dtype === "int32" ? "int32" : "float32";
-    const values = dtype === "int32" ? Int32Array.from(await tensor.data()) : Float32Array.from(await tensor.data());
-    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-    entries.push({ name, shape: tensor.shape, dtype, offset, length: bytes.byteLength });
-    chunks.push(bytes);
-    offset += bytes.byteLength;
-  }
-  return { entries, offset };
-}
-
 /**
  * Write a checkpoint of `model` (weights and optimizer state) with `state`,
  * atomically; returns its path.
+ *
+ * @throws {CheckpointError} when it cannot be written (a full disk, a file where the folder goes), naming the fix.
  */
 export async function saveCheckpoint(
   name: string,
@@ -152,74 +135,165 @@ export async function saveCheckpoint(
   state: Omit<CheckpointState, "writtenAt">,
 ): Promise<string> {
   const path = checkpointPath(name);
-  const chunks: Uint8Array[] = [];
-  const weights = await packTensors(
-    modelWeights(model).map(({ variable }) => ({ name: variable.originalName, tensor: variable.read() })),
-    chunks,
-    0,
-  );
-  const optimizer = model.optimizer;
-  const optimizerNamed = optimizer ? await optimizer.getWeights() : [];
-  const optimizerWeights = await packTensors(optimizerNamed, chunks, weights.offset);
+  const weights = modelWeights(model);
+  const optimizerWeights = model.optimizer ? await model.optimizer.getWeights() : [];
+  const { data, specs } = await tf.io.encodeWeights([
+    ...weights.map(({ variable }, i) => ({ name: `w${i}`, tensor: variable.read() })),
+    ...optimizerWeights.map(({ tensor }, i) => ({ name: `o${i}`, tensor })),
+  ]);
   // getWeights' iteration counter is a fresh scalar; the accumulators are the optimizer's own variables.
-  if (optimizerNamed.length > 0) optimizerNamed[0].tensor.dispose();
+  if (optimizerWeights.length > 0) optimizerWeights[0].tensor.dispose();
   const header: Header = {
-    format: 1,
+    format: 2,
     model: model.name,
     signature: modelSignature(model),
-    optimizer: optimizer?.getClassName() ?? "",
-    weights: weights.entries,
-    optimizerWeights: optimizerWeights.entries,
+    trainable: trainableFlags(model),
+    optimizer: model.optimizer?.getClassName() ?? "",
+    optimizerNames: optimizerWeights.map((w) => w.name),
+    specs,
     ...state,
     writtenAt: new Date().toISOString(),
   };
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const magic = new TextEncoder().encode(MAGIC);
-  const out = new Uint8Array(magic.length + 4 + json.length + optimizerWeights.offset);
-  out.set(magic, 0);
-  new DataView(out.buffer).setUint32(magic.length, json.length, true);
-  out.set(json, magic.length + 4);
-  let at = magic.length + 4 + json.length;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  await Deno.mkdir(dirname(path), { recursive: true });
-  await writeAtomically(path, out);
+  const json = new TextEncoder().encode(JSON.stringify(header) + "\n");
+  const rest = new Uint8Array(json.length + data.byteLength);
+  rest.set(json);
+  rest.set(new Uint8Array(data), json.length);
+  const head = new TextEncoder().encode(`${MAGIC}\n${JSON.stringify(bytesRecord(rest))}\n`);
+  const file = new Uint8Array(head.length + rest.length);
+  file.set(head);
+  file.set(rest, head.length);
+  await writeAtomically(path, file).catch((err) => {
+    const why = describeFsError(err, path) ?? String(err);
+    throw new CheckpointError(
+      `cannot write checkpoint ${path}: ${why} Training cannot be resumed from this epoch; fix that (or set ` +
+        `CH5_DATA_DIR to another folder), or train without checkpoint.`,
+      { cause: err },
+    );
+  });
   return path;
 }
 
-function readHeader(bytes: Uint8Array, path: string): { header: Header; body: Uint8Array } {
-  const magic = new TextEncoder().encode(MAGIC);
+/** The lines of a checkpoint file, checked: its header (validated) and the tensors' bytes. */
+function readFile(bytes: Uint8Array, path: string): { header: Header; body: Uint8Array } {
   const damaged = (why: string) =>
     new CheckpointError(`${path} is not a readable checkpoint (${why}): delete it to train from scratch.`);
-  if (bytes.length < magic.length + 4 || !magic.every((b, i) => bytes[i] === b)) throw damaged("bad magic line");
-  const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(magic.length, true);
-  const start = magic.length + 4;
-  if (start + length > bytes.length) throw damaged("truncated header");
-  let header: Header;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(start, start + length)));
-  } catch {
-    throw damaged("header is not JSON");
+  const line = (from: number) => {
+    const end = bytes.indexOf(10, from);
+    if (end < 0) throw damaged("truncated");
+    return { text: new TextDecoder().decode(bytes.subarray(from, end)), next: end + 1 };
+  };
+  const magic = line(0);
+  if (magic.text !== MAGIC) {
+    throw damaged(magic.text === "CH5CKPT1" ? "written by an older version of the workbook" : "bad magic line");
   }
-  const body = bytes.subarray(start + length);
-  const end = Math.max(0, ...[...header.weights, ...header.optimizerWeights].map((e) => e.offset + e.length));
-  if (header.format !== 1 || end > body.length) throw damaged("truncated data");
-  return { header, body };
+  const recordLine = line(magic.next);
+  let record: { size?: number; sha256?: string } | null = null;
+  try {
+    record = JSON.parse(recordLine.text);
+  } catch { /* reported below */ }
+  const rest = bytes.subarray(recordLine.next);
+  const wrong = typeof record?.sha256 === "string" ? differs(bytesRecord(rest), record) : "no integrity record";
+  if (wrong) throw damaged(`damaged: ${wrong}`);
+  const headerLine = line(recordLine.next);
+  let header: unknown;
+  try {
+    header = JSON.parse(headerLine.text);
+  } catch {
+    throw damaged("its header is not JSON");
+  }
+  const body = bytes.subarray(headerLine.next);
+  const problem = headerProblem(header, body.length);
+  if (problem) throw damaged(problem);
+  return { header: header as Header, body };
 }
 
-function unpack(body: Uint8Array, entry: TensorEntry): tf.Tensor {
-  const copy = body.slice(entry.offset, entry.offset + entry.length);
-  const values = entry.dtype === "int32" ? new Int32Array(copy.buffer) : new Float32Array(copy.buffer);
-  return tf.tensor(values, entry.shape, entry.dtype);
+/** What is wrong with a parsed header, or `undefined` when it fits a body of `bodySize` bytes. */
+function headerProblem(h: unknown, bodySize: number): string | undefined {
+  const header = h as Partial<Header> | null;
+  if (!header || typeof header !== "object" || header.format !== 2) return "its header is not a checkpoint header";
+  const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === "string");
+  const n = header.signature?.length ?? -1;
+  if (!strings(header.signature) || !Array.isArray(header.trainable) || header.trainable.length !== n) {
+    return "its header has no weight list";
+  }
+  if (
+    !strings(header.optimizerNames) || !Array.isArray(header.specs) ||
+    header.specs.length !== n + header.optimizerNames!.length
+  ) {
+    return "its header lists other tensors than it holds";
+  }
+  let bytes = 0;
+  for (const [i, spec] of header.specs.entries()) {
+    if (spec?.name !== (i < n ? `w${i}` : `o${i - n}`)) {
+      return `its header names tensor ${i} ${JSON.stringify(spec?.name)}`;
+    }
+    const ok = spec && typeof spec.name === "string" && (spec.dtype === "float32" || spec.dtype === "int32") &&
+      Array.isArray(spec.shape) && spec.shape.every((d) => Number.isInteger(d) && d >= 0);
+    if (!ok) return `its header describes a tensor it cannot hold: ${JSON.stringify(spec)?.slice(0, 100)}`;
+    bytes += 4 * spec.shape.reduce((a, b) => a * b, 1);
+  }
+  if (bytes !== bodySize) return `its header describes ${bytes} bytes of tensors, the file holds ${bodySize}`;
+  const history = header.history;
+  const whole = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+  if (
+    !whole(header.epochsDone) || !whole(header.epochs) || !Array.isArray(history?.epoch) ||
+    !Array.isArray(history?.seconds) || typeof history?.history !== "object" || history.history === null
+  ) {
+    return "its header has no epochs and history";
+  }
+  return undefined;
+}
+
+/** Refuse a checkpoint written for another model, another optimizer, or other frozen layers. */
+function checkFits(header: Header, model: tf.LayersModel, path: string, name: string): void {
+  const again = `delete it (deleteCheckpoint(${JSON.stringify(name)})) to train from scratch`;
+  const mine = modelSignature(model);
+  if (JSON.stringify(mine) !== JSON.stringify(header.signature)) {
+    const diff = mine.find((s, i) => s !== header.signature[i]) ??
+      `${mine.length} weights here, ${header.signature.length} in the file`;
+    throw new CheckpointError(
+      `Checkpoint ${path} was written for another model ("${header.model}"; first difference: ${diff}). ` +
+        `Delete it (deleteCheckpoint(${JSON.stringify(name)})) to train this model from scratch, or use another ` +
+        `checkpoint name.`,
+    );
+  }
+  const now = trainableFlags(model);
+  const changed = now.findIndex((flag, i) => flag !== header.trainable[i]);
+  if (changed >= 0) {
+    const { layer } = modelWeights(model)[changed];
+    const state = (trainable: boolean) => trainable ? "trainable" : "frozen";
+    throw new CheckpointError(
+      `Checkpoint ${path} was written with layer "${layer.name}" (${layer.getClassName()}) ` +
+        `${state(header.trainable[changed])}, and it is ${state(now[changed])} now: the optimizer's state would ` +
+        `land on other weights. ` +
+        `Freeze the same layers as when it was written, or ${again}.`,
+    );
+  }
+  if (model.optimizer && header.optimizerNames.length > 0 && model.optimizer.getClassName() !== header.optimizer) {
+    throw new CheckpointError(
+      `Checkpoint ${path} holds ${header.optimizer} state, but the model is compiled with ` +
+        `${model.optimizer.getClassName()}: compile it as when the checkpoint was written, or ${again}.`,
+    );
+  }
+  // The optimizer's slots (after its iteration count) follow the trainable weights by position.
+  const shapes = model.trainableWeights.map((w) => JSON.stringify(w.shape));
+  const slots = header.specs.slice(header.signature.length + 1).map((s) => JSON.stringify(s.shape));
+  if (
+    slots.length > 0 && (slots.length % shapes.length !== 0 || slots.some((s, i) => s !== shapes[i % shapes.length]))
+  ) {
+    throw new CheckpointError(
+      `Checkpoint ${path} holds optimizer state for other trainable weights than this model has ` +
+        `(${shapes.length} trainable): compile and freeze it as when the checkpoint was written, or ${again}.`,
+    );
+  }
 }
 
 /**
  * Load checkpoint `name` into `model` (weights, then optimizer state) and
  * return its state, or `undefined` when there is none.
  *
- * @throws {CheckpointError} when the file is damaged or was written for a model with other layers or shapes.
+ * @throws {CheckpointError} when the file is damaged, or was written for a
+ * model with other layers, shapes, frozen layers or optimizer; nothing is applied then.
  */
 export async function loadCheckpoint(
   name: string,
@@ -231,50 +305,16 @@ export async function loadCheckpoint(
     bytes = await Deno.readFile(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return undefined;
-    throw err;
+    throw new CheckpointError(`cannot read checkpoint ${path}: ${describeFsError(err, path) ?? err}`, { cause: err });
   }
-  const { header, body } = readHeader(bytes, path);
-  const mine = modelSignature(model);
-  if (JSON.stringify(mine) !== JSON.stringify(header.signature)) {
-    const diff = mine.find((s, i) => s !== header.signature[i]) ??
-      `${mine.length} weights here, ${header.signature.length} in the file`;
-    throw new CheckpointError(
-      `Checkpoint ${path} was written for another model ("${header.model}"; first difference: ${diff}). ` +
-        `Delete it (deleteCheckpoint(${JSON.stringify(name)})) to train this model from scratch, or use another ` +
-        `checkpoint name.`,
-    );
+  const { header, body } = readFile(bytes, path);
+  checkFits(header, model, path, name);
+  const tensors = tf.io.decodeWeights(body.slice().buffer, header.specs);
+  modelWeights(model).forEach(({ variable }, i) => variable.write(tensors[`w${i}`]));
+  if (model.optimizer && header.optimizerNames.length > 0) {
+    await model.optimizer.setWeights(header.optimizerNames.map((name, i) => ({ name, tensor: tensors[`o${i}`] })));
   }
-  if (model.optimizer && header.optimizerWeights.length > 0) {
-    const fix = `compile and freeze it as when the checkpoint was written, or delete it ` +
-      `(deleteCheckpoint(${JSON.stringify(name)})) to train from scratch.`;
-    if (model.optimizer.getClassName() !== header.optimizer) {
-      throw new CheckpointError(
-        `Checkpoint ${path} holds ${header.optimizer} state, but the model is compiled with ` +
-          `${model.optimizer.getClassName()}: ${fix}`,
-      );
-    }
-    // The optimizer's slots follow the trainable weights by position: the same trainable set is needed.
-    const trainable = model.trainableWeights.map((w) => JSON.stringify(w.shape));
-    const slots = header.optimizerWeights.slice(1);
-    if (
-      slots.length > 0 &&
-      (slots.length % trainable.length !== 0 ||
-        slots.some((e, i) => JSON.stringify(e.shape) !== trainable[i % trainable.length]))
-    ) {
-      throw new CheckpointError(
-        `Checkpoint ${path} holds optimizer state for other trainable weights than this model has now ` +
-          `(${trainable.length} trainable): ${fix}`,
-      );
-    }
-  }
-  const weights = header.weights.map((e) => unpack(body, e));
-  modelWeights(model).forEach(({ variable }, i) => variable.write(weights[i]));
-  tf.dispose(weights);
-  if (model.optimizer && header.optimizerWeights.length > 0) {
-    const named = header.optimizerWeights.map((e) => ({ name: e.name, tensor: unpack(body, e) }));
-    await model.optimizer.setWeights(named);
-    tf.dispose(named.map((n) => n.tensor));
-  }
+  tf.dispose(Object.values(tensors));
   const { epochsDone, epochs, history, dataState, validationState, writtenAt } = header;
   return { epochsDone, epochs, history, dataState, validationState, writtenAt, path };
 }

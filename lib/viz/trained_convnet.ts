@@ -10,7 +10,8 @@ import { dataPath } from "../io/profile.ts";
 import { print } from "../notebook/display.ts";
 import { ensureCatsAndDogs } from "../data/cats_and_dogs.ts";
 import { smallConvnet } from "../models/small_convnet.ts";
-import { loadModel, ModelNotFoundError, modelPath } from "../models/save.ts";
+import { loadModel, modelPath } from "../models/save.ts";
+import { ModelFileError } from "../io/errors.ts";
 import { imageDataGenerator } from "../preprocessing/image_data_generator.ts";
 import { fit } from "../training/fit.ts";
 
@@ -82,7 +83,7 @@ export async function loadTrainedConvnet(name: string): Promise<TrainedConvnet> 
     await print(provenance);
     return Object.assign(model, { trainedIn, provenance });
   } catch (err) {
-    if (!(err instanceof ModelNotFoundError)) throw err;
+    if (!(err instanceof ModelFileError && err.cause instanceof Deno.errors.NotFound)) throw err;
   }
   const provenance = `model: STAND-IN for ${name} (notebook 5.2 has not saved it at ${modelPath(name)}): ` +
     `the listing 5.13 convnet trained here for 2 epochs × 3 steps of 20 augmented pictures. ` +
