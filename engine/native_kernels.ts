@@ -1,39 +1,19 @@
 /**
- * oneDNN kernels for `@tensorflow/tfjs-backend-wasm`: the convolutions and
- * dense products of training run natively, on the wasm heap, in place.
+ * oneDNN kernels for `@tensorflow/tfjs-backend-wasm`, working in place on the
+ * wasm heap: {@link registerNativeKernels} replaces the wasm backend's
+ * convolutions (forward, both gradients, fused bias and activation), dense
+ * products, max pooling and its gradient, ReLU's gradient, leading-axes
+ * `Sum`, and the large element-wise `Add`, `Multiply`, `Sub`, `Relu`,
+ * `Square` and `Sqrt`; it runs a tfjs-layers `Conv2D` with bias and ReLU as
+ * one fused kernel while training. Each kernel allocates its output with the
+ * backend's allocator and hands oneDNN the addresses (`onednn.ts`); a case
+ * oneDNN does not cover (dilations, NCHW, int32, PReLU, a shape it refuses)
+ * runs the kernel registered before it.
  *
- * {@link registerNativeKernels} replaces, on the `wasm` backend, `Conv2D`,
- * `FusedConv2D` (bias and ReLU/sigmoid fused as oneDNN post-ops; tfjs-layers'
- * `Conv2D` with an activation calls it), `Conv2DBackpropInput`,
- * `Conv2DBackpropFilter`, `BatchMatMul` and `_FusedMatMul` (transposed
- * operands as strides; tfjs-layers' `Dense` calls it), and `MaxPoolGrad`
- * (oneDNN's backward max pooling, after its forward pass records where the
- * maxima are) and `MaxPool`; and, for tensors of 16384 values or more, the element-wise
- * `Add`, `Multiply`, `Sub` (same shapes, a bias row or a scalar), `Relu`,
- * `Square` and `Sqrt` (RMSprop's),
- * which run on all threads with oneDNN (the wasm ones run on one). Tensors stay where the
- * wasm backend keeps them: each kernel allocates its output on the heap with
- * the backend's own allocator and hands oneDNN the addresses of inputs and
- * output (`onednn.ts`); every other op stays on wasm.
+ * Right as tfjs is right: NaN and ±∞ come out where the cpu backend has them
+ * ({@link allFinite}), and oneDNN implementations with known defects are
+ * avoided (`onednn.ts`, `avoidFor`).
  *
- * A case oneDNN does not cover (dilations, NCHW, int32, PReLU, a bias that is
- * not one value per output channel, or a shape oneDNN refuses) runs the kernel
- * that was registered before: the stock wasm kernel, or the training kernel of
- * `wasm_training.ts`.
- *
- * The heap's address is read again whenever the heap's `ArrayBuffer` changes
- * (a growing memory can move), and after the output is allocated.
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { startWasmBackend } from "./wasm_start.ts";
- * import { loadOneDnn } from "./onednn.ts";
- * import { registerNativeKernels } from "./native_kernels.ts";
- * const { threads } = await startWasmBackend();
- * registerNativeKernels(loadOneDnn({ threads })); // ["Conv2D", "FusedConv2D", ...]
- * const y = tf.conv2d(tf.ones([1, 5, 5, 1]) as tf.Tensor4D, tf.ones([3, 3, 1, 2]) as tf.Tensor4D, 1, "valid");
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -691,14 +671,6 @@ const KERNELS: [string, KernelFunc][] = [
  * backend, each over the kernel registered before it (its fallback); returns
  * their names. Register `wasm_training.ts`'s kernels first, so that
  * they are the fallbacks of the two gradient kernels.
- *
- * @example
- * ```ts
- * import { loadOneDnn } from "./onednn.ts";
- * import { registerNativeKernels } from "./native_kernels.ts";
- * console.log(registerNativeKernels(loadOneDnn())); // ["Conv2D", "FusedConv2D", ..., "_FusedMatMul"]
- * ```
- * @throws {Error} when `@tensorflow/tfjs-backend-wasm` was not imported first.
  */
 export function registerNativeKernels(library: OneDnn): string[] {
   if (dnnl) return KERNELS.map(([name]) => name);
@@ -714,12 +686,6 @@ export function registerNativeKernels(library: OneDnn): string[] {
 /**
  * How many calls each native kernel ran in oneDNN and how many it left to the
  * wasm kernel before it, since the start (a copy).
- *
- * @example
- * ```ts
- * import { nativeKernelCounts } from "./native_kernels.ts";
- * console.log(nativeKernelCounts().Conv2D); // { native: 12, fallback: 0 }
- * ```
  */
 export function nativeKernelCounts(): Record<string, { native: number; fallback: number }> {
   return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, { ...v }]));

@@ -7,11 +7,12 @@
  * operation descriptors (`dnnl_*_desc_init`) were removed in 3.0, and a 3.x
  * library is refused with a clear {@link OneDnnError}.
  *
- * Layouts: activations NHWC, filters HWIO, matrices row-major (transposed
- * operands as strides); every memory descriptor is given by strides, so
- * oneDNN works in place on tfjs' buffers with no reorder and no copy.
- * Primitives are built once per shape ({@link OneDnn.convolution},
- * {@link OneDnn.matmul} cache them); a call then costs a few FFI calls: one
+ * Layouts: the caller's memory holds activations NHWC, filters HWIO and
+ * matrices row-major (transposed operands as strides). Where a primitive
+ * works in a layout of its own (blocked filters for the direct JIT
+ * convolutions; blocked activations for AVX2 weight gradients) the kernel
+ * reorders into memory oneDNN owns and back. Primitives are built once per
+ * shape and cached; a call then costs a few FFI calls: one
  * `dnnl_memory_set_data_handle` per argument, `dnnl_primitive_execute` and
  * `dnnl_stream_wait`.
  *
@@ -1042,11 +1043,6 @@ let loaded: OneDnn | undefined;
  * @param options.paths library files to try (default: {@link oneDnnCandidates}).
  * @throws {OneDnnError} when no library opens (the message says how to install one)
  * or the one found is not a 2.x.
- * @example
- * ```ts
- * import { loadOneDnn } from "./onednn.ts";
- * console.log(loadOneDnn({ threads: 2 }).threads); // 2
- * ```
  */
 export function loadOneDnn(options: { threads?: number; paths?: string[] } = {}): OneDnn {
   if (loaded && !options.paths) return loaded;

@@ -42,12 +42,6 @@ export class WasmThreadsError extends Error {
  *
  * @param setting the name shown in the error (default `CH5_WASM_THREADS`).
  * @throws {WasmThreadsError} for `abc`, `0`, `-1`, `1.5`, or more than the logical cores.
- * @example
- * ```ts
- * import { parseWasmThreads } from "./wasm_start.ts";
- * parseWasmThreads("2"); // 2
- * parseWasmThreads("0"); // throws WasmThreadsError: CH5_WASM_THREADS="0" is not ...
- * ```
  */
 export function parseWasmThreads(value: string, setting = "CH5_WASM_THREADS"): number {
   const text = value.trim();
@@ -70,12 +64,6 @@ export function parseWasmThreads(value: string, setting = "CH5_WASM_THREADS"): n
  * The threads setting: `CH5_WASM_THREADS` when set (checked by
  * {@link parseWasmThreads}), else the logical cores, at most 8 (the default
  * that was measured; more can be asked for).
- *
- * @example
- * ```ts
- * import { wasmThreadsSetting } from "./wasm_start.ts";
- * console.log(wasmThreadsSetting()); // 2 on a 2-core machine
- * ```
  */
 export function wasmThreadsSetting(): number {
   const env = Deno.env.get("CH5_WASM_THREADS");
@@ -84,13 +72,6 @@ export function wasmThreadsSetting(): number {
 
 /**
  * What {@link startWasmBackend} started.
- *
- * @example
- * ```ts
- * import { startWasmBackend, type WasmStartReport } from "./wasm_start.ts";
- * const report: WasmStartReport = await startWasmBackend({ threads: 2 });
- * console.log(report.detail); // "threaded SIMD build"
- * ```
  */
 export interface WasmStartReport {
   /** Threads XNNPACK computes with (1: the single-threaded SIMD build). */
@@ -213,16 +194,6 @@ async function writePthreadWorker(): Promise<string> {
  * function works around all three for the duration of the start.
  *
  * @param options.threads threads to compute with (default: {@link wasmThreadsSetting}).
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { startWasmBackend } from "./wasm_start.ts";
- * const { threads, kernels } = await startWasmBackend();
- * console.log(tf.getBackend(), threads, kernels.length); // wasm 2 5
- * ```
- * @throws {WasmThreadsError} when `CH5_WASM_THREADS` (or `threads`) is not a whole number from 1 to the limit.
- * @throws {Error} when even the single-threaded wasm backend cannot start, or when the threaded build's workers load
- * but never report back (after 2 minutes; set `CH5_WASM_THREADS=1`).
  */
 export async function startWasmBackend(options: { threads?: number } = {}): Promise<WasmStartReport> {
   const wanted = options.threads === undefined

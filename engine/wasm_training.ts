@@ -73,14 +73,6 @@ function inputsOf(args: KernelArgs): Record<string, TensorInfo> {
  * the transpose of each `rows × cols` matrix of `block`-sized elements, in
  * cache-sized tiles. Much faster than the wasm Transpose kernel when the
  * innermost axis moves (that one copies element by element with index maths).
- *
- * @example
- * ```ts
- * import { transposeTiles } from "./wasm_training.ts";
- * const out = new Float32Array(6);
- * transposeTiles(Float32Array.of(1, 2, 3, 4, 5, 6), out, 1, 2, 3); // 2×3 -> 3×2
- * console.log(out); // [1, 4, 2, 5, 3, 6]
- * ```
  */
 export function transposeTiles(
   src: Float32Array,
@@ -554,16 +546,6 @@ let registered: string[] | undefined;
  * `wasm` backend, replacing the stock ones of the same name; returns their
  * names. Call it after importing `@tensorflow/tfjs-backend-wasm`, before or
  * after `tf.setBackend("wasm")`.
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import "@tensorflow/tfjs-backend-wasm";
- * import { registerWasmTrainingKernels } from "./wasm_training.ts";
- * await tf.setBackend("wasm");
- * console.log(registerWasmTrainingKernels()); // ["Conv2DBackpropFilter", ..., "Identity", "Cast"]
- * ```
- * @throws {Error} when `@tensorflow/tfjs-backend-wasm` was not imported first.
  */
 export function registerWasmTrainingKernels(): string[] {
   if (registered) return [...registered];
