@@ -496,7 +496,8 @@ function sum(args: KernelArgs): TensorInfo {
   if (!allFloat(x) || k === 0 || k >= x.shape.length || axes.some((v, i) => v !== i)) return fallback(name, args);
   const rows = tf.util.sizeFromShape(x.shape.slice(0, k)), cols = tf.util.sizeFromShape(x.shape.slice(k));
   if (rows * cols < MIN_ELEMENTWISE || rows < 2) return fallback(name, args);
-  if (ones.length < rows) ones = new Float32Array(rows).fill(1);
+  // An ArrayBuffer of its own: V8 may keep a small typed array inside its heap, where it moves.
+  if (ones.length < rows) ones = new Float32Array(new ArrayBuffer(4 * rows)).fill(1);
   const p = primitive(() =>
     dnnl!.matmul({ batchA: 1, batchB: 1, m: 1, k: rows, n: cols, transposeA: false, transposeB: false })
   );
