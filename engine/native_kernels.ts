@@ -121,12 +121,14 @@ const sumAddress = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(sumCell
  * True when every value of every given tensor is finite. oneDNN's ReLU
  * (`max(x, 0)`) turns NaN into 0, and on AVX and SSE4.1 its fused ReLU
  * post-op turns −∞ into NaN (`0 · x`); tfjs and TensorFlow keep NaN and give
- * 0 for −∞. The kernels that apply a ReLU or a fused activation run natively
- * only on finite inputs, and leave any other case to the wasm kernel, which
- * computes it as the cpu backend does. A large tensor is checked by oneDNN's
- * sum (non-finite exactly when a value is, or when finite values overflow:
- * then the wasm kernel runs, still right): one read at memory speed, 1.9 ms
- * for the 5.2 convnet's largest activation (14 M values) on two cores.
+ * 0 for −∞; its max pooling starts windows at the lowest float, not −∞. The
+ * kernels that apply a ReLU, a fused activation or a max pooling run natively
+ * only on finite inputs; any other case takes the cpu backend's formulas
+ * ({@link EXACT}, the exact max pooling). A large tensor is checked by
+ * oneDNN's sum (non-finite exactly when a value is, or when finite values
+ * overflow: then the exact path runs, still right): one read at memory speed,
+ * 1.5–1.9 ms for the 5.2 convnet's largest activation (14 M values) on two
+ * cores.
  */
 function allFinite(backend: WasmBackend, ...infos: (TensorInfo | undefined)[]): boolean {
   for (const info of infos) {
@@ -176,18 +178,7 @@ function primitive(get: () => Kernel): Kernel | undefined {
 function runOn(p: Kernel, backend: WasmBackend, outShape: number[], inputs: TensorInfo[], name: string): TensorInfo {
   const out = backend.makeOutput(outShape, "float32");
   const base = heapAddress(backend);
-  if (inputs.length === 1) {
-    p.run(base + offset(backend, inputs[0]), base + offset(backend, out));
-  } else if (inputs.length === 2) {
-    p.run(base + offset(backend, inputs[0]), base + offset(backend, inputs[1]), base + offset(backend, out));
-  } else {
-    p.run(
-      base + offset(backend, inputs[0]),
-      base + offset(backend, inputs[1]),
-      base + offset(backend, inputs[2]),
-      base + offset(backend, out),
-    );
-  }
+  p.run(...[...inputs, out].map((t) => base + offset(backend, t)));
   counts[name].native++;
   return out;
 }
