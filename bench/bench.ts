@@ -197,13 +197,13 @@ async function runStep(step: StepName): Promise<StepResult> {
   switch (step) {
     case "smallConvnet150": {
       const report = await startBackend();
-      const model = smallConvnet({ size: 150 });
+      const model = smallConvnet();
       const speeds = await trainAndInfer(model, "binaryCrossentropy", SMALL_BATCH, binaryLabels(SMALL_BATCH));
       return { step, ...backendFields(report), ...speeds, numTensorsAfter: tf.memory().numTensors };
     }
     case "smallConvnet150Cpu": {
       const report = await startBackend("cpu");
-      const model = smallConvnet({ size: 150 });
+      const model = smallConvnet();
       // One step, no warm-up: a step takes about a minute per image here.
       const train = await trainImagesPerSec(model, "binaryCrossentropy", CPU_BATCH, binaryLabels(CPU_BATCH), false, 1);
       return {
@@ -236,7 +236,7 @@ async function runStep(step: StepName): Promise<StepResult> {
     case "wasmSmallConvnet150": {
       const report = await startBackend("wasm");
       const speeds = await trainAndInfer(
-        smallConvnet({ size: 150 }),
+        smallConvnet(),
         "binaryCrossentropy",
         SMALL_BATCH,
         binaryLabels(SMALL_BATCH),
@@ -304,7 +304,7 @@ async function inputPipeline(): Promise<Record<string, unknown>> {
     3,
     false,
   );
-  const model = smallConvnet({ size: 150, dropout: true });
+  const model = smallConvnet({ dropout: true });
   model.compile({ optimizer: tf.train.rmsprop(1e-4), loss: "binaryCrossentropy" });
   const fixed = await nextBatch(alone);
   const trainOnly = await timePerCall(async () => {

@@ -11,7 +11,7 @@ import {
   verifyCatsAndDogs,
 } from "../lib/data/cats_and_dogs.ts";
 import { main } from "../lib/data/cats_and_dogs_cli.ts";
-import { requestInterrupt } from "../lib/notebook/interrupt.ts";
+import { KeyboardInterrupt, requestInterrupt } from "../lib/notebook/interrupt.ts";
 import { describeFsError } from "../lib/io/fs.ts";
 import { zipFiles } from "../lib/io/zip.ts";
 import { ROOT } from "../lib/io/profile.ts";
@@ -556,8 +556,8 @@ Deno.test("cats_and_dogs: Interrupt in a notebook (no signal given) stops the bu
           },
         }),
         (err: Error) =>
-          err instanceof CatsAndDogsError &&
-          /interrupted while building .*nothing was left half-built/.test(err.message),
+          err instanceof KeyboardInterrupt &&
+          /Interrupted while building .*nothing was left half-built/.test(err.message),
       );
     } finally {
       console.log = log;

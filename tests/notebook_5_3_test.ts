@@ -95,7 +95,7 @@ Deno.test({
     // What each training showed, in a sentence under its curves (a cell's last line can still be lost by the kernel
     // under heavy load, see requests.md: so at least one of the three).
     assert.ok(nb.cells.some((c) => /^この実行 \(\d+ エポック\): 訓練精度は/m.test(c.text)), "what this run shows");
-    const smoothed = nb.cells.find((c) => c.source.includes("function smoothCurve"))!;
+    const smoothed = nb.cells.find((c) => c.source.includes("smoothCurve(v)"))!;
     assert.equal(smoothed.mimeTypes.filter((m) => m.includes("application/vnd.plotly.v1+json")).length, 2);
   },
 });

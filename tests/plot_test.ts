@@ -10,9 +10,11 @@ import {
   PLOTLY_READY_EVENT,
   plotlyLoaderHtml,
   plotlySource,
+  TRUST_NOTE,
 } from "../lib/notebook/plotly_html.ts";
 import { PlotlySession } from "../lib/notebook/plot.ts";
-import { smoothCurve, trainingCurveFigures } from "../lib/notebook/curves.ts";
+import { trainingCurveFigures } from "../lib/notebook/curves.ts";
+import { smoothCurve } from "../lib/notebook/smooth_curve.ts";
 import { niceTicks, svgChart } from "../lib/notebook/svg_chart.ts";
 
 const FAKE = { basic: "/*BASIC-BUNDLE*/ window.Plotly = { build: 'basic' };", full: "/*FULL-BUNDLE*/" };
@@ -112,6 +114,9 @@ Deno.test("figure HTML escapes data so no string can end its script, and keeps a
   assert.ok(page.includes("\\u003c/script>\\u003cscript>alert(1)"));
   assert.ok(page.includes('<div id="fig-1" class="ch5-plot" data-plotly-build="basic"'));
   assert.match(page, /<img class="ch5-plot-fallback" alt="a &amp; b" [^>]*src="data:image\/svg\+xml;base64,/);
+  // Where plotly.js cannot run (an untrusted notebook keeps only the picture), one line says why.
+  assert.ok(page.includes(`>${TRUST_NOTE}</div>`));
+  assert.equal(TRUST_NOTE, "interactive chart: trust the notebook (File → Trust Notebook)");
   assert.ok(page.includes(`addEventListener("${PLOTLY_READY_EVENT}"`), "waits for plotly.js when it is not there yet");
   assert.ok(!figureHtml(heatmap, { id: "h" }).includes("ch5-plot-fallback"), "no fallback where SVG cannot draw it");
 });
@@ -129,7 +134,8 @@ Deno.test("trainingCurveFigures: the book's two figures, training as blue dots, 
   for (const [fig, key] of [[acc, "acc"], [loss, "loss"]] as const) {
     const [train, val] = fig.data;
     assert.deepEqual([train.mode, train.marker?.color, train.name], ["markers", "blue", `Training ${key}`]);
-    assert.deepEqual([val.mode, val.line?.color, val.name], ["lines", "blue", `Validation ${key}`]);
+    // A line with dots: after one epoch (one point) the validation curve shows too.
+    assert.deepEqual([val.mode, val.line?.color, val.name], ["lines+markers", "blue", `Validation ${key}`]);
     assert.deepEqual(train.x, [1, 2, 3]);
     assert.deepEqual(train.y, history[key]);
     assert.deepEqual(val.y, history[`val_${key}`]);
@@ -158,7 +164,6 @@ Deno.test("smoothing is the book's exponential moving average, with 'Smoothed' l
   const smoothed = smoothCurve(points);
   smoothed.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-12));
   assert.deepEqual(smoothCurve([]), []);
-  assert.throws(() => smoothCurve([1], 1), /outside \[0, 1\)/);
   const [acc] = trainingCurveFigures({ acc: points, val_acc: points }, { smooth: 0.8 });
   assert.deepEqual(acc.data.map((t) => t.name), ["Smoothed training acc", "Smoothed validation acc"]);
   assert.deepEqual(acc.data[0].y, smoothed);
@@ -167,7 +172,7 @@ Deno.test("smoothing is the book's exponential moving average, with 'Smoothed' l
 Deno.test("svgChart draws lines and markers with round ticks; refuses what it cannot draw", () => {
   const [fig] = trainingCurveFigures({ acc: [0.5, 0.6, 0.7], val_acc: [0.5, 0.55, 0.6] });
   const svg = svgChart(fig)!;
-  assert.equal(svg.match(/<circle /g)?.length, 3 + 1, "three training dots and one legend dot");
+  assert.equal(svg.match(/<circle /g)?.length, 3 + 3 + 2, "three dots per curve and one per legend entry");
   assert.equal(svg.match(/<polyline /g)?.length, 1);
   assert.ok(svg.includes("Training and validation accuracy"));
   assert.equal(svgChart(heatmap), undefined);
@@ -197,5 +202,8 @@ Deno.test("string titles become plotly 3's {text} titles, for the figure and its
   });
   assert.deepEqual(normalizeLayout(undefined), {});
   const bundle = fakeSession().figureBundle({ data: [{ y: [1] }], layout: { title: "T" } });
-  assert.deepEqual((bundle["application/vnd.plotly.v1+json"] as { layout: unknown }).layout, { title: { text: "T" } });
+  // Shown left-aligned, clear of plotly's modebar (top right).
+  assert.deepEqual((bundle["application/vnd.plotly.v1+json"] as { layout: unknown }).layout, {
+    title: { x: 0, xref: "paper", xanchor: "left", text: "T" },
+  });
 });

@@ -49,7 +49,7 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { ImageLoadError, loadImg } from "../preprocessing/image.ts";
 import { dataPath, ROOT, SettingError } from "../io/profile.ts";
 import { downloadFile } from "../io/download.ts";
-import { interruptible } from "../notebook/interrupt.ts";
+import { interruptible, KeyboardInterrupt } from "../notebook/interrupt.ts";
 import { openZip, type ZipEntry, type ZipReader } from "../io/zip.ts";
 import { describeFsError, fileHash, isFsError, removeStaleTemps, statOrNull } from "../io/fs.ts";
 
@@ -716,24 +716,14 @@ async function ensureAt(
 
   if (options.signal) return await build(dest, options, log, split, expected);
   // In a notebook, Interrupt (SIGINT) stops the build cleanly and keeps the kernel (see lib/notebook/interrupt.ts).
-  return await interruptible(async (stop) => {
-    const controller = new AbortController();
-    const poll = setInterval(() => {
-      if (stop.requested) controller.abort(new Error("Interrupt"));
-    }, 50);
+  return await interruptible(async (signal) => {
     try {
-      return await build(dest, { ...options, signal: controller.signal }, log, split, expected);
+      return await build(dest, { ...options, signal }, log, split, expected);
     } catch (err) {
-      if (!controller.signal.aborted) throw err;
-      await stop.stopped(
-        "building the split",
-        `Nothing was left half-built at ${dest}; run the cell again to build it.`,
+      if (!signal.aborted) throw err;
+      throw new KeyboardInterrupt(
+        `Interrupted while building ${dest}; nothing was left half-built. Run again to build it`,
       );
-      throw new CatsAndDogsError(
-        `interrupted while building ${dest}; nothing was left half-built. Run again to build it.`,
-      );
-    } finally {
-      clearInterval(poll);
     }
   });
 }

@@ -1,7 +1,8 @@
 /**
  * The book's training curves (listing 5.10's figures): accuracy and loss per
- * epoch, training as blue dots and validation as a blue line, optionally
- * smoothed (5.3's `smooth_curve`); drawn once after training
+ * epoch, training as blue dots and validation as a blue line with dots (so
+ * that one epoch shows), optionally smoothed (5.3's `smoothCurve`, listing
+ * 5.24); drawn once after training
  * ({@link trainingCurves}) or live during it ({@link LiveCurves}).
  *
  * @example
@@ -13,28 +14,8 @@
  */
 import { display, inJupyter, updateDisplay } from "./display.ts";
 import { type PlotlySession, plotlySession, showFigure } from "./plot.ts";
+import { smoothCurve } from "./smooth_curve.ts";
 import type { Figure, Trace } from "./svg_chart.ts";
-
-/**
- * Exponential moving average of a curve, as the book's `smooth_curve`:
- * each point becomes `previous * factor + point * (1 - factor)`.
- *
- * @example
- * ```ts
- * import { smoothCurve } from "./curves.ts";
- * smoothCurve([1, 0, 0], 0.5); // [1, 0.5, 0.25]
- * ```
- */
-export function smoothCurve(points: number[], factor = 0.8): number[] {
-  if (!(factor >= 0 && factor < 1)) {
-    throw new RangeError(
-      `smoothing factor ${factor} is outside [0, 1): use e.g. 0.8 (the book's value), or 0 for none.`,
-    );
-  }
-  const out: number[] = [];
-  for (const p of points) out.push(out.length ? out[out.length - 1] * factor + p * (1 - factor) : p);
-  return out;
-}
 
 /** A Keras-style history: `{epoch, history}` as `fit` returns it, or just the `history` record. */
 export type HistoryLike = { epoch?: number[]; history: Record<string, number[]> } | Record<string, number[]>;
@@ -61,7 +42,7 @@ function historyRecord(history: HistoryLike): { epochs?: number[]; record: Recor
  * The book's two training figures as plotly figures (without showing
  * them): "Training and validation accuracy" and "Training and validation
  * loss", training as blue dots (`'bo'`) and validation as a blue line
- * (`'b'`), over epochs 1…n. Accuracy is read from `acc`/`val_acc` or
+ * (`'b'`, with small dots: a line needs two points), over epochs 1…n. Accuracy is read from `acc`/`val_acc` or
  * `accuracy`/`val_accuracy`; a figure whose metric is absent is left out.
  *
  * @throws {Error} when the history has neither accuracy nor loss.
@@ -71,7 +52,7 @@ function historyRecord(history: HistoryLike): { epochs?: number[]; record: Recor
  * import { trainingCurveFigures } from "./curves.ts";
  * const [acc, loss] = trainingCurveFigures({ acc: [0.6, 0.7], val_acc: [0.6, 0.65], loss: [0.7, 0.5], val_loss: [0.7, 0.6] });
  * acc.data[0].mode; // "markers"
- * loss.data[1].mode; // "lines"
+ * loss.data[1].mode; // "lines+markers"
  * ```
  */
 export function trainingCurveFigures(history: HistoryLike, options: TrainingCurvesOptions = {}): Figure[] {
@@ -103,11 +84,12 @@ export function trainingCurveFigures(history: HistoryLike, options: TrainingCurv
     if (val) {
       data.push({
         type: "scatter",
-        mode: "lines",
+        mode: "lines+markers",
         name: label("Validation"),
         x: x.slice(0, val.length),
         y: prep(val),
         line: { color: BOOK_BLUE, width: 2 },
+        marker: { color: BOOK_BLUE, size: 4 },
       });
     }
     const base = `Training and validation ${word}`;

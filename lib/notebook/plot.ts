@@ -98,11 +98,10 @@ export class PlotlySession {
    * first that needs the full build) carries plotly.js.
    */
   figureBundle(fig: Figure, options: { id?: string } = {}): MimeBundle {
-    const figure: Figure = {
-      ...fig,
-      layout: normalizeLayout(fig.layout),
-      config: { ...DEFAULT_CONFIG, ...fig.config },
-    };
+    const layout = normalizeLayout(fig.layout);
+    // Titles start at the plot's left edge, clear of plotly's modebar at the top right.
+    if (layout.title) layout.title = { x: 0, xref: "paper", xanchor: "left", ...layout.title as object };
+    const figure: Figure = { ...fig, layout, config: { ...DEFAULT_CONFIG, ...fig.config } };
     const svg = svgChart(figure);
     const bundle: MimeBundle = {
       "application/vnd.plotly.v1+json": figure,

@@ -47,6 +47,9 @@ export const PLOTLY_READY_EVENT = "ch5-plotly-ready";
 /** The attribute that marks the `<script>` carrying plotly.js (its value is the build). */
 export const PLOTLY_LOADER_ATTRIBUTE = "data-ch5-plotly-loader";
 
+/** The line under a figure's static picture, which shows where plotly.js does not run (an untrusted notebook). */
+export const TRUST_NOTE = "interactive chart: trust the notebook (File → Trust Notebook)";
+
 /** CSS class of every figure's container in the HTML (the browser test counts them). */
 export const PLOT_CLASS = "ch5-plot";
 
@@ -164,7 +167,8 @@ export function figureHtml(fig: Figure, options: FigureHtmlOptions = {}): string
   const alt = escapeXml(titleText(fig.layout?.title) || "plot");
   const fallback = svg
     ? `<img class="${PLOT_CLASS}-fallback" alt="${alt}" style="max-width: 100%; height: auto;" ` +
-      `src="data:image/svg+xml;base64,${base64(svg)}">`
+      `src="data:image/svg+xml;base64,${base64(svg)}"><div class="${PLOT_CLASS}-note" ` +
+      `style="font-size: 12px; color: #777;">${TRUST_NOTE}</div>`
     : "";
   const height = fig.layout?.height ?? 400;
   const container = `<div id="${escapeXml(id)}" class="${PLOT_CLASS}" data-plotly-build="${build}" ` +
@@ -175,9 +179,9 @@ var drawn = false, tries = 0;
 function ready() { return !!window.Plotly && (build === "basic" || window.__ch5PlotlyBuild === "full"); }
 function note(text) {
   var el = document.getElementById(id);
-  if (!el || el.querySelector(".${PLOT_CLASS}-note")) return;
+  if (!el || el.querySelector(".${PLOT_CLASS}-late")) return;
   var p = document.createElement("div");
-  p.className = "${PLOT_CLASS}-note";
+  p.className = "${PLOT_CLASS}-note ${PLOT_CLASS}-late";
   p.style.cssText = "font-size: 12px; color: #777;";
   p.textContent = text;
   el.appendChild(p);
