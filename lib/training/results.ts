@@ -197,6 +197,17 @@ export function comparisonRows(name: NotebookName, results: Record<string, unkno
   return rows;
 }
 
+/** The machine a run measured on: CPU model, logical cores, OS (for comparing runs). */
+function machine(): string {
+  let cpu: string = Deno.build.arch;
+  try {
+    cpu = /^model name\s*:\s*(.+)$/m.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? cpu;
+  } catch {
+    // not Linux, or not readable: the architecture will do
+  }
+  return `${cpu}, ${navigator.hardwareConcurrency} logical cores, ${Deno.build.os}`;
+}
+
 /**
  * Write a notebook's results to `data/results/<name>.json` (with the
  * backend, time and profile) and show them beside the book's numbers.
@@ -211,7 +222,8 @@ export function comparisonRows(name: NotebookName, results: Record<string, unkno
  */
 export async function recordResults(name: NotebookName, results: Record<string, unknown>): Promise<void> {
   const record = expand(results) as Record<string, unknown>;
-  const path = await saveResults(name, { backend: startedBackend() ?? tf.getBackend() ?? null, ...record });
+  const backend = startedBackend() ?? tf.getBackend() ?? null;
+  const path = await saveResults(name, { backend, machine: machine(), ...record });
   await showTable(comparisonRows(name, record));
   await print(`この実行の結果を ${path} に保存しました。`);
 }
