@@ -107,9 +107,11 @@ await fit(curvesModel, { x: x.slice(256), y: y.slice(256) }, { epochs: 3, batchS
             break
     result["curves"] = curves
 
-    def interrupted(code, trigger, delay=0.0, timeout=300):
-        """Run `code`; once an output starts with `trigger` (and `delay` s more), send Interrupt. What the cell did."""
+    def interrupted(code, trigger, delay=0.0, timeout=300, queued=None):
+        """Run `code` (and queue `queued` behind it, as Run All does); once an output starts with `trigger` (and
+        `delay` s more), send Interrupt. What the cell (and the queued one) did."""
         msg_id = kc.execute(code)
+        queued_id = kc.execute(queued) if queued else None
         texts, error, sent = [], None, None
         deadline = time.time() + timeout
         while True:
@@ -128,7 +130,24 @@ await fit(curvesModel, { x: x.slice(256), y: y.slice(256) }, { epochs: 3, batchS
                 error = {"ename": content["ename"], "evalue": content["evalue"]}
             elif kind == "status" and content["execution_state"] == "idle":
                 break
+        queued_result = None
+        if queued_id:
+            texts_q, error_q = [], None
+            while True:
+                msg = kc.get_iopub_msg(timeout=120)
+                if msg["parent_header"].get("msg_id") != queued_id:
+                    continue
+                kind, content = msg["msg_type"], msg["content"]
+                if kind in ("display_data", "stream", "execute_result"):
+                    texts_q.append(content.get("text") or content.get("data", {}).get("text/plain", ""))
+                elif kind == "error":
+                    error_q = {"ename": content["ename"], "evalue": content["evalue"]}
+                elif kind == "status" and content["execution_state"] == "idle":
+                    break
+            queued_result = {"texts": texts_q, "error": error_q}
+        time.sleep(1.5)  # a cell run a second later is the learner's, not Run All's queue
         return {
+            "queued": queued_result,
             "sent": sent is not None,
             "error": error,
             "lines": [t for t in texts if t.startswith("Interrupted")],
@@ -147,6 +166,7 @@ await fit(curvesModel, { x: x.slice(256), y: y.slice(256) }, { epochs: 3, batchS
 import sharp from "sharp";
 import { imageDataGenerator } from "./lib/preprocessing/image_data_generator.ts";
 import { steps } from "./lib/notebook/interrupt.ts";
+import { print } from "./lib/notebook/display.ts";
 const pictures = Deno.env.get("CH5_DATA_DIR") + "/pictures";
 for (const [label, tint] of [["cats", 40], ["dogs", 200]] as const) {
   await Deno.mkdir(`${pictures}/${label}`, { recursive: true });
@@ -169,6 +189,7 @@ const pictureFlow = await imageDataGenerator({ rescale: 1 / 255 }).flowFromDirec
         "const h2 = await fit(small, pictureFlow, { epochs: 3, stepsPerEpoch: 12 });\nconsole.log('NEXT LINE RAN');",
         "Epoch 3/3",
         delay=0.5,
+        queued='await print("the queued cell ran");',
     )
     # A fit on a tf.data dataset of tensors.
     result["dataset"] = interrupted(

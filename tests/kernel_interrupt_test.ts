@@ -38,6 +38,7 @@ interface Interrupted {
   progress: string[];
   alive: boolean;
   nextLineRan: boolean;
+  queued: { texts: string[]; error: { ename: string; evalue: string } | null } | null;
 }
 
 let session: Promise<Record<string, any>> | undefined;
@@ -104,6 +105,10 @@ Deno.test("Interrupt in the LAST epoch of a picture-iterator fit stops within a 
   );
   assert.match(iterator.progress[0], new RegExp(`^Epoch 3/3 +${step}/12 `), "the progress line ends where it stopped");
   assert.equal(iterator.nextLineRan, false, "the cell's next line did not run");
+  // A cell queued behind it (Run All) stops at its first output: Deno's kernel itself would run it.
+  assert.deepEqual(iterator.queued?.texts, [], "the queued cell printed nothing");
+  assert.equal(iterator.queued?.error?.ename, "KeyboardInterrupt");
+  assert.match(iterator.queued!.error!.evalue, /^not run: Run All stopped at the interrupted cell above/);
   assert.ok(iterator.alive);
 });
 

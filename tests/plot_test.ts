@@ -204,6 +204,7 @@ Deno.test("string titles become plotly 3's {text} titles, for the figure and its
   const bundle = fakeSession().figureBundle({ data: [{ y: [1] }], layout: { title: "T" } });
   // Shown left-aligned, clear of plotly's modebar (top right).
   assert.deepEqual((bundle["application/vnd.plotly.v1+json"] as { layout: unknown }).layout, {
-    title: { x: 0, xref: "paper", xanchor: "left", text: "T" },
+    title: { x: 0, xref: "paper", xanchor: "left", y: 1, yref: "paper", yanchor: "bottom", text: "T" },
+    margin: { t: 80 },
   });
 });

@@ -41,6 +41,7 @@ import { createHash } from "node:crypto";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { dataPath } from "../io/profile.ts";
 import { describeFsError, fileHash, isFsError, removeStaleTemps, statOrNull } from "../io/fs.ts";
+import { stopQueuedCell } from "../notebook/display.ts";
 
 /** The file that holds the topology and the weights manifest. */
 const MODEL_JSON = "model.json";
@@ -154,6 +155,7 @@ export async function saveModel(
   name: string,
   options: SaveModelOptions = {},
 ): Promise<SavedModel> {
+  stopQueuedCell(); // Run All stopped at an interrupted training: never save its half-trained model over a finished one
   const dir = modelPath(name);
   const parent = dirname(dir);
   await Deno.mkdir(parent, { recursive: true }).catch((err) => {

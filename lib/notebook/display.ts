@@ -35,6 +35,39 @@ export function inJupyter(): boolean {
   return jupyter() !== undefined;
 }
 
+let interruptedAt = -Infinity;
+
+/**
+ * Note that a `KeyboardInterrupt` is leaving a cell: for the next second, in a
+ * Jupyter kernel, {@link stopQueuedCell} refuses the cells that Run All
+ * queued behind it. (Called by `KeyboardInterrupt`'s constructor.)
+ */
+export function noteInterrupt(): void {
+  if (inJupyter()) interruptedAt = performance.now();
+}
+
+/**
+ * Stop a cell that Run All queued behind an interrupted one. Deno's kernel
+ * (2.9) runs queued cells even after a cell ended in an error (it ignores
+ * Jupyter's `stop_on_error`), so the workbook stops them itself: in a
+ * kernel, a display or a loop that starts within a second of a
+ * `KeyboardInterrupt` (or of the last cell this refused) throws one.
+ *
+ * @example
+ * ```ts
+ * import { stopQueuedCell } from "./display.ts";
+ * stopQueuedCell(); // outside a kernel, or long after an Interrupt: nothing
+ * ```
+ */
+export function stopQueuedCell(): void {
+  if (performance.now() - interruptedAt >= 1000) return;
+  interruptedAt = performance.now();
+  const error = new Error("not run: Run All stopped at the interrupted cell above (run this cell again to run it)");
+  error.name = "KeyboardInterrupt";
+  error.stack = `KeyboardInterrupt: ${error.message}`;
+  throw error;
+}
+
 /**
  * Milliseconds to wait after displaying a bundle so that the kernel sends it
  * before the cell ends: 50 ms plus 300 ms a megabyte, on an idle machine
@@ -90,12 +123,15 @@ function coreCount(): number {
 /**
  * Display a MIME bundle and wait until the kernel has had time to send it
  * ({@link settleWaitMs}). Outside Jupyter its `text/plain` part is printed.
+ * In a cell that Run All queued behind an interrupted one, it throws instead
+ * ({@link stopQueuedCell}).
  *
  * @param bundle the representations to send; give `text/plain` for terminals.
  * @param options.displayId name the output so that {@link updateDisplay} can replace it.
  */
 export async function display(bundle: MimeBundle, options: { displayId?: string } = {}): Promise<void> {
   const kernel = jupyter();
+  stopQueuedCell();
   if (kernel) {
     await kernel.display(bundle, { raw: true, display_id: options.displayId });
     await new Promise((resolve) => setTimeout(resolve, settleWaitMs(bundle)));

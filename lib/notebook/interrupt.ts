@@ -19,13 +19,19 @@
  * ```
  * @module
  */
+import { noteInterrupt, stopQueuedCell } from "./display.ts";
 
-/** Raised where Interrupt stopped a loop; its message says where. */
+/**
+ * Raised where Interrupt stopped a loop; its message says where. In a
+ * Jupyter kernel, the cells Run All queued behind it then stop too
+ * (see `stopQueuedCell`).
+ */
 export class KeyboardInterrupt extends Error {
   override name = "KeyboardInterrupt";
   constructor(message: string) {
     super(message);
     this.stack = `${this.name}: ${message}`; // where it stopped says it all; lib frames would only hide it
+    noteInterrupt();
   }
 }
 
@@ -44,7 +50,7 @@ const onSigint = () => void requestInterrupt();
  * ```
  */
 export function requestInterrupt(): boolean {
-  for (const controller of active) controller.abort(new KeyboardInterrupt("Interrupt"));
+  for (const controller of active) controller.abort();
   return active.size > 0;
 }
 
@@ -74,6 +80,7 @@ export async function interruptible<T>(body: (signal: AbortSignal) => Promise<T>
 }
 
 function hold(): AbortController {
+  stopQueuedCell();
   const controller = new AbortController();
   if (active.size === 0) Deno.addSignalListener("SIGINT", onSigint);
   active.add(controller);

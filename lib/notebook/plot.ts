@@ -99,8 +99,19 @@ export class PlotlySession {
    */
   figureBundle(fig: Figure, options: { id?: string } = {}): MimeBundle {
     const layout = normalizeLayout(fig.layout);
-    // Titles start at the plot's left edge, clear of plotly's modebar at the top right.
-    if (layout.title) layout.title = { x: 0, xref: "paper", xanchor: "left", ...layout.title as object };
+    // Titles sit just above the plot, from its left edge, under plotly's modebar (top right of the figure).
+    if (layout.title) {
+      layout.title = {
+        x: 0,
+        xref: "paper",
+        xanchor: "left",
+        y: 1,
+        yref: "paper",
+        yanchor: "bottom",
+        ...layout.title as object,
+      };
+      layout.margin = { ...layout.margin as object, t: Math.max(80, (layout.margin as { t?: number })?.t ?? 0) };
+    }
     const figure: Figure = { ...fig, layout, config: { ...DEFAULT_CONFIG, ...fig.config } };
     const svg = svgChart(figure);
     const bundle: MimeBundle = {
