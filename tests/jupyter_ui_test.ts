@@ -119,42 +119,40 @@ Deno.test({
     const jupyter = await startJupyter();
     const browser = await launchChromium(chromium, { offline: false });
     try {
-      if (!Deno.env.get("DEVSKIP")) {
-        await t.step("5.1: Run All, the progress line redraws, every cell finishes, no error", async () => {
-          const page = await open(browser, jupyter.url("notebooks/notebooks/5.1-introduction-to-convnets.ipynb"));
-          const seen = await watchPage(page);
-          const fitCell = await page.evaluate(
-            `Jupyter.notebook.get_cells().findIndex((c) => c.get_text().includes("await fit(model"))`,
-          ) as number;
-          await runAll(page);
-          const lines = new Set<string>();
-          const end = Date.now() + 15 * 60_000;
-          while (Date.now() < end) {
-            const text = await page.evaluate(cellText(fitCell)) as string;
-            for (const line of text.split("\n")) {
-              if (/^Epoch \d\/5 +\d+\/\d+ \[/.test(line)) {
-                lines.add(line.split(" - ")[0]);
-              }
+      await t.step("5.1: Run All, the progress line redraws, every cell finishes, no error", async () => {
+        const page = await open(browser, jupyter.url("notebooks/notebooks/5.1-introduction-to-convnets.ipynb"));
+        const seen = await watchPage(page);
+        const fitCell = await page.evaluate(
+          `Jupyter.notebook.get_cells().findIndex((c) => c.get_text().includes("await fit(model"))`,
+        ) as number;
+        await runAll(page);
+        const lines = new Set<string>();
+        const end = Date.now() + 15 * 60_000;
+        while (Date.now() < end) {
+          const text = await page.evaluate(cellText(fitCell)) as string;
+          for (const line of text.split("\n")) {
+            if (/^Epoch \d\/5 +\d+\/\d+ \[/.test(line)) {
+              lines.add(line.split(" - ")[0]);
             }
-            const done = await page.evaluate(
-              `${IDLE} && ${codeCells}.every((c) => typeof c.input_prompt_number === "number")`,
-            );
-            if (done) break;
-            await new Promise((r) => setTimeout(r, 300));
           }
-          assert.ok(await page.evaluate(`${codeCells}.every((c) => typeof c.input_prompt_number === "number")`));
-          assert.ok(lines.size >= 3, `the progress line redrew: ${[...lines].join(" | ")}`);
-          assert.equal(await page.evaluate(`document.querySelectorAll(".output_error").length`), 0);
-          const last = await page.evaluate(
-            `(() => { const c = ${codeCells}; return c[c.length - 1].output_area.element[0].innerText; })()`,
-          ) as string;
-          assert.match(last, /data\/results\/5\.1\.json/, "the last cell finished and said where it saved");
-          const own = seen.errors.filter((e) => /ch5|plotly|deno/i.test(e.text));
-          assert.deepEqual(own, [], "no browser-console errors from the workbook");
-          console.log(`  5.1: ${lines.size} progress states seen; ${await shot(page, "5.1-run-all")}`);
-          await page.close();
-        });
-      }
+          const done = await page.evaluate(
+            `${IDLE} && ${codeCells}.every((c) => typeof c.input_prompt_number === "number")`,
+          );
+          if (done) break;
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        assert.ok(await page.evaluate(`${codeCells}.every((c) => typeof c.input_prompt_number === "number")`));
+        assert.ok(lines.size >= 3, `the progress line redrew: ${[...lines].join(" | ")}`);
+        assert.equal(await page.evaluate(`document.querySelectorAll(".output_error").length`), 0);
+        const last = await page.evaluate(
+          `(() => { const c = ${codeCells}; return c[c.length - 1].output_area.element[0].innerText; })()`,
+        ) as string;
+        assert.match(last, /data\/results\/5\.1\.json/, "the last cell finished and said where it saved");
+        const own = seen.errors.filter((e) => /ch5|plotly|deno/i.test(e.text));
+        assert.deepEqual(own, [], "no browser-console errors from the workbook");
+        console.log(`  5.1: ${lines.size} progress states seen; ${await shot(page, "5.1-run-all")}`);
+        await page.close();
+      });
 
       await t.step("Interrupt in the last epoch of an iterator fit: stops within a step, cell in error", async () => {
         const page = await open(browser, jupyter.url("notebooks/tests/fixtures/interrupt.ipynb"));
