@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { runNotebook } from "./notebook_helpers.ts";
 import { notebookProblems } from "../tools/check_notebooks.ts";
-import { sourceNotebooks } from "../tools/html.ts";
+import { sourceNotebooks } from "../tools/execute.ts";
 import { dataPath } from "../lib/io/profile.ts";
 import { BOOK } from "../lib/data/book.ts";
 

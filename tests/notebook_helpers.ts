@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join, resolve } from "node:path";
-import { EXECUTED_DIR, executeNotebook } from "../tools/html.ts";
+import { EXECUTED_DIR, executeNotebook } from "../tools/execute.ts";
 import { ROOT } from "../lib/io/profile.ts";
 import { type Skip, skipsIn } from "../lib/notebook/skip.ts";
 

@@ -18,7 +18,8 @@ import { pathToFileURL } from "node:url";
 import { ROOT } from "../lib/io/profile.ts";
 import { PLOTLY_LOADER_ATTRIBUTE } from "../lib/notebook/plotly_html.ts";
 import { findChromium, fontsFor, launchChromium, type Page, type PageError, watchPage } from "../tools/chromium.ts";
-import { EXECUTED_DIR, HTML_DIR, makeOffline, renderNotebooks } from "../tools/html.ts";
+import { EXECUTED_DIR } from "../tools/execute.ts";
+import { HTML_DIR, makeOffline, renderNotebooks } from "../tools/html.ts";
 
 const FIXTURE = join(ROOT, "tests", "fixtures", "plots.ipynb");
 const SCREENSHOTS = join(ROOT, "build", "screenshots");

@@ -22,7 +22,7 @@
  */
 import { dirname, join, posix, relative } from "node:path";
 import { ROOT } from "../lib/io/profile.ts";
-import { sourceNotebooks } from "./html.ts";
+import { sourceNotebooks } from "./execute.ts";
 
 /** The first line of a cell that belongs to a lib file. */
 export const EXPORT_MARKER: RegExp = /^\/\/\|\s*export\s+(\S+)\s*$/;
