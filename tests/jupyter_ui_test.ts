@@ -22,7 +22,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT } from "../lib/io/profile.ts";
-import { TRUST_NOTE } from "../lib/notebook/plotly_html.ts";
+import { TRUST_NOTE } from "../lib/notebook/plot.ts";
 import { type Browser, findChromium, launchChromium, type Page, watchPage } from "../tools/chromium.ts";
 import { executeNotebook } from "../tools/execute.ts";
 

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ROOT } from "../lib/io/profile.ts";
-import { PLOTLY_LOADER_ATTRIBUTE } from "../lib/notebook/plotly_html.ts";
+import { PLOTLY_LOADER_ATTRIBUTE } from "../lib/notebook/plot.ts";
 import { findChromium, fontsFor, launchChromium, type Page, type PageError, watchPage } from "../tools/chromium.ts";
 import { EXECUTED_DIR } from "../tools/execute.ts";
 import { HTML_DIR, makeOffline, renderNotebooks } from "../tools/html.ts";

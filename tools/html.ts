@@ -8,7 +8,7 @@
  * writes `build/html/NAME.html` with `jupyter nbconvert --to html`, then
  * makes the page offline-safe (see {@link makeOffline}). Pictures are already
  * inside the notebook as base64; plotly.js travels inside the first figure's
- * output (see `lib/notebook/plot.ts` and `plotly_html.ts`).
+ * output (see `lib/notebook/plot.ts`).
  *
  * @example
  * ```ts

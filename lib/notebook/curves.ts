@@ -13,7 +13,7 @@
  * @module
  */
 import { display, inJupyter, updateDisplay } from "./display.ts";
-import { type PlotlySession, plotlySession, showFigure } from "./plot.ts";
+import { plotlySession, showFigure } from "./plot.ts";
 import { smoothCurve } from "./smooth_curve.ts";
 import type { Figure, Trace } from "./svg_chart.ts";
 
@@ -150,18 +150,12 @@ export async function trainingCurves(history: HistoryLike, options: TrainingCurv
  */
 export class LiveCurves {
   #options: TrainingCurvesOptions;
-  #session: PlotlySession;
   #ids: string[] = [];
   #prefix = `ch5-curves-${crypto.randomUUID().slice(0, 8)}`;
 
-  /**
-   * @param options titles and smoothing, as {@link trainingCurves}.
-   * @param options.session the plotly session (default `plotlySession`).
-   */
-  constructor(options: TrainingCurvesOptions & { session?: PlotlySession } = {}) {
-    const { session, ...rest } = options;
-    this.#options = rest;
-    this.#session = session ?? plotlySession;
+  /** @param options titles and smoothing, as {@link trainingCurves}. */
+  constructor(options: TrainingCurvesOptions = {}) {
+    this.#options = options;
   }
 
   /** How many outputs it holds (placeholders or figures; 0 before {@link reserve} or the first update). */
@@ -170,9 +164,7 @@ export class LiveCurves {
   }
 
   async #loader(): Promise<void> {
-    if (this.#ids.length === 0 && this.#session.sent === undefined) {
-      await display(this.#session.loaderBundle("basic"));
-    }
+    if (this.#ids.length === 0 && !plotlySession.sent) await display(plotlySession.loaderBundle());
   }
 
   /**
@@ -202,7 +194,7 @@ export class LiveCurves {
     const count = Math.max(figures.length, this.#ids.length);
     for (let i = 0; i < count; i++) {
       const fig = figures[i];
-      const bundle = fig ? this.#session.figureBundle(fig) : { "text/plain": "", "text/html": "" };
+      const bundle = fig ? plotlySession.figureBundle(fig) : { "text/plain": "", "text/html": "" };
       const id = this.#ids[i];
       if (id === undefined) {
         this.#ids[i] = `${this.#prefix}-${i}`;

@@ -1,14 +1,9 @@
 /**
- * Train and evaluate like Keras' `model.fit` / `fit_generator` / `evaluate`,
- * with one live progress line per epoch and a Keras-shaped `History`.
- *
- * Each step is `model.trainOnBatch` (or `evaluate` on one batch) in a loop of
- * this module's own, so that Jupyter's Interrupt stops training, validation
- * and evaluation within a step, as Python's `KeyboardInterrupt` stops Keras:
- * fit says where, the model keeps its weights, `model.history` keeps the
- * complete epochs, and the cell ends in an error ({@link TrainingInterrupted}).
- * `checkpoint` makes a training resumable across kernels and sittings (Keras'
- * `BackupAndRestore`); `curves` draws the accuracy and loss figures live.
+ * Train and evaluate like Keras' `model.fit` / `fit_generator` / `evaluate`:
+ * a progress line per epoch and a Keras-shaped `History`. Each step is
+ * `model.trainOnBatch` (or `evaluate` on one batch) in a loop of this module,
+ * so that Jupyter's Interrupt stops training, validation and evaluation within
+ * a step, as `KeyboardInterrupt` stops Keras ({@link TrainingInterrupted}).
  *
  * @example
  * ```ts
@@ -89,30 +84,15 @@ export interface FitOptions {
   shuffle?: boolean;
   /** 1: a progress line per epoch (default); 0: silent. */
   verbose?: 0 | 1;
-  /**
-   * A time to be done by: after each epoch, training stops when one more
-   * epoch (at the mean epoch time so far) would end later. At least one epoch
-   * runs; {@link History.stopped} then says how many did.
-   */
+  /** Be done by then: after an epoch, stop when one more (at the mean epoch time) would end later ({@link History.stopped}). */
   until?: Date;
   /**
-   * Make the training resumable (Keras' `BackupAndRestore`): after every
-   * complete epoch, checkpoint `name` (`data/checkpoints/<profile>/<name>.ckpt`)
-   * is written atomically with the weights, the optimizer state, the history
-   * and the data's random state (when `data` / `validationData` have
-   * `getState()`/`setState()`). When it exists, fit first loads it, says so,
-   * and trains only the epochs left. When all epochs are done it is deleted,
-   * as Keras does: it is for trainings cut short (Interrupt, a lost kernel,
-   * `until`); save a finished model with `saveModel`. Delete it with
-   * `deleteCheckpoint(name)` to start again.
+   * Keras' `BackupAndRestore`: after each epoch, checkpoint `name` keeps the weights, optimizer state, history and
+   * the data's random state (`getState()`/`setState()`); when it exists, fit resumes from it and says so. It is
+   * deleted when all epochs are done; `deleteCheckpoint(name)` starts again.
    */
   checkpoint?: string;
-  /**
-   * Draw the book's accuracy and loss figures in the notebook after each
-   * epoch, updated in place (default false: the book draws them after `fit`
-   * in a listing of its own). `true`, or the options of `trainingCurves`.
-   * Outside Jupyter it does nothing.
-   */
+  /** Draw the book's accuracy and loss figures after each epoch, in place (`true`, or `trainingCurves`' options). */
   curves?: boolean | TrainingCurvesOptions;
 }
 
@@ -126,8 +106,9 @@ export class TrainingInterrupted extends KeyboardInterrupt {
 type Batch = { xs: tf.Tensor; ys: tf.Tensor };
 /** Where a loop's batches come from: `steps` of them per pass, each disposed by whoever takes it. */
 type Feed = { steps: number; next(): Promise<Batch> };
-/** Interrupt came after `step` steps of a loop (internal: fit and evaluate turn it into their messages). */
+/** Interrupt came after `step` steps of a loop; fit says `at` which of its own (internal). */
 class Stopped extends Error {
+  at?: StoppedAt;
   constructor(readonly step: number, readonly means: number[]) {
     super("stopped");
   }
@@ -185,12 +166,12 @@ async function datasetFeed(data: tf.data.Dataset<tf.TensorContainer>, steps: num
   };
 }
 
-/** The feed of `data`: `steps` batches a pass for a dataset (required), all the tensors for tensor data. */
-function feedOf(data: FitData, steps: number | undefined, batchSize: number, shuffle: boolean, what: string) {
+/** The feed of `data`: `steps` batches a pass for a dataset (required: `needs` says so), or all the tensors. */
+function feedOf(data: FitData, steps: number | undefined, batchSize: number, shuffle: boolean, needs: string) {
   const resolved = resolve(data);
   if (!isDataset(resolved)) return Promise.resolve(tensorFeed(resolved, batchSize, shuffle));
-  if (!steps) throw new Error(`${what} on a dataset needs steps: the iterators are endless.`);
-  return datasetFeed(resolved, steps, what);
+  if (!steps) throw new Error(`${needs}: the iterators are endless.`);
+  return datasetFeed(resolved, steps, needs.split(" ")[0]);
 }
 
 async function trainStep(model: tf.LayersModel, { xs, ys }: Batch): Promise<number[]> {
@@ -295,8 +276,7 @@ async function endEpoch(
   history: History,
   logs: Metrics,
   seconds: number,
-  data: FitData,
-  options: FitOptions,
+  options: FitOptions & { data?: FitData },
   live?: LiveCurves,
 ): Promise<void> {
   const done = history.epoch.push(history.epoch.length);
@@ -307,7 +287,7 @@ async function endEpoch(
       epochsDone: done,
       epochs: options.epochs,
       history: { epoch: history.epoch, history: history.history, seconds: history.seconds },
-      dataState: isResumable(data) ? data.getState() : undefined,
+      dataState: isResumable(options.data) ? options.data.getState() : undefined,
       validationState: isResumable(options.validationData) ? options.validationData.getState() : undefined,
     });
   }
@@ -320,19 +300,15 @@ async function endEpoch(
   }
 }
 
-/** Train the epochs left; on Interrupt, throws {@link Stopped} and says where in `at`. */
+/** Train the epochs left from `feed` (and validate on `validation`); on Interrupt, throws {@link Stopped}. */
 async function trainEpochs(
   model: tf.LayersModel,
   history: History,
-  data: FitData,
+  [feed, validation]: [Feed, Feed | undefined],
   options: FitOptions,
   signal: AbortSignal,
   live: LiveCurves | undefined,
-  at: { stopped?: StoppedAt },
 ): Promise<void> {
-  const feed = await feedOf(data, options.stepsPerEpoch, options.batchSize ?? 32, options.shuffle ?? true, "fit()");
-  const validation = options.validationData &&
-    await feedOf(options.validationData, options.validationSteps, options.batchSize ?? 32, false, "fit() validation");
   const names = model.metricsNames;
   for (let epoch = history.epoch.length; epoch < options.epochs && !history.stopped; epoch++) {
     const started = performance.now();
@@ -344,22 +320,19 @@ async function trainEpochs(
       if (validation) Object.assign(logs, named(names, await pass(model, validation, testStep, signal), "val_"));
     } catch (error) {
       if (!(error instanceof Stopped)) throw error;
-      at.stopped = logs
-        ? {
-          epoch: epoch + 1,
-          step: feed.steps,
-          steps: feed.steps,
-          validation: { step: error.step, steps: validation!.steps },
-        }
-        : { epoch: epoch + 1, step: error.step, steps: feed.steps };
-      await bar?.done(logs ?? named(names, error.means), at.stopped.step);
+      const where = { epoch: epoch + 1, step: feed.steps, steps: feed.steps };
+      error.at = logs
+        ? { ...where, validation: { step: error.step, steps: validation!.steps } }
+        : { ...where, step: error.step };
+      await bar?.done(logs ?? named(names, error.means), error.at.step);
       throw error;
     }
     await bar?.done(logs, feed.steps);
-    await endEpoch(model, history, logs, (performance.now() - started) / 1000, data, options, live);
+    await endEpoch(model, history, logs, (performance.now() - started) / 1000, options, live);
     if (await letInterruptIn(signal, true)) {
-      at.stopped = { epoch: epoch + 1, step: feed.steps, steps: feed.steps };
-      throw new Stopped(feed.steps, []);
+      throw Object.assign(new Stopped(feed.steps, []), {
+        at: { epoch: epoch + 1, step: feed.steps, steps: feed.steps },
+      });
     }
   }
 }
@@ -381,13 +354,25 @@ async function trainEpochs(
 export async function fit(model: tf.LayersModel, input: FitData, givenOptions: FitOptions): Promise<History> {
   const data = resolve(input);
   const validationData = givenOptions.validationData && resolve(givenOptions.validationData);
-  const options: FitOptions = { ...givenOptions, validationData };
-  if (isDataset(data) && !options.stepsPerEpoch) {
-    throw new Error("fit() on a dataset needs stepsPerEpoch (Keras' steps_per_epoch): the iterators are endless.");
-  }
-  if (isDataset(validationData) && !options.validationSteps) {
-    throw new Error("fit() with a validation dataset needs validationSteps (Keras' validation_steps).");
-  }
+  const options = { ...givenOptions, validationData, data };
+  const batchSize = options.batchSize ?? 32;
+  const feeds: [Feed, Feed | undefined] = [
+    await feedOf(
+      data,
+      options.stepsPerEpoch,
+      batchSize,
+      options.shuffle ?? true,
+      "fit() on a dataset needs stepsPerEpoch (Keras' steps_per_epoch)",
+    ),
+    validationData &&
+    await feedOf(
+      validationData,
+      options.validationSteps,
+      batchSize,
+      false,
+      "fit() with a validation dataset needs validationSteps (Keras' validation_steps)",
+    ),
+  ];
   const history: History = { epoch: [], history: {}, seconds: [] };
   (model as unknown as { history: History }).history = history; // Keras' model.history, kept on any error
   if (options.checkpoint) await resume(model, history, data, options);
@@ -396,13 +381,12 @@ export async function fit(model: tf.LayersModel, input: FitData, givenOptions: F
     : undefined;
   if (live && history.epoch.length > 0) await live.update(history);
   else if (live && history.epoch.length < options.epochs) await live.reserve();
-  const at: { stopped?: StoppedAt } = {};
   try {
-    await interruptible((signal) => trainEpochs(model, history, data, options, signal, live, at));
+    await interruptible((signal) => trainEpochs(model, history, feeds, options, signal, live));
   } catch (error) {
-    if (!(error instanceof Stopped) || !at.stopped) throw error;
-    history.interrupted = at.stopped;
-    const text = interruptedText(at.stopped, history, options);
+    if (!(error instanceof Stopped && error.at)) throw error;
+    history.interrupted = error.at;
+    const text = interruptedText(error.at, history, options);
     if (options.verbose ?? 1) await print(text);
     throw new TrainingInterrupted(text.split(". ")[0], history);
   }
@@ -432,7 +416,13 @@ export async function evaluate(
   input: FitData,
   options: { batchSize?: number; steps?: number } = {},
 ): Promise<Metrics> {
-  const feed = await feedOf(input, options.steps, options.batchSize ?? 32, false, "evaluate()");
+  const feed = await feedOf(
+    input,
+    options.steps,
+    options.batchSize ?? 32,
+    false,
+    "evaluate() on a dataset needs steps",
+  );
   try {
     return named(
       model.metricsNames,
