@@ -48,6 +48,7 @@ Deno.test({
     const started = Date.now();
     const nb = await runNotebook(NOTEBOOK, { CH5_ALLOW_RANDOM_WEIGHTS: "" });
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
+    for (const cell of nb.cells) assert.equal(cell.results, 0, `a stray Out[n] under ${cell.source.slice(0, 80)}`);
     const doc = JSON.parse(await Deno.readTextFile(nb.path));
     const skips = skipsIn(doc);
     assert.deepEqual(skips.map((s) => s.reason), ["download", "download"], "notop (filters) and top (Grad-CAM)");
@@ -74,6 +75,7 @@ Deno.test({
     const started = Date.now();
     const nb = await runNotebook(NOTEBOOK, { CH5_ALLOW_RANDOM_WEIGHTS: "1" });
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
+    for (const cell of nb.cells) assert.equal(cell.results, 0, `a stray Out[n] under ${cell.source.slice(0, 80)}`);
     const sizes = await pictureSizes(nb.path);
     const cellOf = (sourcePart: string) => {
       const i = nb.cells.findIndex((c) => c.source.includes(sourcePart));

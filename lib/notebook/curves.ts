@@ -42,8 +42,8 @@ function historyRecord(history: HistoryLike): { epochs?: number[]; record: Recor
  * The book's two training figures as plotly figures (without showing
  * them): "Training and validation accuracy" and "Training and validation
  * loss", training as blue dots (`'bo'`) and validation as a blue line
- * (`'b'`, with small dots: a line needs two points), over epochs 1…n. Accuracy is read from `acc`/`val_acc` or
- * `accuracy`/`val_accuracy`; a figure whose metric is absent is left out.
+ * (`'b'`, with small dots: a line needs two points), over epochs 1…n;
+ * accuracy from `acc` or `accuracy`, a figure whose metric is absent left out.
  *
  * @throws {Error} when the history has neither accuracy nor loss.
  *
@@ -70,28 +70,25 @@ export function trainingCurveFigures(history: HistoryLike, options: TrainingCurv
     const x = given && given.length === n ? given.map((e) => e + 1) : Array.from({ length: n }, (_, i) => i + 1);
     const prep = (ys: number[]) => smooth ? smoothCurve(ys, smooth) : ys;
     const label = (who: string) => smooth ? `Smoothed ${who.toLowerCase()} ${short}` : `${who} ${short}`;
-    const data: Trace[] = [];
-    if (train) {
-      data.push({
-        type: "scatter",
-        mode: "markers",
-        name: label("Training"),
-        x: x.slice(0, train.length),
-        y: prep(train),
-        marker: { color: BOOK_BLUE, size: 7 },
-      });
-    }
-    if (val) {
-      data.push({
-        type: "scatter",
-        mode: "lines+markers",
-        name: label("Validation"),
-        x: x.slice(0, val.length),
-        y: prep(val),
-        line: { color: BOOK_BLUE, width: 2 },
-        marker: { color: BOOK_BLUE, size: 4 },
-      });
-    }
+    const trace = (who: string, ys: number[], style: Trace): Trace => ({
+      type: "scatter",
+      name: label(who),
+      x: x.slice(0, ys.length),
+      y: prep(ys),
+      ...style,
+    });
+    const data: Trace[] = [
+      ...(train ? [trace("Training", train, { mode: "markers", marker: { color: BOOK_BLUE, size: 7 } })] : []),
+      ...(val
+        ? [
+          trace("Validation", val, {
+            mode: "lines+markers",
+            line: { color: BOOK_BLUE, width: 2 },
+            marker: { color: BOOK_BLUE, size: 4 },
+          }),
+        ]
+        : []),
+    ];
     const base = `Training and validation ${word}`;
     figures.push({
       data,
@@ -101,7 +98,6 @@ export function trainingCurveFigures(history: HistoryLike, options: TrainingCurv
         xaxis: { title: { text: "Epochs" }, ...(n <= 15 ? { dtick: 1 } : {}) },
         yaxis: { title: { text: word === "loss" ? "Loss" : "Accuracy" } },
         height: 400,
-        margin: { t: 60 },
       },
     });
   }
@@ -131,14 +127,10 @@ export async function trainingCurves(history: HistoryLike, options: TrainingCurv
 
 /**
  * The book's training figures, shown once and then updated in place (Jupyter
- * display ids) each time {@link LiveCurves.update} gets a longer history: the
- * output keeps the last state, which is what an executed notebook and its
- * HTML show. Outside Jupyter it does nothing. `fit(..., { curves: true })`
- * reserves their place before the first epoch (so they stay above the
- * progress lines) and updates them after every epoch.
- *
- * plotly.js goes first in an output of its own (when the session has not
- * sent it), because an update replaces a figure's whole output.
+ * display ids) by {@link LiveCurves.update}, so a saved notebook keeps the last
+ * state; outside Jupyter, nothing. `fit(..., { curves: true })` reserves their
+ * place above the progress lines. plotly.js goes first, in an output of its
+ * own, since an update replaces a figure's whole output.
  *
  * @example
  * ```ts
@@ -156,11 +148,6 @@ export class LiveCurves {
   /** @param options titles and smoothing, as {@link trainingCurves}. */
   constructor(options: TrainingCurvesOptions = {}) {
     this.#options = options;
-  }
-
-  /** How many outputs it holds (placeholders or figures; 0 before {@link reserve} or the first update). */
-  get shown(): number {
-    return this.#ids.length;
   }
 
   async #loader(): Promise<void> {

@@ -41,48 +41,40 @@ export interface DatasetSource {
  */
 export type FitData = TensorData | tf.data.Dataset<tf.TensorContainer> | DatasetSource;
 
-/** Where Interrupt stopped a training (1-based, as printed). */
+/** Where Interrupt stopped a training, 1-based as printed: the epoch, its last step done of `steps`, and in validation. */
 export interface StoppedAt {
-  /** The epoch that was running, 1…epochs. */
   epoch: number;
-  /** The last training step done in it, 1…steps. */
   step: number;
-  /** Steps in an epoch. */
   steps: number;
-  /** Set when it stopped in the epoch's validation: the validation steps done, of how many. */
   validation?: { step: number; steps: number };
 }
 
-/** What Keras' `History` holds: the epochs and each metric's value per epoch. */
+/**
+ * Keras' `History`: the complete epochs (0-based), each metric per epoch
+ * (`loss`, `acc`, `val_loss`, …), seconds per epoch; why training ended early
+ * (`until`), where Interrupt stopped it, and the epochs restored from a checkpoint.
+ */
 export interface History {
-  /** Epoch numbers, 0-based as in Keras; only complete epochs. */
   epoch: number[];
-  /** `loss`, `acc`, `val_loss`, `val_acc`, …: one value per epoch. */
   history: Record<string, number[]>;
-  /** Wall-clock seconds of each epoch (training and validation). */
   seconds: number[];
-  /** Why training ended before `epochs`, when it did (see {@link FitOptions.until}). */
   stopped?: string;
-  /** Set when Interrupt stopped the training: where. */
   interrupted?: StoppedAt;
-  /** Epochs restored from the checkpoint before this call trained (see {@link FitOptions.checkpoint}). */
   resumedFrom?: number;
 }
 
-/** Options of {@link fit}. */
+/**
+ * Options of {@link fit}: `batchSize` for tensor data (default 32), `stepsPerEpoch` and `validationSteps` for
+ * datasets (required: the iterators are endless), `validationData` evaluated after each epoch, `shuffle` tensor
+ * data each epoch (default true), `verbose` 1 (a progress line per epoch, the default) or 0.
+ */
 export interface FitOptions {
   epochs: number;
-  /** Batch size for tensor data (default 32, as Keras). */
   batchSize?: number;
-  /** Batches per epoch for a dataset (Keras' `steps_per_epoch`); required, since the iterators are endless. */
   stepsPerEpoch?: number;
-  /** Data evaluated at the end of each epoch. */
   validationData?: FitData;
-  /** Batches of a validation dataset per evaluation (Keras' `validation_steps`). */
   validationSteps?: number;
-  /** Shuffle tensor data each epoch (default true). */
   shuffle?: boolean;
-  /** 1: a progress line per epoch (default); 0: silent. */
   verbose?: 0 | 1;
   /** Be done by then: after an epoch, stop when one more (at the mean epoch time) would end later ({@link History.stopped}). */
   until?: Date;
