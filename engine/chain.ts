@@ -104,6 +104,20 @@ async function tryNative(pkg: "node-gpu" | "node"): Promise<Attempt> {
 async function tryWebgpu(): Promise<Attempt> {
   const gpu = (navigator as { gpu?: GPU }).gpu;
   if (!gpu) throw new Error("navigator.gpu is absent");
+  // On Linux, no GPU device node means only software adapters, which the chain skips anyway. Asking for one
+  // would load the drivers' window-system probes, which print "XDG_RUNTIME_DIR is invalid" on headless machines.
+  if (Deno.build.os === "linux") {
+    const devices = (dir: string, prefix: string) => {
+      try {
+        return [...Deno.readDirSync(dir)].some((e) => e.name.startsWith(prefix));
+      } catch (error) {
+        return !(error instanceof Deno.errors.NotFound); // unreadable (no permission): ask the adapter as before
+      }
+    };
+    if (!devices("/dev/dri", "renderD") && !devices("/dev", "nvidia")) {
+      throw new Error("no GPU device (/dev/dri/renderD*, /dev/nvidia*): no hardware adapter");
+    }
+  }
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new Error("no WebGPU adapter (no GPU or no driver)");
   const info = (adapter as { info?: GPUAdapterInfo }).info;

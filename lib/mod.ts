@@ -17,7 +17,7 @@ export { type BackendReport, initBackend } from "@ch5/engine";
 export { byProfile, dataPath, profile, trainUntil } from "./io/profile.ts";
 // notebook
 export { print, showPng, showTable } from "./notebook/display.ts";
-export { interruptible, yieldToEventLoop } from "./notebook/interrupt.ts";
+export { KeyboardInterrupt, steps } from "./notebook/interrupt.ts";
 export { plot } from "./notebook/plot.ts";
 export { trainingCurves } from "./notebook/curves.ts";
 // preprocessing
@@ -38,7 +38,7 @@ export { loadModel, saveModel } from "./models/save.ts";
 export { freeze, trainableWeightCount } from "./models/trainable.ts";
 export { runLayers, splitAt } from "./models/submodel.ts";
 // training
-export { evaluate, fit, type FitOptions, type History } from "./training/fit.ts";
+export { evaluate, fit, type FitOptions, type History, TrainingInterrupted } from "./training/fit.ts";
 export { historyText, recordResults } from "./training/results.ts";
 // viz
 export { applyColorMap } from "./viz/colormap.ts";

@@ -9,7 +9,7 @@ import { DataError, SettingError } from "../lib/io/errors.ts";
 import { describeFsError } from "../lib/io/fs.ts";
 import { MANIFEST as SPLIT_MANIFEST } from "../lib/io/integrity.ts";
 import { ROOT } from "../lib/io/profile.ts";
-import { requestInterrupt } from "../lib/notebook/interrupt.ts";
+import { KeyboardInterrupt, requestInterrupt } from "../lib/notebook/interrupt.ts";
 import { zipFiles } from "./fixtures/zip.ts";
 
 const SHARED = resolve(ROOT, "../shared/datasets/cats_and_dogs_small");
@@ -625,8 +625,8 @@ Deno.test("cats_and_dogs: Interrupt in a notebook (no signal given) stops the bu
           },
         }),
         (err: Error) =>
-          err instanceof DataError &&
-          /interrupted while building .*nothing was left half-built/.test(err.message),
+          err instanceof KeyboardInterrupt &&
+          /Interrupted while building .*nothing was left half-built/.test(err.message),
       );
     } finally {
       console.log = log;

@@ -8,7 +8,7 @@ import { bytesRecord } from "../lib/io/integrity.ts";
 import { requestInterrupt } from "../lib/notebook/interrupt.ts";
 import { imageDataGenerator } from "../lib/preprocessing/image_data_generator.ts";
 import { checkpointPath, loadCheckpoint, saveCheckpoint } from "../lib/training/checkpoint.ts";
-import { fit } from "../lib/training/fit.ts";
+import { fit, TrainingInterrupted } from "../lib/training/fit.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -203,19 +203,27 @@ Deno.test("checkpoint: resuming with another batch size is refused, naming both 
         seed: 3,
         log: () => {},
       });
-    const model = () => {
+    /** A model whose training step number `pressAt` (1-based) presses Interrupt. */
+    const model = (pressAt = 0) => {
       const m = tf.sequential({
         layers: [tf.layers.flatten({ inputShape: [8, 8, 3] }), tf.layers.dense({ units: 1 })],
       });
-      m.compile({ optimizer: "sgd", loss: "meanSquaredError" });
+      let step = 0;
+      const loss = (yTrue: tf.Tensor, yPred: tf.Tensor) => {
+        if (++step === pressAt) requestInterrupt();
+        return tf.losses.meanSquaredError(yTrue, yPred);
+      };
+      m.compile({ optimizer: "sgd", loss });
       return m;
     };
     const options = { epochs: 3, stepsPerEpoch: 2, verbose: 0 as const, checkpoint: "batches" };
-    const cut = await fit(model(), await flow(4), {
-      ...options,
-      callbacks: { onEpochBegin: (epoch) => void (epoch === 1 && requestInterrupt()) },
-    });
-    assert.deepEqual(cut.epoch, [0]);
+    // Step 3 is the first of the second epoch: the checkpoint holds the first.
+    const cut = await fit(model(3), await flow(4), options).then(
+      () => assert.fail("the training was not interrupted"),
+      (err) => err,
+    );
+    assert.ok(cut instanceof TrainingInterrupted, String(cut));
+    assert.deepEqual(cut.history.epoch, [0]);
     for (const size of [2, 8]) {
       await assert.rejects(fit(model(), await flow(size), options), (err: Error) => {
         assert.ok(err instanceof DataError, String(err));

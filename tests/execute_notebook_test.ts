@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CommandError, executeNotebook } from "../tools/html.ts";
+import { CommandError, executeNotebook } from "../tools/execute.ts";
 
 Deno.test("CH5_PYTHON naming a program that is no Jupyter Python is an error naming CH5_PYTHON and what it ran", async () => {
   const before = Deno.env.get("CH5_PYTHON");

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { EXPORT_MARKER, exportCells, ExportError, formatTs, generatedFiles } from "../tools/export_cells.ts";
+import {
+  EXPORT_MARKER,
+  exportCells,
+  ExportError,
+  formatTs,
+  generatedFiles,
+  publicModules,
+} from "../tools/export_cells.ts";
 
 function notebook(...cells: string[]): string {
   return JSON.stringify({
@@ -31,7 +38,11 @@ Deno.test("export: a marked cell becomes its lib file, with exports added and im
 Deno.test("export: cells that cannot be a lib file are refused with the notebook and cell named", () => {
   const cases: [string, RegExp][] = [
     ["//| export lib/viz/a.ts\nfunction f() {}\nawait f();\n", /cell 0: the top-level statement `await f\(\);`/],
-    ['//| export lib/viz/a.ts\nimport { f } from "../lib/mod.ts";\n', /imports \.\.\/lib\/mod\.ts/],
+    ['//| export lib/viz/a.ts\nimport { f } from "../lib/mod.ts";\n', /f is not a public name of lib\/mod\.ts/],
+    [
+      '//| export lib/viz/a.ts\nimport * as lib from "../lib/mod.ts";\n',
+      /import named exports from \.\.\/lib\/mod\.ts/,
+    ],
     ["//| export tools/a.ts\nconst a = 1;\n", /must be a \.ts path under lib\//],
     ["//| export lib/../x.ts\nconst a = 1;\n", /must be a \.ts path under lib\//],
   ];
@@ -45,6 +56,28 @@ Deno.test("export: cells that cannot be a lib file are refused with the notebook
   }
   const two = (path: string) => ({ path, text: notebook("//| export lib/viz/a.ts\nconst a = 1;\n") });
   assert.throws(() => generatedFiles([two("notebooks/1.ipynb"), two("notebooks/2.ipynb")]), /one notebook owns a file/);
+});
+
+Deno.test("export: a cell importing from lib/mod.ts imports from the modules that define the names", () => {
+  const mod = publicModules(
+    'export { type BackendReport, initBackend } from "@ch5/engine";\n' +
+      'export { KeyboardInterrupt, steps } from "./notebook/interrupt.ts";\n' +
+      'export { runLayers, splitAt } from "./models/submodel.ts";\n',
+  );
+  assert.equal(mod.get("steps"), "lib/notebook/interrupt.ts");
+  assert.equal(mod.get("BackendReport"), "@ch5/engine");
+  const files = generatedFiles([{
+    path: "notebooks/5.4-demo.ipynb",
+    text: notebook(
+      '//| export lib/viz/demo.ts\nimport { initBackend, splitAt, steps, type BackendReport } from "../lib/mod.ts";\n' +
+        "const a = 1;\n",
+    ),
+  }], mod);
+  const text = files.get("lib/viz/demo.ts")!;
+  assert.match(text, /^import \{ initBackend, type BackendReport \} from "@ch5\/engine";$/m);
+  assert.match(text, /^import \{ splitAt \} from "\.\.\/models\/submodel\.ts";$/m);
+  assert.match(text, /^import \{ steps \} from "\.\.\/notebook\/interrupt\.ts";$/m);
+  assert.doesNotMatch(text, /mod\.ts/, "a lib file never imports lib/mod.ts");
 });
 
 Deno.test("export: the marker is the cell's first line only, and formatting is deno fmt's", async () => {

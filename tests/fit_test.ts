@@ -1,17 +1,38 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { evaluate, fit } from "../lib/training/fit.ts";
+import { evaluate, fit, type History, TrainingInterrupted } from "../lib/training/fit.ts";
 import { checkpointPath, deleteCheckpoint } from "../lib/training/checkpoint.ts";
 import { CheckpointError } from "../lib/io/errors.ts";
-import { interruptListening, requestInterrupt } from "../lib/notebook/interrupt.ts";
+import { interruptListening, KeyboardInterrupt, requestInterrupt } from "../lib/notebook/interrupt.ts";
 import { initBackend } from "@ch5/engine";
 
 await initBackend({ backend: "cpu" });
 
-function model() {
+/** A small model; `pressAt` presses Interrupt during its training step number `pressAt` (1-based, over all epochs). */
+function model(pressAt = 0) {
   const m = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2], activation: "sigmoid" })] });
-  m.compile({ optimizer: tf.train.sgd(0.5), loss: "binaryCrossentropy", metrics: ["accuracy"] });
+  let step = 0;
+  // The loss runs once per training step (and per validation step): the one place a step can press Interrupt.
+  const loss = (yTrue: tf.Tensor, yPred: tf.Tensor) => {
+    if (++step === pressAt) assert.equal(requestInterrupt(), true);
+    return tf.metrics.binaryCrossentropy(yTrue, yPred).mean();
+  };
+  m.compile({ optimizer: tf.train.sgd(0.5), loss, metrics: ["accuracy"] });
   return m;
+}
+
+/** A dataset source of 16-row batches that presses Interrupt when batch number `pressAt` (1-based) is read. */
+function pressing({ x, y }: { x: tf.Tensor; y: tf.Tensor }, pressAt: number) {
+  return {
+    toDataset: () => {
+      let read = 0;
+      return tf.data.zip({ xs: tf.data.array(x.unstack()), ys: tf.data.array(y.unstack()) }).batch(16).repeat()
+        .map((batch) => {
+          if (++read === pressAt) requestInterrupt();
+          return batch;
+        });
+    },
+  };
 }
 
 function data(n: number) {
@@ -23,7 +44,13 @@ function data(n: number) {
 Deno.test("fit on tensors returns a Keras-shaped History and learns", async () => {
   const m = model();
   const { x, y } = data(256);
-  const history = await fit(m, { x, y }, { epochs: 5, batchSize: 32, validationSplit: 0.25, verbose: 0 });
+  const history = await fit(m, { x: x.slice(64), y: y.slice(64) }, {
+    epochs: 5,
+    batchSize: 32,
+    validationData: { x: x.slice(0, 64), y: y.slice(0, 64) },
+    verbose: 0,
+  });
+  assert.equal(m.history as unknown, history, "model.history, as in Keras");
   assert.deepEqual(history.epoch, [0, 1, 2, 3, 4]);
   assert.deepEqual(Object.keys(history.history).sort(), ["acc", "loss", "val_acc", "val_loss"]);
   assert.equal(history.seconds.length, 5);
@@ -78,36 +105,60 @@ Deno.test("fit stops after the last epoch that ends before `until`, and says so"
 });
 
 // The real SIGINT in a real kernel: tests/kernel_interrupt_test.ts (`deno test` itself ends on SIGINT).
-Deno.test("Interrupt stops fit after the current step; the History keeps the complete epochs", async () => {
-  const m = model();
+Deno.test("Interrupt stops fit within a step: KeyboardInterrupt, History of the complete epochs, weights kept", async () => {
   const { x, y } = data(128);
-  let seen = 0;
-  const history = await fit(m, { x, y }, {
-    epochs: 10,
-    batchSize: 16,
-    verbose: 0,
-    callbacks: {
-      onBatchBegin: () => {
-        seen++;
-        // Press Interrupt during epoch 3, step 5 (of 8).
-        if (seen === 2 * 8 + 5) assert.equal(requestInterrupt(), true);
-      },
-    },
-  });
+  // Press Interrupt during epoch 3, step 5 (of 8).
+  const m = model(2 * 8 + 5);
+  const error = await fit(m, { x, y }, { epochs: 10, batchSize: 16, verbose: 0 }).catch((e) => e);
+  assert.ok(error instanceof TrainingInterrupted && error instanceof KeyboardInterrupt, String(error));
+  assert.equal(error.name, "KeyboardInterrupt");
+  assert.equal(error.message, "Interrupted at epoch 3/10, step 5/8");
   // Outside fit, Interrupt is not caught any more (it ends the process as before).
   assert.equal(interruptListening(), false);
   assert.equal(requestInterrupt(), false);
+  const history: History = error.history;
+  assert.equal(m.history as unknown, history, "the same History is model.history");
   assert.deepEqual(history.interrupted, { epoch: 3, step: 5, steps: 8 });
   assert.deepEqual(history.epoch, [0, 1]);
   assert.equal(history.history.loss.length, 2);
   assert.equal(history.seconds.length, 2);
-  assert.equal(seen, 21, "no step after the interrupted one");
-  // The model keeps its weights and predicts.
+  // The model keeps its weights and predicts; training again works as usual.
   const prediction = m.predict(x.slice(0, 2)) as tf.Tensor;
   assert.deepEqual(prediction.shape, [2, 1]);
   assert.ok(Array.from(prediction.dataSync()).every(Number.isFinite));
-  // Training again works as usual.
   assert.equal((await fit(m, { x, y }, { epochs: 1, batchSize: 16, verbose: 0 })).interrupted, undefined);
+  tf.dispose([x, y]);
+});
+
+Deno.test("Interrupt in an iterator's last epoch, in validation and at an epoch's end: each stops and says where", async () => {
+  const { x, y } = data(64);
+  const options = { epochs: 3, stepsPerEpoch: 4, verbose: 0 as const };
+  const stop = (source: ReturnType<typeof pressing>, more = {}) =>
+    fit(model(), source, { ...options, ...more }).then(
+      () => assert.fail("not interrupted"),
+      (e: TrainingInterrupted) => e,
+    );
+  // The last epoch, step 2 of 4: never silently ignored.
+  const last = await stop(pressing({ x, y }, 2 * 4 + 2));
+  assert.equal(last.message, "Interrupted at epoch 3/3, step 2/4");
+  assert.deepEqual(last.history.epoch, [0, 1]);
+  // The last training step of epoch 1, with no validation: epoch 1 is complete, at its end.
+  const end = await stop(pressing({ x, y }, 4));
+  assert.equal(end.message, "Interrupted at the end of epoch 1/3");
+  assert.deepEqual(end.history.epoch, [0]);
+  // During epoch 2's validation (its 2nd batch of 3): the epoch is not complete.
+  const validation = await stop(pressing({ x, y }, 99), {
+    validationData: pressing({ x, y }, 3 + 2),
+    validationSteps: 3,
+  });
+  assert.equal(validation.message, "Interrupted at epoch 2/3, validation step 2/3");
+  assert.deepEqual(validation.history.epoch, [0]);
+  assert.deepEqual(validation.history.interrupted, { epoch: 2, step: 4, steps: 4, validation: { step: 2, steps: 3 } });
+  // evaluate() too.
+  await assert.rejects(
+    evaluate(model(), pressing({ x, y }, 2), { steps: 4 }),
+    (e: Error) => e instanceof KeyboardInterrupt && e.message === "Interrupted after step 2/4 of evaluate()",
+  );
   tf.dispose([x, y]);
 });
 
@@ -116,29 +167,17 @@ Deno.test("checkpoint: fit resumes after its complete epochs, removes it when do
   Deno.env.set("CH5_DATA_DIR", dir);
   try {
     const { x, y } = data(64);
-    const first = model();
+    const first = model(2 * 2 + 1);
     const straight = model();
     straight.setWeights(first.getWeights().map((w) => w.clone()));
-    // Cut the first run short during epoch 3: the checkpoint holds epochs 1–2.
-    const cut = await fit(first, { x, y }, {
-      epochs: 3,
-      batchSize: 32,
-      shuffle: false,
-      verbose: 0,
-      checkpoint: "fit-test",
-      callbacks: { onEpochBegin: (epoch) => void (epoch === 2 && requestInterrupt()) },
-    });
+    // Cut the first run short during epoch 3, step 1: the checkpoint holds epochs 1–2.
+    const options = { epochs: 3, batchSize: 32, shuffle: false, verbose: 0 as const, checkpoint: "fit-test" };
+    const cut = await fit(first, { x, y }, options).catch((e: TrainingInterrupted) => e.history);
     assert.deepEqual(cut.interrupted, { epoch: 3, step: 1, steps: 2 });
     assert.ok(checkpointPath("fit-test").startsWith(dir));
     assert.ok((await Deno.stat(checkpointPath("fit-test"))).isFile);
     const second = model();
-    const resumed = await fit(second, { x, y }, {
-      epochs: 3,
-      batchSize: 32,
-      shuffle: false,
-      verbose: 0,
-      checkpoint: "fit-test",
-    });
+    const resumed = await fit(second, { x, y }, options);
     assert.equal(resumed.resumedFrom, 2);
     assert.deepEqual(resumed.epoch, [0, 1, 2]);
     // Done: the checkpoint is gone, as with Keras' BackupAndRestore.
@@ -150,13 +189,7 @@ Deno.test("checkpoint: fit resumes after its complete epochs, removes it when do
     }
 
     // Another model's checkpoint is refused.
-    await fit(first, { x, y }, {
-      epochs: 2,
-      batchSize: 32,
-      verbose: 0,
-      checkpoint: "fit-test",
-      callbacks: { onEpochBegin: (epoch) => void (epoch === 1 && requestInterrupt()) },
-    });
+    await assert.rejects(fit(model(2 + 1), { x, y }, { ...options, epochs: 2 }), TrainingInterrupted);
     const other = tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [2] })] });
     other.compile({ optimizer: "sgd", loss: "meanSquaredError" });
     await assert.rejects(

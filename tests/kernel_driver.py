@@ -71,7 +71,8 @@ model.compile({ optimizer: "rmsprop", loss: "binaryCrossentropy", metrics: ["acc
     msg_id = kc.execute("""
 const curvesModel = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [16], activation: "sigmoid" })] });
 curvesModel.compile({ optimizer: "sgd", loss: "binaryCrossentropy", metrics: ["accuracy"] });
-await fit(curvesModel, { x, y }, { epochs: 3, batchSize: 256, validationSplit: 0.25, curves: { title: "Live" } });
+const validationData = { x: x.slice(0, 256), y: y.slice(0, 256) };
+await fit(curvesModel, { x: x.slice(256), y: y.slice(256) }, { epochs: 3, batchSize: 256, validationData, curves: { title: "Live" } });
 """)
     curves = {"placeholders": [], "shown": [], "updated": [], "loader": 0, "error": None, "order": []}
     while True:
@@ -106,41 +107,120 @@ await fit(curvesModel, { x, y }, { epochs: 3, batchSize: 256, validationSplit: 0
             break
     result["curves"] = curves
 
-    # Start the training without waiting; interrupt once epoch 3 has begun.
-    msg_id = kc.execute(
-        'const history = await fit(model, { x, y }, { epochs: 500, batchSize: 16, checkpoint: "kernel-test" });'
+    def interrupted(code, trigger, delay=0.0, timeout=300, queued=None):
+        """Run `code` (and queue `queued` behind it, as Run All does); once an output starts with `trigger` (and
+        `delay` s more), send Interrupt. What the cell (and the queued one) did."""
+        msg_id = kc.execute(code)
+        queued_id = kc.execute(queued) if queued else None
+        texts, error, sent = [], None, None
+        deadline = time.time() + timeout
+        while True:
+            msg = kc.get_iopub_msg(timeout=max(1, deadline - time.time()))
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind in ("display_data", "update_display_data", "stream", "execute_result"):
+                text = content.get("text") or content.get("data", {}).get("text/plain", "")
+                texts.append(text)
+                if sent is None and text.startswith(trigger):
+                    time.sleep(delay)
+                    km.interrupt_kernel()
+                    sent = time.time()
+            elif kind == "error":
+                error = {"ename": content["ename"], "evalue": content["evalue"]}
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        queued_result = None
+        if queued_id:
+            texts_q, error_q = [], None
+            while True:
+                msg = kc.get_iopub_msg(timeout=120)
+                if msg["parent_header"].get("msg_id") != queued_id:
+                    continue
+                kind, content = msg["msg_type"], msg["content"]
+                if kind in ("display_data", "stream", "execute_result"):
+                    texts_q.append(content.get("text") or content.get("data", {}).get("text/plain", ""))
+                elif kind == "error":
+                    error_q = {"ename": content["ename"], "evalue": content["evalue"]}
+                elif kind == "status" and content["execution_state"] == "idle":
+                    break
+            queued_result = {"texts": texts_q, "error": error_q}
+        time.sleep(1.5)  # a cell run a second later is the learner's, not Run All's queue
+        return {
+            "queued": queued_result,
+            "sent": sent is not None,
+            "error": error,
+            "lines": [t for t in texts if t.startswith("Interrupted")],
+            "progress": [t for t in texts if t.startswith(trigger)][-1:],
+            "alive": km.is_alive(),
+            "nextLineRan": any("NEXT LINE RAN" in t for t in texts),
+        }
+
+    # A fit on tensors, with a checkpoint: Interrupt once epoch 3 has begun.
+    result["tensors"] = interrupted(
+        'const history = await fit(model, { x, y }, { epochs: 500, batchSize: 16, checkpoint: "kernel-test" });',
+        "Epoch 3/",
     )
-    texts, error, interrupted_at = [], None, None
-    deadline = time.time() + 300
-    while True:
-        msg = kc.get_iopub_msg(timeout=max(1, deadline - time.time()))
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind, content = msg["msg_type"], msg["content"]
-        if kind in ("display_data", "update_display_data", "stream", "execute_result"):
-            text = content.get("text") or content.get("data", {}).get("text/plain", "")
-            texts.append(text)
-            if interrupted_at is None and text.startswith("Epoch 3/"):
-                km.interrupt_kernel()
-                interrupted_at = time.time()
-        elif kind == "error":
-            error = f"{content['ename']}: {content['evalue']}"
-        elif kind == "status" and content["execution_state"] == "idle":
-            break
-    result["trainingError"] = error
-    result["interruptSent"] = interrupted_at is not None
-    result["stoppedWithin"] = time.time() - interrupted_at if interrupted_at else None
-    result["interruptLines"] = [t for t in texts if t.startswith("Interrupted")]
+    # A fit on a picture iterator, as 5.2 trains: Interrupt 0.5 s into its last epoch.
+    _, err = run(kc, """
+import sharp from "sharp";
+import { imageDataGenerator } from "./lib/preprocessing/image_data_generator.ts";
+import { steps } from "./lib/notebook/interrupt.ts";
+import { print } from "./lib/notebook/display.ts";
+const pictures = Deno.env.get("CH5_DATA_DIR") + "/pictures";
+for (const [label, tint] of [["cats", 40], ["dogs", 200]] as const) {
+  await Deno.mkdir(`${pictures}/${label}`, { recursive: true });
+  for (let i = 0; i < 20; i++) {
+    const pixels = Uint8Array.from({ length: 32 * 32 * 3 }, (_, k) => (tint + k * (i + 3)) % 256);
+    await sharp(pixels, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(`${pictures}/${label}/${i}.png`);
+  }
+}
+const small = tf.sequential({ layers: [
+  tf.layers.conv2d({ filters: 8, kernelSize: 3, activation: "relu", inputShape: [32, 32, 3] }),
+  tf.layers.maxPooling2d({ poolSize: 4 }), tf.layers.flatten(), tf.layers.dense({ units: 1, activation: "sigmoid" }),
+] });
+small.compile({ optimizer: "rmsprop", loss: "binaryCrossentropy", metrics: ["acc"] });
+const pictureFlow = await imageDataGenerator({ rescale: 1 / 255 }).flowFromDirectory(pictures, {
+  targetSize: [32, 32], batchSize: 10, classMode: "binary",
+});
+""")
+    result["iteratorSetupError"] = err
+    result["iterator"] = interrupted(
+        "const h2 = await fit(small, pictureFlow, { epochs: 3, stepsPerEpoch: 12 });\nconsole.log('NEXT LINE RAN');",
+        "Epoch 3/3",
+        delay=0.5,
+        queued='await print("the queued cell ran");',
+    )
+    # A fit on a tf.data dataset of tensors.
+    result["dataset"] = interrupted(
+        """const batches = tf.data.zip({ xs: tf.data.array(x.unstack()), ys: tf.data.array(y.unstack()) }).batch(64).repeat();
+await fit(curvesModel, batches, { epochs: 3, stepsPerEpoch: 200 });""",
+        "Epoch 2/3",
+        delay=0.3,
+    )
+    # A notebook's own loop (5.3's feature extraction, 5.4's gradient ascent): synchronous steps, no I/O.
+    result["loop"] = interrupted(
+        """let stepsDone = 0;
+for await (const _ of steps(100000, "a notebook loop")) {
+  if (stepsDone++ === 0) console.log("LOOP STARTED");
+  const t = performance.now();
+  while (performance.now() - t < 20); // 20 ms of work that never gives the event loop a turn
+}""",
+        "LOOP STARTED",
+        delay=0.5,
+    )
     result["aliveAfterInterrupt"] = km.is_alive()
 
     texts, err = run(kc, """
 const p = model.predict(x.slice(0, 3)) as tf.Tensor;
+const kept = model.history as unknown as { epoch: number[]; history: Record<string, number[]>; interrupted: unknown };
 console.log("STATE " + JSON.stringify({
   marker,
-  epochs: history.epoch,
-  lossValues: history.history.loss.length,
-  loss: history.history.loss,
-  interrupted: history.interrupted,
+  stepsDone,
+  epochs: kept.epoch,
+  lossValues: kept.history.loss.length,
+  loss: kept.history.loss,
+  interrupted: kept.interrupted,
   prediction: Array.from(p.dataSync()),
 }));
 await new Promise((resolve) => setTimeout(resolve, 200)); // a console.log at a cell's very end can be lost

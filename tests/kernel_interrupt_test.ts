@@ -1,11 +1,14 @@
 /**
- * Jupyter's Interrupt during a training in a REAL Deno kernel, driven through
- * jupyter_client (tests/kernel_driver.py, run by Debian's /usr/bin/python3):
- * the training stops, the kernel lives on with its variables, the model still
- * predicts and History holds the epochs that ran. Outside a training,
- * Interrupt ends the kernel as before. A restarted kernel running the same
- * cells resumes from the checkpoint. The same session checks that
- * `fit(..., { curves })` updates its figures in place (display ids).
+ * Jupyter's Interrupt in a REAL Deno kernel, driven through jupyter_client
+ * (tests/kernel_driver.py, run by Debian's /usr/bin/python3), as Python's
+ * KeyboardInterrupt: a fit on tensors, on a picture iterator (in its last
+ * epoch) and on a tf.data dataset, and a notebook loop over `steps()`, each
+ * stop within a step, say where, and end their cell in an error; the kernel
+ * lives on with its variables, the model still predicts and `model.history`
+ * holds the complete epochs. Outside a loop, Interrupt ends the kernel as
+ * before. A restarted kernel running the same cells resumes from the
+ * checkpoint. The same session checks that `fit(..., { curves })` updates its
+ * figures in place (display ids).
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -25,6 +28,17 @@ async function ensureDenoKernel(): Promise<void> {
   if ("deno" in specs) return;
   const install = await output(Deno.execPath(), ["jupyter", "--install", "--force"]);
   assert.ok(install.success, `deno jupyter --install failed: ${new TextDecoder().decode(install.stderr)}`);
+}
+
+/** What the driver saw of one interrupted cell. */
+interface Interrupted {
+  sent: boolean;
+  error: { ename: string; evalue: string } | null;
+  lines: string[];
+  progress: string[];
+  alive: boolean;
+  nextLineRan: boolean;
+  queued: { texts: string[]; error: { ename: string; evalue: string } | null } | null;
 }
 
 let session: Promise<Record<string, any>> | undefined;
@@ -47,19 +61,19 @@ function kernelRun(): Promise<Record<string, any>> {
   return session;
 }
 
-Deno.test("Interrupt stops a training in a real Deno kernel and keeps the kernel, the model and History", async () => {
+Deno.test("Interrupt stops a fit on tensors within a step: KeyboardInterrupt, kernel, model and model.history kept", async () => {
   const result = await kernelRun();
-
   assert.equal(result.setupError, null);
-  assert.equal(result.interruptSent, true, "the training reached epoch 3");
-  assert.equal(result.trainingError, null, "fit returns instead of throwing");
-  assert.equal(result.aliveAfterInterrupt, true, "the kernel survives Interrupt during fit");
-  assert.equal(result.interruptLines.length, 1);
-  // Sent once epoch 3 had begun; on a fast machine the step that ends may already be a later epoch's.
+  const tensors: Interrupted = result.tensors;
+  assert.ok(tensors.sent, "the training reached epoch 3");
+  assert.equal(tensors.error?.ename, "KeyboardInterrupt", "the cell ends in an error: Run All stops there");
+  assert.match(tensors.error!.evalue, /^Interrupted at (epoch \d+\/500, step \d+\/64|the end of epoch \d+\/500)$/);
+  assert.equal(tensors.lines.length, 1);
   assert.match(
-    result.interruptLines[0],
-    /^Interrupted at (epoch \d+\/500, step \d+\/64|the end of epoch \d+\/500)\. The model keeps its weights/,
+    tensors.lines[0],
+    /^Interrupted at .*\. The model keeps its weights .*; model\.history holds the \d+ complete epochs? /,
   );
+  assert.ok(tensors.alive, "the kernel survives Interrupt during fit");
 
   assert.equal(result.stateError, null);
   const state = result.state;
@@ -67,12 +81,48 @@ Deno.test("Interrupt stops a training in a real Deno kernel and keeps the kernel
   const { epoch, step, steps } = state.interrupted;
   assert.ok(epoch >= 3 && step >= 1 && step <= 64 && steps === 64, JSON.stringify(state.interrupted));
   const complete = step === steps ? epoch : epoch - 1;
-  assert.deepEqual(state.epochs, [...Array(complete).keys()], "History holds the complete epochs, 0-based");
+  assert.deepEqual(state.epochs, [...Array(complete).keys()], "model.history holds the complete epochs, 0-based");
   assert.equal(state.lossValues, complete);
   assert.equal(state.prediction.length, 3);
   assert.ok(state.prediction.every((p: number) => p > 0 && p < 1), "the model still predicts");
 
-  assert.equal(result.aliveAfterPlainInterrupt, false, "outside fit, Interrupt ends the kernel as before");
+  assert.equal(result.aliveAfterPlainInterrupt, false, "outside a loop, Interrupt ends the kernel as before");
+});
+
+Deno.test("Interrupt in the LAST epoch of a picture-iterator fit stops within a step; the next line does not run", async () => {
+  const result = await kernelRun();
+  assert.equal(result.iteratorSetupError, null);
+  const iterator: Interrupted = result.iterator;
+  assert.ok(iterator.sent, "the training reached its last epoch");
+  assert.equal(iterator.error?.ename, "KeyboardInterrupt");
+  // Sent 0.5 s into epoch 3 of 3 (12 steps): it stops within the epoch, never silently at its end.
+  assert.match(iterator.error!.evalue, /^Interrupted at epoch 3\/3, step \d+\/12$/);
+  const step = Number(/step (\d+)\//.exec(iterator.error!.evalue)![1]);
+  assert.ok(step < 12, `stopped at step ${step} of 12`);
+  assert.match(
+    iterator.lines[0],
+    /The model keeps its weights as of that step; model\.history holds the 2 complete epochs\.$/,
+  );
+  assert.match(iterator.progress[0], new RegExp(`^Epoch 3/3 +${step}/12 `), "the progress line ends where it stopped");
+  assert.equal(iterator.nextLineRan, false, "the cell's next line did not run");
+  // A cell queued behind it (Run All) stops at its first output: Deno's kernel itself would run it.
+  assert.deepEqual(iterator.queued?.texts, [], "the queued cell printed nothing");
+  assert.equal(iterator.queued?.error?.ename, "KeyboardInterrupt");
+  assert.match(iterator.queued!.error!.evalue, /^not run: Run All stopped at the interrupted cell above/);
+  assert.ok(iterator.alive);
+});
+
+Deno.test("Interrupt stops a tf.data fit and a notebook loop whose steps never wait on I/O", async () => {
+  const { dataset, loop, state, aliveAfterInterrupt } = await kernelRun();
+  assert.ok((dataset as Interrupted).sent && (loop as Interrupted).sent);
+  assert.equal(dataset.error?.ename, "KeyboardInterrupt");
+  assert.match(dataset.error.evalue, /^Interrupted at (epoch 2\/3, step \d+\/200|the end of epoch 2\/3)$/);
+  assert.equal(loop.error?.ename, "KeyboardInterrupt");
+  assert.match(loop.error.evalue, /^Interrupted after step \d+\/100000 of a notebook loop$/);
+  const step = Number(/step (\d+)\//.exec(loop.error.evalue)![1]);
+  assert.equal(state.stepsDone, step, "the loop ran exactly the steps it names");
+  assert.ok(step < 1000, `a 20 ms loop stopped at step ${step}, soon after Interrupt`);
+  assert.ok(aliveAfterInterrupt);
 });
 
 Deno.test("in a new kernel the same cells resume the interrupted training from its checkpoint", async () => {

@@ -92,7 +92,7 @@ export const LISTINGS: Readonly<Record<string, readonly Listing[]>> = {
     { n: "5.33", title: "Obtaining the gradient of the loss with regard to the input", code: /tf\.grad\(/ },
     { n: "5.34", title: "Gradient-normalization trick", code: /sqrt[\s\S]*1e-5/ },
     { n: "5.35", title: "Fetching output values given input values", code: /function iterate/ },
-    { n: "5.36", title: "Loss maximization via stochastic gradient descent", code: /for \(let i = 0; i < 40/ },
+    { n: "5.36", title: "Loss maximization via stochastic gradient descent", code: /of steps\(40,/ },
     { n: "5.37", title: "Utility function to convert a tensor into a valid image", code: /function deprocessImage/ },
     { n: "5.38", title: "Function to generate filter visualizations", code: /function generatePattern/ },
     { n: "5.39", title: "Generating a grid of all filter response patterns in a layer", code: /margin/ },

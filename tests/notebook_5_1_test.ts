@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { runNotebook } from "./notebook_helpers.ts";
 import { notebookProblems } from "../tools/check_notebooks.ts";
-import { sourceNotebooks } from "../tools/html.ts";
+import { sourceNotebooks } from "../tools/execute.ts";
 import { dataPath } from "../lib/io/profile.ts";
 import { BOOK } from "../lib/data/book.ts";
 
@@ -32,6 +32,7 @@ Deno.test({
     const started = Date.now();
     const nb = await runNotebook("5.1-introduction-to-convnets.ipynb");
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
+    for (const cell of nb.cells) assert.equal(cell.results, 0, `a stray Out[n] under ${cell.source.slice(0, 80)}`);
     assert.match(nb.cells[0].text, /^backend: [\w-]+ \(/m);
 
     // What the reader is shown: the two summaries of listings 5.1–5.2, the padding/strides table, the pooled grid.

@@ -19,6 +19,7 @@ Deno.test({
     for (const name of ["5.2-model1", "5.2-model2"]) await deleteCheckpoint(name);
     const nb = await runNotebook(NOTEBOOK, { CH5_TRAIN_UNTIL: new Date(started).toISOString() });
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
+    for (const cell of nb.cells) assert.equal(cell.results, 0, `a stray Out[n] under ${cell.source.slice(0, 80)}`);
     assert.match(nb.cells[0].text, /^backend: [\w-]+ \(/m);
     assert.match(nb.cells[0].text, /^profile: quick$/m);
 
@@ -97,6 +98,7 @@ Deno.test({
     try {
       const nb = await runNotebook(NOTEBOOK);
       for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
+      for (const cell of nb.cells) assert.equal(cell.results, 0, `a stray Out[n] under ${cell.source.slice(0, 80)}`);
       assert.match(nb.text, /^Resuming "5\.2-model1" from its checkpoint: 1 epoch done/m);
       assert.match(nb.text, /^Resuming "5\.2-model2" from its checkpoint: 1 epoch done/m);
       assert.match(nb.text, /^Epoch 2\/2 /m);

@@ -34,6 +34,7 @@ Deno.test({
     const started = Date.now();
     const nb = await runNotebook(NOTEBOOK, { CH5_ALLOW_RANDOM_WEIGHTS: "" });
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
+    for (const cell of nb.cells) assert.equal(cell.results, 0, `a stray Out[n] under ${cell.source.slice(0, 80)}`);
     const skips = skipsIn(JSON.parse(await Deno.readTextFile(nb.path)));
     assert.equal(skips.length, 1, "one notice");
     assert.equal(skips[0].reason, "download");
@@ -65,6 +66,7 @@ Deno.test({
     const started = Date.now();
     const nb = await runNotebook(NOTEBOOK, { CH5_ALLOW_RANDOM_WEIGHTS: "1" });
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
+    for (const cell of nb.cells) assert.equal(cell.results, 0, `a stray Out[n] under ${cell.source.slice(0, 80)}`);
     const results = await readResults(started);
     assert.equal(results.weights, hasImagenet ? "imagenet" : "random");
 
@@ -95,7 +97,7 @@ Deno.test({
     // What each training showed, in a sentence under its curves (a cell's last line can still be lost by the kernel
     // under heavy load, see requests.md: so at least one of the three).
     assert.ok(nb.cells.some((c) => /^この実行 \(\d+ エポック\): 訓練精度は/m.test(c.text)), "what this run shows");
-    const smoothed = nb.cells.find((c) => c.source.includes("function smoothCurve"))!;
+    const smoothed = nb.cells.find((c) => c.source.includes("smoothCurve(v)"))!;
     assert.equal(smoothed.mimeTypes.filter((m) => m.includes("application/vnd.plotly.v1+json")).length, 2);
   },
 });

@@ -48,6 +48,7 @@ Deno.test({
     const started = Date.now();
     const nb = await runNotebook(NOTEBOOK, { CH5_ALLOW_RANDOM_WEIGHTS: "" });
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
+    for (const cell of nb.cells) assert.equal(cell.results, 0, `a stray Out[n] under ${cell.source.slice(0, 80)}`);
     const doc = JSON.parse(await Deno.readTextFile(nb.path));
     const skips = skipsIn(doc);
     assert.deepEqual(skips.map((s) => s.reason), ["download", "download"], "notop (filters) and top (Grad-CAM)");
@@ -74,6 +75,7 @@ Deno.test({
     const started = Date.now();
     const nb = await runNotebook(NOTEBOOK, { CH5_ALLOW_RANDOM_WEIGHTS: "1" });
     for (const cell of nb.cells) assert.deepEqual(cell.errors, [], cell.source.slice(0, 80));
+    for (const cell of nb.cells) assert.equal(cell.results, 0, `a stray Out[n] under ${cell.source.slice(0, 80)}`);
     const sizes = await pictureSizes(nb.path);
     const cellOf = (sourcePart: string) => {
       const i = nb.cells.findIndex((c) => c.source.includes(sourcePart));
@@ -111,7 +113,7 @@ Deno.test({
     assert.deepEqual(shown("africanElephantOutput = "), [["image/png", 224, 224]]);
     assert.deepEqual(shown("async function superimpose"), [["image/jpeg", 525, 351]]);
     assert.deepEqual(shown("const catDog = []").map((s) => s[0]), ["image/jpeg", "image/jpeg"]);
-    for (const name of ["elephant_cam.jpg", "cat_cam.jpg", "dog_cam.jpg"]) {
+    for (const name of ["elephant_cam.jpg", "cat_cam.jpg", "my_picture_cam.jpg"]) {
       const stat = await Deno.stat(dataPath("results", name));
       assert.ok(stat.isFile && stat.mtime!.getTime() >= started - 1000, `${name} written by this run`);
     }

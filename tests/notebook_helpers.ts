@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join, resolve } from "node:path";
-import { EXECUTED_DIR, executeNotebook } from "../tools/html.ts";
+import { EXECUTED_DIR, executeNotebook } from "../tools/execute.ts";
 import { ROOT } from "../lib/io/profile.ts";
 import { type Skip, skipsIn } from "../lib/notebook/skip.ts";
 
@@ -20,6 +20,8 @@ export interface CellOutputs {
   mimeTypes: string[][];
   /** Errors raised by the cell. */
   errors: string[];
+  /** How many `Out[n]` values (execute_result) it shows: a notebook shows none, its cells print what they mean. */
+  results: number;
 }
 
 /** An executed notebook. */
@@ -46,7 +48,9 @@ export async function readExecuted(path: string): Promise<ExecutedNotebook> {
       const texts: string[] = [];
       const mimeTypes: string[][] = [];
       const errors: string[] = [];
+      let results = 0;
       for (const out of cell.outputs) {
+        if (out.output_type === "execute_result") results++;
         if (out.output_type === "stream") texts.push(joinText(out.text));
         else if (out.output_type === "error") errors.push(`${out.ename}: ${out.evalue}`);
         else {
@@ -55,7 +59,7 @@ export async function readExecuted(path: string): Promise<ExecutedNotebook> {
           texts.push(joinText(data["text/plain"]));
         }
       }
-      return { source: joinText(cell.source), text: texts.join("\n"), mimeTypes, errors };
+      return { source: joinText(cell.source), text: texts.join("\n"), mimeTypes, errors, results };
     },
   );
   return {

@@ -33,7 +33,7 @@ Deno.test("the summary: each notebook with its time and skips; only download ski
     ok.text,
     /5\.3-using-a-pretrained-convnet\s+skipped\s+12 s\n\s+skipped \(download not available\): VGG16/,
   );
-  assert.match(ok.text, /All 2 notebooks ran to the end; 1 download\(s\) could not be had/);
+  assert.match(ok.text, /All 2 notebooks ran to the end or stopped only where a download could not be had: 1 gap/);
 
   const other = summarize([{ name: "a.ipynb", seconds: 1, skips: [{ ...download, reason: "other" }] }]);
   assert.equal(other.exitCode, 1);
@@ -91,6 +91,36 @@ Deno.test("real notebooks: a cell error names notebook, cell and first line; a s
     assert.deepEqual(executed.cells[2].outputs, []);
     assert.equal(summarize(runs).exitCode, 1);
     assert.equal(summarize(runs.slice(1)).exitCode, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("offline, a notebook stopped by a DownloadError is a download gap: one line each, the fix printed once, exit 0", async () => {
+  const dir = join(ROOT, "build", "runner-test-offline");
+  await Deno.mkdir(dir, { recursive: true });
+  const offline = (name: string) => {
+    const path = join(dir, name);
+    const cell = 'const e = new Error("cannot download https://example.org/cats.zip (offline): put the pictures in ' +
+      'data/cats_and_dogs_small, or run deno task data --from PATH"); e.name = "DownloadError"; throw e;';
+    return Deno.writeTextFile(path, JSON.stringify(notebook(["const a = 1;", cell, "const b = 2;"]))).then(() => path);
+  };
+  const lines: string[] = [];
+  try {
+    const runs = await runNotebooks([await offline("a.ipynb"), await offline("b.ipynb")], {
+      outDir: join(dir, "out"),
+      log: (l) => lines.push(l),
+    });
+    assert.deepEqual(runs.map((r) => r.error), [undefined, undefined]);
+    assert.deepEqual(runs.map((r) => r.skips.map((s) => s.what)), [
+      ["the cats-vs-dogs pictures (code cell 2 stopped)"],
+      ["the cats-vs-dogs pictures (code cell 2 stopped)"],
+    ]);
+    const { text, exitCode } = summarize(runs);
+    assert.equal(exitCode, 0);
+    assert.match(text, /^ {2}a +skipped +\d+ s\n {6}skipped \(download not available\): the cats-vs-dogs pictures/m);
+    assert.equal(text.match(/put the pictures in data\/cats_and_dogs_small/g)?.length, 1, "the fix, once");
+    assert.equal(lines.join("\n").match(/put the pictures/g), null, "not in the progress log either");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

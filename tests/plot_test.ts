@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  BASIC_TRACE_TYPES,
-  buildFor,
   figureHtml,
   figureText,
   normalizeLayout,
@@ -9,14 +7,15 @@ import {
   PLOTLY_LOADER_ATTRIBUTE,
   PLOTLY_READY_EVENT,
   plotlyLoaderHtml,
+  PlotlySession,
   plotlySource,
-} from "../lib/notebook/plotly_html.ts";
-import { PlotlySession } from "../lib/notebook/plot.ts";
-import { smoothCurve, trainingCurveFigures } from "../lib/notebook/curves.ts";
+  TRUST_NOTE,
+} from "../lib/notebook/plot.ts";
+import { trainingCurveFigures } from "../lib/notebook/curves.ts";
+import { smoothCurve } from "../lib/notebook/smooth_curve.ts";
 import { niceTicks, svgChart } from "../lib/notebook/svg_chart.ts";
 
-const FAKE = { basic: "/*BASIC-BUNDLE*/ window.Plotly = { build: 'basic' };", full: "/*FULL-BUNDLE*/" };
-const fakeSession = () => new PlotlySession({ source: (build) => FAKE[build] });
+const fakeSession = () => new PlotlySession(() => "/*BASIC-BUNDLE*/ window.Plotly = { build: 'basic' };");
 const line = { data: [{ x: [1, 2, 3], y: [0.5, 0.7, 0.8], mode: "lines", name: "acc" }] };
 const heatmap = { data: [{ type: "heatmap", z: [[1, 2], [3, 4]] }] };
 
@@ -26,14 +25,14 @@ function html(bundle: Record<string, unknown>): string {
 
 Deno.test("the first figure of a session carries plotly.js, the second does not", () => {
   const session = fakeSession();
-  assert.equal(session.sent, undefined);
+  assert.equal(session.sent, false);
   const first = session.figureBundle(line);
   const second = session.figureBundle(line);
   assert.ok(html(first).includes("/*BASIC-BUNDLE*/"));
   assert.ok(html(first).includes(`${PLOTLY_LOADER_ATTRIBUTE}="basic"`));
   assert.ok(!html(second).includes("/*BASIC-BUNDLE*/"));
   assert.ok(!html(second).includes(PLOTLY_LOADER_ATTRIBUTE));
-  assert.equal(session.sent, "basic");
+  assert.equal(session.sent, true);
   for (const bundle of [first, second]) {
     const fig = bundle["application/vnd.plotly.v1+json"] as { data: unknown[]; config: Record<string, unknown> };
     assert.deepEqual(fig.data, line.data, "the plotly mimetype carries the figure for native renderers");
@@ -44,24 +43,12 @@ Deno.test("the first figure of a session carries plotly.js, the second does not"
   }
 });
 
-Deno.test("a figure that needs more than the basic build carries the full build once; basic never replaces it", () => {
-  const session = fakeSession();
-  assert.ok(html(session.figureBundle(line)).includes("/*BASIC-BUNDLE*/"));
-  assert.equal(buildFor(heatmap), "full");
-  assert.ok(html(session.figureBundle(heatmap)).includes("/*FULL-BUNDLE*/"));
-  assert.ok(!html(session.figureBundle(heatmap)).includes("/*FULL-BUNDLE*/"));
-  assert.ok(!html(session.figureBundle(line)).includes("-BUNDLE*/"));
-  assert.equal(session.sent, "full");
-  assert.ok(plotlyLoaderHtml("basic", "x").includes('"basic" === "basic" || w.__ch5PlotlyBuild === "full"'));
-});
-
-Deno.test("loaderBundle always carries plotly.js; reset makes the next figure carry it again", () => {
+Deno.test("loaderBundle always carries plotly.js, and the figures after it do not", () => {
   const session = fakeSession();
   session.figureBundle(line);
   assert.ok(html(session.loaderBundle()).includes("/*BASIC-BUNDLE*/"));
-  session.reset();
-  assert.equal(session.sent, undefined);
-  assert.ok(html(session.figureBundle(line)).includes("/*BASIC-BUNDLE*/"));
+  assert.ok(!html(session.figureBundle(line)).includes("/*BASIC-BUNDLE*/"));
+  assert.ok(plotlyLoaderHtml("x").includes("if (w.Plotly) return;"), "a page loads plotly.js once");
 });
 
 Deno.test("the loader hides AMD define while the bundle runs, restores it, and announces Plotly", () => {
@@ -69,7 +56,7 @@ Deno.test("the loader hides AMD define while the bundle runs, restores it, and a
     if (typeof define === "function" && define.amd) define([], factory);
     else root.Plotly = factory();
   })(this, function () { return { version: "fake" }; });`;
-  const page = plotlyLoaderHtml("basic", umd);
+  const page = plotlyLoaderHtml(umd);
   assert.ok(page.indexOf("w.define = undefined;") < page.indexOf(umd), "define is hidden before the bundle");
   assert.match(page, /finally \{\s*w\.define = amd;/);
   const script = page.replace(/^<script[^>]*>/, "").replace(/<\/script>$/, "");
@@ -86,32 +73,34 @@ Deno.test("the loader hides AMD define while the bundle runs, restores it, and a
     assert.equal(defineCalls, 0, "the bundle did not register itself with require.js");
     assert.deepEqual(g.Plotly, { version: "fake" }, "window.Plotly is set");
     assert.equal(g.define, define, "define is restored");
-    assert.equal(g.__ch5PlotlyBuild, "basic");
     assert.equal(announced, 1);
     (0, eval)(script);
-    assert.equal(announced, 1, "a second copy of the basic build does nothing");
+    assert.equal(announced, 1, "a second copy does nothing");
   } finally {
     removeEventListener(PLOTLY_READY_EVENT, listener);
-    for (const k of ["window", "define", "Plotly", "__ch5PlotlyBuild"]) delete g[k];
+    for (const k of ["window", "define", "Plotly"]) delete g[k];
   }
 });
 
 Deno.test("the real plotly.js bundle is read from node_modules and embeds safely in a <script>", () => {
-  const source = plotlySource("basic");
+  const source = plotlySource();
   assert.match(source.slice(0, 200), /plotly\.js \(basic - minified\) v3\./);
-  const page = plotlyLoaderHtml("basic", source);
+  const page = plotlyLoaderHtml(source);
   assert.equal(page.match(/<\/script/gi)?.length, 1, "only the closing tag ends the script");
   assert.ok(!page.slice(0, -9).includes("<!--"));
-  assert.ok(plotlyLoaderHtml("basic", "a = '</script><!--';").includes("a = '<\\/script><\\!--';"));
+  assert.ok(plotlyLoaderHtml("a = '</script><!--';").includes("a = '<\\/script><\\!--';"));
 });
 
 Deno.test("figure HTML escapes data so no string can end its script, and keeps a static picture", () => {
   const evil = { data: [{ y: [1, 2], name: "</script><script>alert(1)</script>" }], layout: { title: "a & b" } };
   const page = figureHtml(evil, { id: "fig-1" });
   assert.equal(page.match(/<\/script>/g)?.length, 1);
-  assert.ok(page.includes("\\u003c/script>\\u003cscript>alert(1)"));
-  assert.ok(page.includes('<div id="fig-1" class="ch5-plot" data-plotly-build="basic"'));
+  assert.ok(page.includes("<\\/script><script>alert(1)<\\/script>"), "the data's </script> is escaped");
+  assert.ok(page.includes('<div id="fig-1" class="ch5-plot" style='));
   assert.match(page, /<img class="ch5-plot-fallback" alt="a &amp; b" [^>]*src="data:image\/svg\+xml;base64,/);
+  // Where plotly.js cannot run (an untrusted notebook keeps only the picture), one line says why.
+  assert.ok(page.includes(`>${TRUST_NOTE}</div>`));
+  assert.equal(TRUST_NOTE, "interactive chart: trust the notebook (File → Trust Notebook)");
   assert.ok(page.includes(`addEventListener("${PLOTLY_READY_EVENT}"`), "waits for plotly.js when it is not there yet");
   assert.ok(!figureHtml(heatmap, { id: "h" }).includes("ch5-plot-fallback"), "no fallback where SVG cannot draw it");
 });
@@ -129,7 +118,8 @@ Deno.test("trainingCurveFigures: the book's two figures, training as blue dots, 
   for (const [fig, key] of [[acc, "acc"], [loss, "loss"]] as const) {
     const [train, val] = fig.data;
     assert.deepEqual([train.mode, train.marker?.color, train.name], ["markers", "blue", `Training ${key}`]);
-    assert.deepEqual([val.mode, val.line?.color, val.name], ["lines", "blue", `Validation ${key}`]);
+    // A line with dots: after one epoch (one point) the validation curve shows too.
+    assert.deepEqual([val.mode, val.line?.color, val.name], ["lines+markers", "blue", `Validation ${key}`]);
     assert.deepEqual(train.x, [1, 2, 3]);
     assert.deepEqual(train.y, history[key]);
     assert.deepEqual(val.y, history[`val_${key}`]);
@@ -158,7 +148,6 @@ Deno.test("smoothing is the book's exponential moving average, with 'Smoothed' l
   const smoothed = smoothCurve(points);
   smoothed.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-12));
   assert.deepEqual(smoothCurve([]), []);
-  assert.throws(() => smoothCurve([1], 1), /outside \[0, 1\)/);
   const [acc] = trainingCurveFigures({ acc: points, val_acc: points }, { smooth: 0.8 });
   assert.deepEqual(acc.data.map((t) => t.name), ["Smoothed training acc", "Smoothed validation acc"]);
   assert.deepEqual(acc.data[0].y, smoothed);
@@ -167,7 +156,7 @@ Deno.test("smoothing is the book's exponential moving average, with 'Smoothed' l
 Deno.test("svgChart draws lines and markers with round ticks; refuses what it cannot draw", () => {
   const [fig] = trainingCurveFigures({ acc: [0.5, 0.6, 0.7], val_acc: [0.5, 0.55, 0.6] });
   const svg = svgChart(fig)!;
-  assert.equal(svg.match(/<circle /g)?.length, 3 + 1, "three training dots and one legend dot");
+  assert.equal(svg.match(/<circle /g)?.length, 3 + 3 + 2, "three dots per curve and one per legend entry");
   assert.equal(svg.match(/<polyline /g)?.length, 1);
   assert.ok(svg.includes("Training and validation accuracy"));
   assert.equal(svgChart(heatmap), undefined);
@@ -180,22 +169,26 @@ Deno.test("svgChart draws lines and markers with round ticks; refuses what it ca
   assert.deepEqual(niceTicks(1, 10, 5), [2, 4, 6, 8, 10]);
 });
 
-Deno.test("figureText and buildFor", () => {
+Deno.test("figureText", () => {
   assert.equal(
     figureText({ data: [{ name: "loss", y: [0.9, 0.4] }], layout: { title: "Loss" } }),
     "Loss: loss 0.4000 (last of 2)",
   );
-  assert.ok(BASIC_TRACE_TYPES.has("bar"));
-  assert.equal(buildFor({ data: [{ type: "pie" }, { y: [1] }] }), "basic");
 });
 
 Deno.test("string titles become plotly 3's {text} titles, for the figure and its axes", () => {
+  // The figure's title sits left, above the plot, clear of plotly's modebar (top right).
+  const title = { x: 0, xref: "paper", xanchor: "left", y: 1, yref: "paper", yanchor: "bottom" };
   assert.deepEqual(normalizeLayout({ title: "Loss", xaxis: { title: "Epochs" }, yaxis2: { title: { text: "b" } } }), {
-    title: { text: "Loss" },
+    title: { ...title, text: "Loss" },
+    margin: { t: 80 },
     xaxis: { title: { text: "Epochs" } },
     yaxis2: { title: { text: "b" } },
   });
   assert.deepEqual(normalizeLayout(undefined), {});
   const bundle = fakeSession().figureBundle({ data: [{ y: [1] }], layout: { title: "T" } });
-  assert.deepEqual((bundle["application/vnd.plotly.v1+json"] as { layout: unknown }).layout, { title: { text: "T" } });
+  assert.deepEqual((bundle["application/vnd.plotly.v1+json"] as { layout: unknown }).layout, {
+    title: { ...title, text: "T" },
+    margin: { t: 80 },
+  });
 });

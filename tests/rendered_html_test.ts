@@ -16,9 +16,10 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ROOT } from "../lib/io/profile.ts";
-import { PLOTLY_LOADER_ATTRIBUTE } from "../lib/notebook/plotly_html.ts";
-import { findChromium, launchChromium, type Page } from "../tools/chromium.ts";
-import { EXECUTED_DIR, HTML_DIR, makeOffline, renderNotebooks } from "../tools/html.ts";
+import { PLOTLY_LOADER_ATTRIBUTE } from "../lib/notebook/plot.ts";
+import { findChromium, fontsFor, launchChromium, type Page, type PageError, watchPage } from "../tools/chromium.ts";
+import { EXECUTED_DIR } from "../tools/execute.ts";
+import { HTML_DIR, makeOffline, renderNotebooks } from "../tools/html.ts";
 
 const FIXTURE = join(ROOT, "tests", "fixtures", "plots.ipynb");
 const SCREENSHOTS = join(ROOT, "build", "screenshots");
@@ -151,35 +152,36 @@ async function japaneseFonts(): Promise<string[]> {
 
 async function checkPage(page: Page, html: string, expected: number): Promise<string[]> {
   const notes: string[] = [];
-  await page.setViewport(1100, 900);
-  await page.goto(pathToFileURL(html).href);
-  const ready = await page.waitFor(
+  const seen: { errors: PageError[]; requests: string[] } = await watchPage(page);
+  await page.goto(pathToFileURL(html).href, { timeout: 60_000 });
+  const ready = await page.waitForFunction(
     `(() => { const s = ${PLOT_STATE}; return s.drawn === s.plots && s.plots === ${expected}; })()`,
-  );
-  const state = await page.evaluate<Record<string, unknown>>(PLOT_STATE);
+    { timeout: 30_000, polling: 200 },
+  ).then(() => true, () => false);
+  const state = await page.evaluate(PLOT_STATE) as Record<string, unknown>;
   assert.ok(ready, `${basename(html)}: expected ${expected} drawn plotly figures, got ${JSON.stringify(state)}`);
   assert.equal(state.fallbacks, 0, `${basename(html)}: static fallback pictures left: ${JSON.stringify(state)}`);
   assert.deepEqual(state.notes, [], `${basename(html)}: figure notes shown`);
 
-  const images = await page.evaluate<{ src: string; ok: boolean }[]>(IMAGES);
+  const images = await page.evaluate(IMAGES) as { src: string; ok: boolean }[];
   const broken = images.filter((i) => !i.ok);
   assert.deepEqual(broken, [], `${basename(html)}: images that did not decode`);
 
-  const offsite = page.requests.filter((u) => !/^(file|data|blob|about):/.test(u));
+  const offsite = seen.requests.filter((u) => !/^(file|data|blob|about):/.test(u));
   assert.deepEqual(offsite, [], `${basename(html)}: requests that need a network`);
 
   // Let late errors (plotly's resize handlers, etc.) surface before judging.
   await new Promise((r) => setTimeout(r, 300));
-  assert.deepEqual(page.errors, [], `${basename(html)}: the page reported errors`);
+  assert.deepEqual(seen.errors, [], `${basename(html)}: the page reported errors`);
 
-  const hasKana = await page.evaluate<boolean>(`(() => {
+  const hasKana = await page.evaluate(`(() => {
     const el = [...document.querySelectorAll(".jp-MarkdownOutput h1, .jp-MarkdownOutput h2, .jp-MarkdownOutput p, .jp-MarkdownOutput li")]
       .find((e) => /[\\u3040-\\u30ff]/.test(e.textContent));
     if (el) el.setAttribute("data-ch5-ja", "");
     return !!el;
-  })()`);
+  })()`) as boolean;
   if (hasKana) {
-    const used = await page.fontsFor("[data-ch5-ja]");
+    const used = await fontsFor(page, "[data-ch5-ja]");
     const installed = await japaneseFonts();
     if (installed.length === 0) {
       notes.push(
@@ -244,10 +246,11 @@ Deno.test({
           }
           const page = await browser.newPage();
           const notes = await checkPage(page, html, expected);
-          const png = await page.screenshot();
           const shot = join(SCREENSHOTS, basename(html).replace(/\.html$/, ".png"));
-          await Deno.writeFile(shot, png);
-          await page.send("Page.close").catch(() => {});
+          const height = Math.min(8000, await page.evaluate("document.documentElement.scrollHeight") as number);
+          await page.setViewport({ width: 1100, height });
+          await page.screenshot({ path: shot as `${string}.png` });
+          await page.close();
           console.log(`  ${basename(html)}: ${expected} figures drawn; ${notes.join("; ")}; screenshot ${shot}`);
         });
       }

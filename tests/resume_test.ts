@@ -144,13 +144,19 @@ Deno.test("resuming with the real picture iterator (augmentation, shuffles, pref
 
     const first = model();
     const { requestInterrupt } = await import("../lib/notebook/interrupt.ts");
-    // Cut short in epoch 3 (after its first step, with a batch prefetched): the checkpoint holds epochs 1–2.
-    const cut = await fit(first, await iterator(), {
-      ...options,
-      epochs: 4,
-      checkpoint: "pictures",
-      callbacks: { onEpochBegin: (epoch) => void (epoch === 2 && requestInterrupt()) },
-    });
+    // Cut short in epoch 3, after its first step (Interrupt pressed as its batch is read, with a batch prefetched):
+    // the checkpoint holds epochs 1–2.
+    const it = await iterator();
+    const pressing = {
+      toDataset: () => {
+        const dataset = it.toDataset();
+        let read = 0;
+        const mapped = dataset.map((batch) => (++read === 2 * 3 + 1 && requestInterrupt(), batch));
+        return Object.assign(mapped, { getState: () => dataset.getState(), setState: dataset.setState.bind(dataset) });
+      },
+    };
+    const cut = await fit(first, pressing, { ...options, epochs: 4, checkpoint: "pictures" })
+      .catch((e: { history: { epoch: number[] } }) => e.history);
     assert.deepEqual(cut.epoch, [0, 1]);
     const second = model(); // a new kernel: fresh model and iterator, restored from the checkpoint
     const resumed = await fit(second, await iterator(), { ...options, epochs: 4, checkpoint: "pictures" });

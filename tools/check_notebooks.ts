@@ -6,7 +6,7 @@
  * @module
  */
 import { basename } from "node:path";
-import { sourceNotebooks } from "./html.ts";
+import { sourceNotebooks } from "./execute.ts";
 
 /** What is wrong with one committed notebook (empty when nothing is). */
 export function notebookProblems(text: string): string[] {

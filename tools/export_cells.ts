@@ -5,7 +5,8 @@
  * A code cell whose first line is `//| export lib/viz/gradcam.ts` belongs to
  * that file. The file is the cells marked for it, in notebook order, under a
  * generated header: imports are merged and their relative specifiers rewritten
- * for the file's folder, and top-level declarations get `export`. With
+ * for the file's folder (an import from `lib/mod.ts` becomes imports from the
+ * modules that define the names), and top-level declarations get `export`. With
  * `--check` (run by `deno task check`) nothing is written; the command fails
  * when a generated file differs from its cells, or when a generated file is
  * no longer marked by any cell.
@@ -21,7 +22,7 @@
  */
 import { dirname, join, posix, relative } from "node:path";
 import { ROOT } from "../lib/io/profile.ts";
-import { sourceNotebooks } from "./html.ts";
+import { sourceNotebooks } from "./execute.ts";
 
 /** The first line of a cell that belongs to a lib file. */
 export const EXPORT_MARKER: RegExp = /^\/\/\|\s*export\s+(\S+)\s*$/;
@@ -54,19 +55,53 @@ function cellLines(cell: { source: string | string[] }): string[] {
   return text.replace(/\n$/, "").split("\n");
 }
 
-/** Rewrite one import statement's relative specifier from `notebookDir` to the target file's folder. */
-function rewriteImport(statement: string, notebookDir: string, target: string, where: string): string {
+/** Where each public name of `lib/mod.ts` is defined: name → module (`lib/…` path, or a package name). */
+export function publicModules(modText: string): Map<string, string> {
+  const modules = new Map<string, string>();
+  for (const [, names, from] of modText.matchAll(/export (?:type )?\{([^}]*)\} from "([^"]+)"/g)) {
+    const module = from.startsWith(".") ? posix.join("lib", from) : from;
+    for (const name of names.split(",").map((n) => n.trim().replace(/^type /, "")).filter(Boolean)) {
+      modules.set(name, module);
+    }
+  }
+  return modules;
+}
+
+/**
+ * Rewrite one import statement for the target file's folder: a relative
+ * specifier is made relative to it, and an import from `lib/mod.ts` (which
+ * a lib file may not import: it re-exports them all) becomes imports from the
+ * modules that define the names.
+ */
+function rewriteImport(
+  statement: string,
+  notebookDir: string,
+  target: string,
+  where: string,
+  mod: Map<string, string>,
+) {
+  const relativeTo = (module: string) => {
+    const rel = posix.relative(posix.dirname(target), module);
+    return rel.startsWith(".") ? rel : `./${rel}`;
+  };
+  const match = /^import\s*\{([^}]*)\}\s*from\s*(["'])(\.\.?\/[^"']+)\2;?\s*$/.exec(statement);
+  if (match && posix.normalize(posix.join(notebookDir, match[3])) === "lib/mod.ts") {
+    const byModule = new Map<string, string[]>();
+    for (const name of match[1].split(",").map((n) => n.trim()).filter(Boolean)) {
+      const module = mod.get(name.replace(/^type /, ""));
+      if (!module) throw new ExportError(`${where}: ${name} is not a public name of lib/mod.ts.`);
+      byModule.set(module, [...(byModule.get(module) ?? []), name]);
+    }
+    return [...byModule].map(([module, names]) =>
+      `import { ${names.join(", ")} } from "${module.startsWith("lib/") ? relativeTo(module) : module}";`
+    ).join("\n");
+  }
   return statement.replace(/(["'])(\.\.?\/[^"']+)\1/, (_all, quote: string, spec: string) => {
     const resolved = posix.normalize(posix.join(notebookDir, spec));
     if (resolved === "lib/mod.ts") {
-      throw new ExportError(
-        `${where}: an exported cell imports ../lib/mod.ts, which re-exports ${target} itself. ` +
-          "Import from the module that defines the name (for example ../lib/viz/encode.ts).",
-      );
+      throw new ExportError(`${where}: import named exports from ../lib/mod.ts ({ … }), so each can be traced.`);
     }
-    let rel = posix.relative(posix.dirname(target), resolved);
-    if (!rel.startsWith(".")) rel = `./${rel}`;
-    return `${quote}${rel}${quote}`;
+    return `${quote}${relativeTo(resolved)}${quote}`;
   });
 }
 
@@ -97,7 +132,7 @@ function splitCell(lines: string[], where: string): { imports: string[]; body: s
  * The lib files that the notebooks' marked cells generate, keyed by their
  * path relative to the project root, as unformatted TypeScript.
  */
-export function generatedFiles(notebooks: NotebookSource[]): Map<string, string> {
+export function generatedFiles(notebooks: NotebookSource[], mod: Map<string, string> = new Map()): Map<string, string> {
   const parts = new Map<string, Part[]>();
   for (const notebook of notebooks) {
     const doc = JSON.parse(notebook.text);
@@ -127,8 +162,11 @@ export function generatedFiles(notebooks: NotebookSource[]): Map<string, string>
       const where = `${part.notebook}, cell ${part.cell}`;
       const { imports: own, body } = splitCell(part.lines, where);
       for (const statement of own) {
-        const rewritten = rewriteImport(statement, posix.dirname(part.notebook), target, where);
-        if (!imports.includes(rewritten)) imports.push(rewritten);
+        for (
+          const rewritten of rewriteImport(statement, posix.dirname(part.notebook), target, where, mod).split("\n")
+        ) {
+          if (!imports.includes(rewritten)) imports.push(rewritten);
+        }
       }
       bodies.push(body.join("\n").trim());
     }
@@ -181,7 +219,7 @@ export async function exportCells(options: { check?: boolean } = {}): Promise<st
       text: await Deno.readTextFile(path),
     })),
   );
-  const files = generatedFiles(notebooks);
+  const files = generatedFiles(notebooks, publicModules(await Deno.readTextFile(join(ROOT, "lib", "mod.ts"))));
   const problems: string[] = [];
   for (const [target, text] of files) {
     const formatted = await formatTs(text);

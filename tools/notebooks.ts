@@ -4,10 +4,14 @@
  * it; the committed notebooks stay without outputs), and end with a summary:
  * each notebook, its time, and what it skipped and why.
  *
- * Exit status: 0 when every notebook ran to the end and the only gaps are
- * downloads that could not be had (skip notices of reason `download`, see
- * `lib/notebook/skip.ts`); 1 for a cell error (shown as the notebook, the cell
- * and the error's first line), any other skip, or a missing Jupyter.
+ * Exit status: 0 when every notebook ran to the end or stopped only where a
+ * download could not be had (skip notices of reason `download`, see
+ * `lib/notebook/skip.ts`, or a cell that raised a `DownloadError`, such as the
+ * cats-vs-dogs pictures offline: the notebook cannot go on without them); 1
+ * for any other cell error (shown as the notebook, the cell and the error's
+ * first line), any other skip, or a missing Jupyter. What a download gap needs
+ * (where to put the files, the command) is printed once, however many
+ * notebooks met it.
  *
  * @example
  * ```ts
@@ -21,7 +25,7 @@ import { basename } from "node:path";
 import { checkSettings } from "../lib/io/profile.ts";
 import { SettingError } from "../lib/io/errors.ts";
 import { type Skip, skipsIn } from "../lib/notebook/skip.ts";
-import { CommandError, EXECUTED_DIR, executeNotebook, NotebookCellError, sourceNotebooks } from "./html.ts";
+import { CommandError, EXECUTED_DIR, executeNotebook, NotebookCellError, sourceNotebooks } from "./execute.ts";
 
 /** Raised when Jupyter or its Deno kernel is not installed. */
 export class JupyterMissingError extends Error {
@@ -64,6 +68,12 @@ export interface NotebookRun {
   error?: string;
 }
 
+/** A notebook stopped by a download that could not be had: a skip of reason `download`, not a failure. */
+function downloadStop(err: NotebookCellError): Skip {
+  const what = /pictures|cats|dogs|PetImages|split/i.test(err.evalue) ? "the cats-vs-dogs pictures" : "a download";
+  return { what: `${what} (code cell ${err.codeCell} stopped)`, reason: "download", message: err.evalue };
+}
+
 /**
  * The closing summary and the exit status: 0 when no notebook failed and
  * every skip is a download that could not be had, else 1.
@@ -90,11 +100,12 @@ export function summarize(runs: NotebookRun[], profile = "quick"): { text: strin
     const all = runs.length === 1 ? "The notebook" : `All ${runs.length} notebooks`;
     lines.push(
       downloads.length
-        ? `${all} ran to the end; ${downloads.length} download(s) could not be had (see the notices in the ` +
-          `notebooks for where to put the files).`
+        ? `${all} ran to the end or stopped only where a download could not be had: ${downloads.length} gap(s).`
         : `${all} ran to the end.`,
     );
   }
+  const stops = [...new Set(downloads.filter((s) => / stopped\)$/.test(s.what)).map((s) => s.message))];
+  for (const message of stops) lines.push(`What the notebooks that stopped need:\n  ${message.replace(/\n/g, "\n  ")}`);
   return { text: lines.join("\n"), exitCode: failed.length || otherSkips.length ? 1 : 0 };
 }
 
@@ -128,13 +139,14 @@ export async function runNotebooks(
       run = { name, seconds: (performance.now() - started) / 1000, skips: await skipsOf(executed) };
     } catch (err) {
       if (!(err instanceof NotebookCellError)) throw err;
-      run = {
-        name,
-        seconds: (performance.now() - started) / 1000,
-        skips: await skipsOf(err.executed),
-        error: err.message,
-      };
-      log(`  FAILED: ${err.message}`);
+      const seconds = (performance.now() - started) / 1000, skips = await skipsOf(err.executed);
+      if (err.ename === "DownloadError") {
+        run = { name, seconds, skips: [...skips, downloadStop(err)] };
+        log(`  stopped at code cell ${err.codeCell}: a download could not be had (what it needs: see the summary)`);
+      } else {
+        run = { name, seconds, skips, error: err.message };
+        log(`  FAILED: ${err.message}`);
+      }
     }
     if (!run.error) {
       log(`  done in ${run.seconds.toFixed(0)} s${run.skips.length ? `, ${run.skips.length} skip(s)` : ""}`);

@@ -24,7 +24,7 @@ import { join, resolve } from "node:path";
 import { DataError } from "../io/errors.ts";
 import { describeFsError, statOrNull, writeAtomically } from "../io/fs.ts";
 import { dataPath, setting } from "../io/profile.ts";
-import { interruptible } from "../notebook/interrupt.ts";
+import { interruptible, KeyboardInterrupt } from "../notebook/interrupt.ts";
 import { buildSplit } from "./split_build.ts";
 import {
   checkOutside,
@@ -193,20 +193,14 @@ async function buildInterruptibly(
   options: EnsureCatsAndDogsOptions,
   log: (line: string) => void,
 ): Promise<EnsureCatsAndDogsResult> {
-  return await interruptible(async (stop) => {
-    const controller = new AbortController();
-    const poll = setInterval(() => stop.requested && controller.abort(new Error("Interrupt")), 50);
+  return await interruptible(async (signal) => {
     try {
-      return await build(dest, { ...options, signal: controller.signal }, log);
+      return await build(dest, { ...options, signal }, log);
     } catch (err) {
-      if (!controller.signal.aborted) throw err;
-      await stop.stopped(
-        "building the split",
-        `Nothing was left half-built at ${dest}; run the cell again to build it.`,
+      if (!signal.aborted) throw err;
+      throw new KeyboardInterrupt(
+        `Interrupted while building ${dest}; nothing was left half-built. Run again to build it`,
       );
-      throw new DataError(`interrupted while building ${dest}; nothing was left half-built. Run again to build it.`);
-    } finally {
-      clearInterval(poll);
     }
   });
 }

@@ -37,6 +37,7 @@ import { describeFsError, statOrNull, writeAtomically } from "../io/fs.ts";
 import { isHdf5File } from "../io/h5.ts";
 import { bytesRecord, differs, makeManifest, MANIFEST, type Manifest, readManifest } from "../io/integrity.ts";
 import { dataPath } from "../io/profile.ts";
+import { stopQueuedCell } from "../notebook/display.ts";
 
 const MODEL_JSON = "model.json";
 const WEIGHTS_BIN = "weights.bin";
@@ -130,6 +131,7 @@ export async function saveModel(
   name: string,
   options: SaveModelOptions = {},
 ): Promise<SavedModel> {
+  stopQueuedCell(); // Run All stopped at an interrupted training: never save its half-trained model over a finished one
   const dir = modelPath(name);
   const h5 = options.h5 ?? true;
   try {

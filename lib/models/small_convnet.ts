@@ -4,8 +4,7 @@
 import * as tf from "@tensorflow/tfjs";
 
 /** Listing 5.5: the small convnet for dogs vs. cats, (150, 150, 3) pictures → P(dog); 3,453,121 parameters. */
-export function smallConvnet({ dropout = false, size = 150 } = {}): tf.Sequential {
-  if (!(size >= 46)) throw new RangeError(`smallConvnet needs an input of at least 46×46 pixels; got size ${size}`);
+export function smallConvnet({ dropout = false } = {}): tf.Sequential {
   const model = tf.sequential({ name: dropout ? "small_convnet_dropout" : "small_convnet" });
   model.add(
     tf.layers.conv2d({
@@ -13,7 +12,7 @@ export function smallConvnet({ dropout = false, size = 150 } = {}): tf.Sequentia
       filters: 32,
       kernelSize: [3, 3],
       activation: "relu",
-      inputShape: [size, size, 3],
+      inputShape: [150, 150, 3],
     }),
   );
   model.add(tf.layers.maxPooling2d({ name: "max_pooling2d_1", poolSize: [2, 2] }));

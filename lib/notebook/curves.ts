@@ -1,7 +1,8 @@
 /**
  * The book's training curves (listing 5.10's figures): accuracy and loss per
- * epoch, training as blue dots and validation as a blue line, optionally
- * smoothed (5.3's `smooth_curve`); drawn once after training
+ * epoch, training as blue dots and validation as a blue line with dots (so
+ * that one epoch shows), optionally smoothed (5.3's `smoothCurve`, listing
+ * 5.24); drawn once after training
  * ({@link trainingCurves}) or live during it ({@link LiveCurves}).
  *
  * @example
@@ -12,29 +13,9 @@
  * @module
  */
 import { display, inJupyter, updateDisplay } from "./display.ts";
-import { type PlotlySession, plotlySession, showFigure } from "./plot.ts";
+import { plotlySession, showFigure } from "./plot.ts";
+import { smoothCurve } from "./smooth_curve.ts";
 import type { Figure, Trace } from "./svg_chart.ts";
-
-/**
- * Exponential moving average of a curve, as the book's `smooth_curve`:
- * each point becomes `previous * factor + point * (1 - factor)`.
- *
- * @example
- * ```ts
- * import { smoothCurve } from "./curves.ts";
- * smoothCurve([1, 0, 0], 0.5); // [1, 0.5, 0.25]
- * ```
- */
-export function smoothCurve(points: number[], factor = 0.8): number[] {
-  if (!(factor >= 0 && factor < 1)) {
-    throw new RangeError(
-      `smoothing factor ${factor} is outside [0, 1): use e.g. 0.8 (the book's value), or 0 for none.`,
-    );
-  }
-  const out: number[] = [];
-  for (const p of points) out.push(out.length ? out[out.length - 1] * factor + p * (1 - factor) : p);
-  return out;
-}
 
 /** A Keras-style history: `{epoch, history}` as `fit` returns it, or just the `history` record. */
 export type HistoryLike = { epoch?: number[]; history: Record<string, number[]> } | Record<string, number[]>;
@@ -61,8 +42,8 @@ function historyRecord(history: HistoryLike): { epochs?: number[]; record: Recor
  * The book's two training figures as plotly figures (without showing
  * them): "Training and validation accuracy" and "Training and validation
  * loss", training as blue dots (`'bo'`) and validation as a blue line
- * (`'b'`), over epochs 1…n. Accuracy is read from `acc`/`val_acc` or
- * `accuracy`/`val_accuracy`; a figure whose metric is absent is left out.
+ * (`'b'`, with small dots: a line needs two points), over epochs 1…n;
+ * accuracy from `acc` or `accuracy`, a figure whose metric is absent left out.
  *
  * @throws {Error} when the history has neither accuracy nor loss.
  *
@@ -71,7 +52,7 @@ function historyRecord(history: HistoryLike): { epochs?: number[]; record: Recor
  * import { trainingCurveFigures } from "./curves.ts";
  * const [acc, loss] = trainingCurveFigures({ acc: [0.6, 0.7], val_acc: [0.6, 0.65], loss: [0.7, 0.5], val_loss: [0.7, 0.6] });
  * acc.data[0].mode; // "markers"
- * loss.data[1].mode; // "lines"
+ * loss.data[1].mode; // "lines+markers"
  * ```
  */
 export function trainingCurveFigures(history: HistoryLike, options: TrainingCurvesOptions = {}): Figure[] {
@@ -89,27 +70,25 @@ export function trainingCurveFigures(history: HistoryLike, options: TrainingCurv
     const x = given && given.length === n ? given.map((e) => e + 1) : Array.from({ length: n }, (_, i) => i + 1);
     const prep = (ys: number[]) => smooth ? smoothCurve(ys, smooth) : ys;
     const label = (who: string) => smooth ? `Smoothed ${who.toLowerCase()} ${short}` : `${who} ${short}`;
-    const data: Trace[] = [];
-    if (train) {
-      data.push({
-        type: "scatter",
-        mode: "markers",
-        name: label("Training"),
-        x: x.slice(0, train.length),
-        y: prep(train),
-        marker: { color: BOOK_BLUE, size: 7 },
-      });
-    }
-    if (val) {
-      data.push({
-        type: "scatter",
-        mode: "lines",
-        name: label("Validation"),
-        x: x.slice(0, val.length),
-        y: prep(val),
-        line: { color: BOOK_BLUE, width: 2 },
-      });
-    }
+    const trace = (who: string, ys: number[], style: Trace): Trace => ({
+      type: "scatter",
+      name: label(who),
+      x: x.slice(0, ys.length),
+      y: prep(ys),
+      ...style,
+    });
+    const data: Trace[] = [
+      ...(train ? [trace("Training", train, { mode: "markers", marker: { color: BOOK_BLUE, size: 7 } })] : []),
+      ...(val
+        ? [
+          trace("Validation", val, {
+            mode: "lines+markers",
+            line: { color: BOOK_BLUE, width: 2 },
+            marker: { color: BOOK_BLUE, size: 4 },
+          }),
+        ]
+        : []),
+    ];
     const base = `Training and validation ${word}`;
     figures.push({
       data,
@@ -119,7 +98,6 @@ export function trainingCurveFigures(history: HistoryLike, options: TrainingCurv
         xaxis: { title: { text: "Epochs" }, ...(n <= 15 ? { dtick: 1 } : {}) },
         yaxis: { title: { text: word === "loss" ? "Loss" : "Accuracy" } },
         height: 400,
-        margin: { t: 60 },
       },
     });
   }
@@ -149,14 +127,10 @@ export async function trainingCurves(history: HistoryLike, options: TrainingCurv
 
 /**
  * The book's training figures, shown once and then updated in place (Jupyter
- * display ids) each time {@link LiveCurves.update} gets a longer history: the
- * output keeps the last state, which is what an executed notebook and its
- * HTML show. Outside Jupyter it does nothing. `fit(..., { curves: true })`
- * reserves their place before the first epoch (so they stay above the
- * progress lines) and updates them after every epoch.
- *
- * plotly.js goes first in an output of its own (when the session has not
- * sent it), because an update replaces a figure's whole output.
+ * display ids) by {@link LiveCurves.update}, so a saved notebook keeps the last
+ * state; outside Jupyter, nothing. `fit(..., { curves: true })` reserves their
+ * place above the progress lines. plotly.js goes first, in an output of its
+ * own, since an update replaces a figure's whole output.
  *
  * @example
  * ```ts
@@ -168,29 +142,16 @@ export async function trainingCurves(history: HistoryLike, options: TrainingCurv
  */
 export class LiveCurves {
   #options: TrainingCurvesOptions;
-  #session: PlotlySession;
   #ids: string[] = [];
   #prefix = `ch5-curves-${crypto.randomUUID().slice(0, 8)}`;
 
-  /**
-   * @param options titles and smoothing, as {@link trainingCurves}.
-   * @param options.session the plotly session (default `plotlySession`).
-   */
-  constructor(options: TrainingCurvesOptions & { session?: PlotlySession } = {}) {
-    const { session, ...rest } = options;
-    this.#options = rest;
-    this.#session = session ?? plotlySession;
-  }
-
-  /** How many outputs it holds (placeholders or figures; 0 before {@link reserve} or the first update). */
-  get shown(): number {
-    return this.#ids.length;
+  /** @param options titles and smoothing, as {@link trainingCurves}. */
+  constructor(options: TrainingCurvesOptions = {}) {
+    this.#options = options;
   }
 
   async #loader(): Promise<void> {
-    if (this.#ids.length === 0 && this.#session.sent === undefined) {
-      await display(this.#session.loaderBundle("basic"));
-    }
+    if (this.#ids.length === 0 && !plotlySession.sent) await display(plotlySession.loaderBundle());
   }
 
   /**
@@ -220,7 +181,7 @@ export class LiveCurves {
     const count = Math.max(figures.length, this.#ids.length);
     for (let i = 0; i < count; i++) {
       const fig = figures[i];
-      const bundle = fig ? this.#session.figureBundle(fig) : { "text/plain": "", "text/html": "" };
+      const bundle = fig ? plotlySession.figureBundle(fig) : { "text/plain": "", "text/html": "" };
       const id = this.#ids[i];
       if (id === undefined) {
         this.#ids[i] = `${this.#prefix}-${i}`;

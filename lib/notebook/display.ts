@@ -20,10 +20,9 @@ type Jupyter = {
   display(obj: unknown, options?: { raw?: boolean; update?: boolean; display_id?: string }): Promise<void>;
 };
 
-/** The Deno kernel's `Deno.jupyter`, or `undefined` outside `deno jupyter`. */
-export function jupyter(): Jupyter | undefined {
+/** The Deno kernel's `Deno.jupyter`, or `undefined` outside `deno jupyter` (where its getter throws). */
+function jupyter(): Jupyter | undefined {
   try {
-    // The getter throws outside the kernel.
     return (Deno as unknown as { jupyter?: Jupyter }).jupyter;
   } catch {
     return undefined;
@@ -35,16 +34,41 @@ export function inJupyter(): boolean {
   return jupyter() !== undefined;
 }
 
+let interruptedAt = -Infinity;
+
+/** A `KeyboardInterrupt` is leaving a cell (its constructor says so): see {@link stopQueuedCell}. */
+export function noteInterrupt(): void {
+  if (inJupyter()) interruptedAt = performance.now();
+}
+
+/**
+ * Stop a cell that Run All queued behind an interrupted one. Deno's kernel
+ * (2.9) runs queued cells even after a cell ended in an error (it ignores
+ * Jupyter's `stop_on_error`), so the workbook stops them itself: in a
+ * kernel, a display or a loop that starts within a second of a
+ * `KeyboardInterrupt` (or of the last cell this refused) throws one.
+ *
+ * @example
+ * ```ts
+ * import { stopQueuedCell } from "./display.ts";
+ * stopQueuedCell(); // outside a kernel, or long after an Interrupt: nothing
+ * ```
+ */
+export function stopQueuedCell(): void {
+  if (performance.now() - interruptedAt >= 1000) return;
+  interruptedAt = performance.now();
+  const error = new Error("not run: Run All stopped at the interrupted cell above (run this cell again to run it)");
+  error.name = "KeyboardInterrupt";
+  error.stack = `KeyboardInterrupt: ${error.message}`;
+  throw error;
+}
+
 /**
  * Milliseconds to wait after displaying a bundle so that the kernel sends it
- * before the cell ends: 50 ms plus 300 ms a megabyte, on an idle machine
- * ({@link settleWaitMs} stretches it by the load).
- *
- * Deno's kernel (2.9) resolves `Deno.jupyter.display` as soon as a message is
- * queued, and reports the cell idle without waiting for that queue; nbconvert
- * and JupyterLab stop listening to a cell at idle, so its last outputs could
- * vanish. The same holds for `console.log` at the end of a cell: use
- * {@link print} for lines that must reach the notebook.
+ * before the cell ends: 50 ms plus 300 ms a megabyte. Deno's kernel (2.9)
+ * resolves `Deno.jupyter.display` as soon as a message is queued and reports
+ * the cell idle without waiting for that queue, so a cell's last outputs
+ * could vanish (a `console.log` too: use {@link print}).
  *
  * @example
  * ```ts
@@ -53,17 +77,16 @@ export function inJupyter(): boolean {
  * ```
  */
 export function settleMs(bundle: MimeBundle): number {
-  let chars = 0;
-  for (const value of Object.values(bundle)) {
-    chars += typeof value === "string" ? value.length : value === undefined ? 0 : JSON.stringify(value).length;
-  }
+  const chars = Object.values(bundle).reduce<number>(
+    (n, v) => n + (typeof v === "string" ? v.length : v === undefined ? 0 : JSON.stringify(v).length),
+    0,
+  );
   return Math.round(50 + (300 * chars) / 1e6);
 }
 
 /**
- * {@link settleMs} stretched by the machine's load: times the 1-minute load
- * average per core, between 1 and 8. Under load the kernel's sending thread
- * runs late too: at load 9 on 2 cores a 30 ms wait lost a cell's last line.
+ * {@link settleMs} stretched by the 1-minute load average per core, between 1
+ * and 8 times: under load the kernel's sending thread runs late too.
  *
  * @example
  * ```ts
@@ -71,31 +94,27 @@ export function settleMs(bundle: MimeBundle): number {
  * settleWaitMs({ "text/plain": "x" }, 9, 2); // 225
  * ```
  */
-export function settleWaitMs(bundle: MimeBundle, load = currentLoad(), cores = coreCount()): number {
-  return Math.round(settleMs(bundle) * Math.min(8, Math.max(1, load / Math.max(1, cores))));
-}
-
-function currentLoad(): number {
+export function settleWaitMs(bundle: MimeBundle, load?: number, cores = navigator.hardwareConcurrency || 1): number {
   try {
-    return Deno.loadavg()[0];
+    load ??= Deno.loadavg()[0];
   } catch {
-    return 0; // not permitted or not supported: assume idle
+    load = 0; // not permitted or not supported: assume idle
   }
-}
-
-function coreCount(): number {
-  return navigator.hardwareConcurrency || 1;
+  return Math.round(settleMs(bundle) * Math.min(8, Math.max(1, load / Math.max(1, cores))));
 }
 
 /**
  * Display a MIME bundle and wait until the kernel has had time to send it
  * ({@link settleWaitMs}). Outside Jupyter its `text/plain` part is printed.
+ * In a cell that Run All queued behind an interrupted one, it throws instead
+ * ({@link stopQueuedCell}).
  *
  * @param bundle the representations to send; give `text/plain` for terminals.
  * @param options.displayId name the output so that {@link updateDisplay} can replace it.
  */
 export async function display(bundle: MimeBundle, options: { displayId?: string } = {}): Promise<void> {
   const kernel = jupyter();
+  stopQueuedCell();
   if (kernel) {
     await kernel.display(bundle, { raw: true, display_id: options.displayId });
     await new Promise((resolve) => setTimeout(resolve, settleWaitMs(bundle)));

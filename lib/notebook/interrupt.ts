@@ -1,66 +1,47 @@
 /**
- * Jupyter's Interrupt (SIGINT to the kernel) that stops a long loop and keeps
- * the kernel, with every variable, alive.
+ * Jupyter's Interrupt as Python's `KeyboardInterrupt`: a long loop stops
+ * within a step, says where, and the cell ends in an error (so Run All stops
+ * there), while the kernel and its variables live on.
  *
- * Deno's kernel dies on SIGINT unless the process listens for it. While the
- * body of {@link interruptible} runs, a listener is active: Interrupt only sets
- * {@link InterruptFlag.requested}, and the loop stops at the end of its
- * current step. When no such body runs, the listener is removed and Interrupt
- * behaves as before (the kernel process ends, and Jupyter restarts it).
- *
- * The loop must be asynchronous (an `await` on real work, a timer or I/O each
- * step): the signal is delivered between steps, never inside a synchronous
- * computation. `fit` uses this module itself.
+ * Deno's kernel dies on SIGINT unless the process listens for it. While a
+ * loop of {@link steps} (or the body of {@link interruptible}) runs, a
+ * listener is active and Interrupt aborts its `AbortSignal`; when none runs,
+ * Interrupt ends the kernel process as before. The signal reaches the
+ * listener only when the event loop waits on a timer: {@link steps} does
+ * that between steps (about every 50 ms, 2–4 ms each), which `setImmediate`
+ * does not (a SIGINT then waits seconds, past the end of a short loop).
  *
  * @example
  * ```ts
- * import { interruptible } from "./interrupt.ts";
- * const done = await interruptible(async (stop) => {
- *   let step = 0;
- *   for (; step < 1000; step++) {
- *     if (stop.requested) {
- *       await stop.stopped(`step ${step}/1000`);
- *       break;
- *     }
- *     await new Promise((resolve) => setTimeout(resolve, 1));
- *   }
- *   return step;
- * });
+ * import { steps } from "./interrupt.ts";
+ * let sum = 0;
+ * for await (const i of steps(40, "gradient ascent")) sum += i; // Interrupt: KeyboardInterrupt after step i + 1
  * ```
  * @module
  */
-import { setImmediate } from "node:timers";
-import { print } from "./display.ts";
+import { noteInterrupt, stopQueuedCell } from "./display.ts";
 
-/** What the body of {@link interruptible} sees. */
-export interface InterruptFlag {
-  /** True once Interrupt (SIGINT) arrived while the body ran. */
-  readonly requested: boolean;
-  /**
-   * Print, once, where the loop stopped: `Interrupted at <where>. …`. Call it
-   * when the loop breaks because of {@link requested}.
-   */
-  stopped(where: string, detail?: string): Promise<void>;
-}
-
-class Flag implements InterruptFlag {
-  requested = false;
-  #reported = false;
-
-  async stopped(where: string, detail = "The kernel and its variables are kept."): Promise<void> {
-    if (this.#reported) return;
-    this.#reported = true;
-    await print(`Interrupted at ${where}. ${detail}`);
+/**
+ * Raised where Interrupt stopped a loop; its message says where. In a
+ * Jupyter kernel, the cells Run All queued behind it then stop too
+ * (see `stopQueuedCell`).
+ */
+export class KeyboardInterrupt extends Error {
+  override name = "KeyboardInterrupt";
+  constructor(message: string) {
+    super(message);
+    this.stack = `${this.name}: ${message}`; // where it stopped says it all; lib frames would only hide it
+    noteInterrupt();
   }
 }
 
-const active = new Set<Flag>();
-let listener: (() => void) | undefined;
+const active = new Set<AbortController>();
+const onSigint = () => void requestInterrupt();
 
 /**
- * Do what Interrupt does, without a signal: every active
- * {@link interruptible} body sees `requested`. Returns whether one was
- * running. (Tests use it: `deno test` itself ends on a real SIGINT.)
+ * Do what Interrupt does, without a signal: every running
+ * {@link interruptible} body is aborted. Returns whether one was running.
+ * (Tests use it: `deno test` itself ends on a real SIGINT.)
  *
  * @example
  * ```ts
@@ -69,69 +50,108 @@ let listener: (() => void) | undefined;
  * ```
  */
 export function requestInterrupt(): boolean {
-  for (const flag of active) flag.requested = true;
+  for (const controller of active) controller.abort();
   return active.size > 0;
-}
-
-function listen(): void {
-  if (listener) return;
-  listener = () => {
-    requestInterrupt();
-  };
-  Deno.addSignalListener("SIGINT", listener);
-}
-
-function unlisten(): void {
-  if (active.size > 0 || !listener) return;
-  Deno.removeSignalListener("SIGINT", listener);
-  listener = undefined;
 }
 
 /** Whether a SIGINT listener of this module is active now (i.e. inside {@link interruptible}). */
 export function interruptListening(): boolean {
-  return listener !== undefined;
+  return active.size > 0;
 }
 
 /**
- * Run `body` with Interrupt caught: a SIGINT sets `flag.requested` instead of
- * ending the process. Bodies may nest (a `fit` inside a wrapped cell); one
- * SIGINT reaches every active flag. The listener goes when the last body
- * settles, whether it returned or threw.
+ * Run `body` with Interrupt caught: SIGINT aborts `signal` instead of ending
+ * the process. Bodies may nest (a `fit` inside a notebook loop); one SIGINT
+ * aborts them all. The listener goes when the last body settles.
  *
  * @example
  * ```ts
  * import { interruptible } from "./interrupt.ts";
- * const batches: number[] = [];
- * await interruptible(async (stop) => {
- *   for (let i = 0; i < 100 && !stop.requested; i++) batches.push(await Promise.resolve(i));
- * });
+ * const done = await interruptible(async (signal) => signal.aborted);
  * ```
  */
-export async function interruptible<T>(body: (flag: InterruptFlag) => Promise<T>): Promise<T> {
-  const flag = new Flag();
-  active.add(flag);
-  listen();
+export async function interruptible<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = hold();
   try {
-    return await body(flag);
+    return await body(controller.signal);
   } finally {
-    active.delete(flag);
-    unlisten();
+    release(controller);
   }
 }
 
+function hold(): AbortController {
+  stopQueuedCell();
+  const controller = new AbortController();
+  if (active.size === 0) Deno.addSignalListener("SIGINT", onSigint);
+  active.add(controller);
+  return controller;
+}
+
+function release(controller: AbortController): void {
+  active.delete(controller);
+  if (active.size === 0) Deno.removeSignalListener("SIGINT", onSigint);
+}
+
+let lastWait = 0;
+
 /**
- * Let the event loop deliver signals: resolves after one turn of it
- * (`setImmediate`, about 0.06 ms; a nested `setTimeout(0)` costs 4 ms). An
- * `await` on an already-resolved promise does not give the event loop a turn,
- * so a loop whose steps never wait on I/O or timers should await this each
- * step.
+ * Let a pending Interrupt in, and say whether it came: waits on a timer
+ * (a `setTimeout(0)`, which lets Deno poll for signals) when 50 ms have
+ * passed since the last such wait, or when `force` is set.
  *
  * @example
  * ```ts
- * import { yieldToEventLoop } from "./interrupt.ts";
- * await yieldToEventLoop();
+ * import { interruptible, letInterruptIn } from "./interrupt.ts";
+ * await interruptible(async (signal) => {
+ *   for (let i = 0; i < 100; i++) if (await letInterruptIn(signal)) break;
+ * });
  * ```
  */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+export async function letInterruptIn(signal: AbortSignal, force = false): Promise<boolean> {
+  if (force || performance.now() - lastWait >= 50) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    lastWait = performance.now();
+  }
+  return signal.aborted;
+}
+
+/**
+ * The steps of a loop that Interrupt stops: `0 … count - 1`, or the items of
+ * `source` (an iterator of batches, say). Between two steps, and after the
+ * last, a pending Interrupt throws a {@link KeyboardInterrupt} naming the step
+ * that ended last and `label`.
+ *
+ * @example
+ * ```ts
+ * import { steps } from "./interrupt.ts";
+ * const batches = async function* () { for (let i = 0; ; i++) yield i; };
+ * for await (const batch of steps(batches(), "feature extraction")) if (batch >= 9) break;
+ * ```
+ */
+export function steps(count: number, label: string): AsyncGenerator<number, void, undefined>;
+export function steps<T>(source: AsyncIterable<T> | Iterable<T>, label: string): AsyncGenerator<T, void, undefined>;
+export async function* steps<T>(source: number | AsyncIterable<T> | Iterable<T>, label: string) {
+  const items = typeof source === "number" ? Array.from({ length: source }, (_, i) => i) : source;
+  const total = typeof source === "number" ? `/${source}` : "";
+  const controller = hold();
+  let done = 0, thrown = false;
+  const check = async (force: boolean) => {
+    if (thrown || !await letInterruptIn(controller.signal, force)) return;
+    thrown = true;
+    throw new KeyboardInterrupt(`Interrupted after step ${done}${total} of ${label}`);
+  };
+  try {
+    for await (const item of items as AsyncIterable<T>) {
+      yield item;
+      done++;
+      await check(false);
+    }
+  } finally {
+    // After the last step, or a `break`: an Interrupt that came meanwhile is not silently dropped.
+    try {
+      await check(true);
+    } finally {
+      release(controller);
+    }
+  }
 }

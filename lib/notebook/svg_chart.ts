@@ -16,75 +16,44 @@
 /** Text of a title: plain, or plotly's `{text}` object. */
 export type TitleText = string | { text?: string; [key: string]: unknown };
 
-/** One plotly trace (the fields this workbook uses; plotly accepts many more). */
+/** One plotly trace: `type` (default `"scatter"`), `x`, `y`, `mode` (`"lines"`, `"markers"`, both), `name`, … */
 export interface Trace {
-  /** Plotly trace type; `"scatter"` when absent. */
   type?: string;
-  /** Horizontal values (default: 0, 1, 2, …). */
   x?: (number | string | null)[];
-  /** Vertical values. */
   y?: (number | string | null)[];
-  /** `"lines"`, `"markers"` or `"lines+markers"` for scatter traces. */
   mode?: string;
-  /** The legend's label. */
   name?: string;
-  /** Marker style, e.g. `{ color: "blue" }`. */
   marker?: { color?: string; size?: number; [key: string]: unknown };
-  /** Line style, e.g. `{ color: "blue", dash: "dot" }`. */
   line?: { color?: string; width?: number; dash?: string; [key: string]: unknown };
-  /** Any other plotly trace attribute. */
   [key: string]: unknown;
 }
 
-/** One plotly axis. */
+/** One plotly axis: its title, a fixed `[min, max]` range, any other plotly axis attribute. */
 export interface Axis {
-  /** The axis title. */
   title?: TitleText;
-  /** Fixed `[min, max]` (default: fit the data). */
   range?: [number, number];
-  /** Any other plotly axis attribute. */
   [key: string]: unknown;
 }
 
-/** Plotly layout (the fields this workbook uses). */
+/** Plotly layout: the title, the axes, width (default at most 720 px) and height (default 400 px), … */
 export interface Layout {
-  /** The figure's title. */
   title?: TitleText;
-  /** The horizontal axis. */
   xaxis?: Axis;
-  /** The vertical axis. */
   yaxis?: Axis;
-  /** Width in pixels (default: the output's width, at most 720). */
   width?: number;
-  /** Height in pixels (default 400). */
   height?: number;
-  /** Any other plotly layout attribute. */
   [key: string]: unknown;
 }
 
 /** A plotly figure: what `Plotly.newPlot(div, data, layout, config)` takes. */
 export interface Figure {
-  /** The traces. */
   data: Trace[];
-  /** Titles, axes, size. */
   layout?: Layout;
-  /** Plotly's config (modebar, responsiveness). */
   config?: Record<string, unknown>;
 }
 
-/** Plotly's default colour sequence, used for traces that name no colour. */
-const PLOTLY_COLORS: readonly string[] = [
-  "#1f77b4",
-  "#ff7f0e",
-  "#2ca02c",
-  "#d62728",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#7f7f7f",
-  "#bcbd22",
-  "#17becf",
-];
+/** Plotly's default colour sequence, for traces that name no colour. */
+const PLOTLY_COLORS = "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf".split(" ");
 
 /**
  * The text of a title given as a string or as plotly's `{text}`.
@@ -214,8 +183,7 @@ export function svgChart(fig: Figure, options: { width?: number; height?: number
   const series = seriesOf(fig);
   if (!series || series.length === 0) return undefined;
   const layout = fig.layout ?? {};
-  const width = options.width ?? layout.width ?? 720;
-  const height = options.height ?? layout.height ?? 400;
+  const width = options.width ?? layout.width ?? 720, height = options.height ?? layout.height ?? 400;
   const title = titleText(layout.title);
   const legend = series.length > 1 || fig.data[0]?.name !== undefined;
   const legendWidth = legend ? Math.min(220, 40 + 7 * Math.max(...series.map((s) => s.name.length))) : 0;
@@ -224,9 +192,8 @@ export function svgChart(fig: Figure, options: { width?: number; height?: number
   const all = series.flatMap((s) => s.points);
   const [x0, x1] = extent(all.map((p) => p[0]), layout.xaxis?.range);
   const [y0, y1] = extent(all.map((p) => p[1]), layout.yaxis?.range);
-  const sx = (x: number) => m.left + ((x - x0) / (x1 - x0)) * pw;
-  const sy = (y: number) => m.top + ph - ((y - y0) / (y1 - y0)) * ph;
-  const f = (v: number) => v.toFixed(1);
+  const sx = (x: number) => f(m.left + ((x - x0) / (x1 - x0)) * pw);
+  const sy = (y: number) => f(m.top + ph - ((y - y0) / (y1 - y0)) * ph);
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
     `font-family="'Open Sans', 'Noto Sans', 'Noto Sans CJK JP', Arial, sans-serif" font-size="12">`,
@@ -241,63 +208,52 @@ export function svgChart(fig: Figure, options: { width?: number; height?: number
     )
     : niceTicks(x0, x1, Math.max(2, Math.round(pw / 90)));
   for (const t of xTicks) {
-    parts.push(`<line x1="${f(sx(t))}" x2="${f(sx(t))}" y1="${m.top}" y2="${m.top + ph}" stroke="#fff"/>`);
-    parts.push(`<text x="${f(sx(t))}" y="${m.top + ph + 16}" text-anchor="middle" fill="#444">${tickLabel(t)}</text>`);
+    parts.push(`<line x1="${sx(t)}" x2="${sx(t)}" y1="${m.top}" y2="${m.top + ph}" stroke="#fff"/>`);
+    parts.push(text(sx(t), String(m.top + ph + 16), tickLabel(t), 'text-anchor="middle" fill="#444"'));
   }
   for (const t of niceTicks(y0, y1, Math.max(2, Math.round(ph / 60)))) {
-    parts.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${f(sy(t))}" y2="${f(sy(t))}" stroke="#fff"/>`);
-    parts.push(`<text x="${m.left - 6}" y="${f(sy(t) + 4)}" text-anchor="end" fill="#444">${tickLabel(t)}</text>`);
+    parts.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${sy(t)}" y2="${sy(t)}" stroke="#fff"/>`);
+    parts.push(text(String(m.left - 6), f(Number(sy(t)) + 4), tickLabel(t), 'text-anchor="end" fill="#444"'));
   }
   const clip = `clip${Math.random().toString(36).slice(2, 10)}`;
   parts.push(`<clipPath id="${clip}"><rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}"/></clipPath>`);
-  parts.push(`<g clip-path="url(#${clip})">`);
-  for (const s of series) {
-    if (s.lines && s.points.length > 1) {
-      const d = s.points.map((p) => `${f(sx(p[0]))},${f(sy(p[1]))}`).join(" ");
-      parts.push(
-        `<polyline points="${d}" fill="none" stroke="${escapeXml(s.color)}" stroke-width="2"${
-          s.dash ? ' stroke-dasharray="6 4"' : ""
-        }/>`,
-      );
-    }
-    if (s.markers) {
-      for (const p of s.points) {
-        parts.push(`<circle cx="${f(sx(p[0]))}" cy="${f(sy(p[1]))}" r="3.5" fill="${escapeXml(s.color)}"/>`);
-      }
-    }
-  }
-  parts.push(`</g>`);
-  if (title) {
-    parts.push(`<text x="${m.left}" y="28" font-size="17" fill="#2a3f5f">${escapeXml(title)}</text>`);
-  }
-  const xTitle = titleText(layout.xaxis?.title), yTitle = titleText(layout.yaxis?.title);
-  if (xTitle) {
-    parts.push(
-      `<text x="${f(m.left + pw / 2)}" y="${height - 12}" text-anchor="middle" fill="#2a3f5f">${
-        escapeXml(xTitle)
-      }</text>`,
-    );
-  }
+  parts.push(`<g clip-path="url(#${clip})">`, ...series.flatMap((s) => drawSeries(s, sx, sy)), `</g>`);
+  if (title) parts.push(text(String(m.left), "28", title, 'font-size="17" fill="#2a3f5f"'));
+  const xTitle = titleText(layout.xaxis?.title), yTitle = titleText(layout.yaxis?.title), cy = f(m.top + ph / 2);
+  if (xTitle) parts.push(text(f(m.left + pw / 2), String(height - 12), xTitle, 'text-anchor="middle" fill="#2a3f5f"'));
   if (yTitle) {
-    const cy = f(m.top + ph / 2);
+    parts.push(text("16", cy, yTitle, `transform="rotate(-90 16 ${cy})" text-anchor="middle" fill="#2a3f5f"`));
+  }
+  if (legend) parts.push(...series.flatMap((s, i) => drawLegendEntry(s, width - legendWidth + 4, m.top + 10 + i * 20)));
+  return parts.join("") + "</svg>";
+}
+
+const f = (v: number) => v.toFixed(1);
+
+function text(x: string, y: string, content: string, attributes: string): string {
+  return `<text x="${x}" y="${y}" ${attributes}>${escapeXml(content)}</text>`;
+}
+
+function drawSeries(s: Series, sx: (x: number) => string, sy: (y: number) => string): string[] {
+  const color = escapeXml(s.color), parts: string[] = [];
+  if (s.lines && s.points.length > 1) {
+    const d = s.points.map((p) => `${sx(p[0])},${sy(p[1])}`).join(" ");
     parts.push(
-      `<text x="16" y="${cy}" transform="rotate(-90 16 ${cy})" text-anchor="middle" fill="#2a3f5f">${
-        escapeXml(yTitle)
-      }</text>`,
+      `<polyline points="${d}" fill="none" stroke="${color}" stroke-width="2"` +
+        `${s.dash ? ' stroke-dasharray="6 4"' : ""}/>`,
     );
   }
-  if (legend) {
-    series.forEach((s, i) => {
-      const lx = width - legendWidth + 4, ly = m.top + 10 + i * 20;
-      if (s.lines) {
-        parts.push(
-          `<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${escapeXml(s.color)}" stroke-width="2"/>`,
-        );
-      }
-      if (s.markers) parts.push(`<circle cx="${lx + 12}" cy="${ly}" r="3.5" fill="${escapeXml(s.color)}"/>`);
-      parts.push(`<text x="${lx + 30}" y="${ly + 4}" fill="#2a3f5f">${escapeXml(s.name)}</text>`);
-    });
+  if (s.markers) {
+    for (const p of s.points) parts.push(`<circle cx="${sx(p[0])}" cy="${sy(p[1])}" r="3.5" fill="${color}"/>`);
   }
-  parts.push(`</svg>`);
-  return parts.join("");
+  return parts;
+}
+
+function drawLegendEntry(s: Series, x: number, y: number): string[] {
+  const color = escapeXml(s.color);
+  return [
+    s.lines ? `<line x1="${x}" x2="${x + 24}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="2"/>` : "",
+    s.markers ? `<circle cx="${x + 12}" cy="${y}" r="3.5" fill="${color}"/>` : "",
+    text(String(x + 30), String(y + 4), s.name, 'fill="#2a3f5f"'),
+  ];
 }

@@ -1,11 +1,9 @@
 /**
- * Train and evaluate like Keras' `model.fit` / `fit_generator` / `evaluate`,
- * with one live progress line per epoch and a Keras-shaped `History`.
- *
- * In a notebook, Jupyter's Interrupt stops {@link fit} after the current step
- * and keeps the kernel ({@link FitOptions}); `checkpoint` makes a training
- * resumable across kernels and sittings (Keras' `BackupAndRestore`); `curves`
- * draws the accuracy and loss figures live.
+ * Train and evaluate like Keras' `model.fit` / `fit_generator` / `evaluate`:
+ * a progress line per epoch and a Keras-shaped `History`. Each step is
+ * `model.trainOnBatch` (or `evaluate` on one batch) in a loop of this module,
+ * so that Jupyter's Interrupt stops training, validation and evaluation within
+ * a step, as `KeyboardInterrupt` stops Keras ({@link TrainingInterrupted}).
  *
  * @example
  * ```ts
@@ -20,15 +18,15 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { inJupyter, print } from "../notebook/display.ts";
-import { interruptible, yieldToEventLoop } from "../notebook/interrupt.ts";
+import { interruptible, KeyboardInterrupt, letInterruptIn } from "../notebook/interrupt.ts";
 import { LiveCurves, type TrainingCurvesOptions } from "../notebook/curves.ts";
 import { type Metrics, Progress } from "../notebook/progress.ts";
 import { deleteCheckpoint, isResumable, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 
 /** Tensors to fit on, like Keras' `x` and `y`. */
 export interface TensorData {
-  x: tf.Tensor | tf.Tensor[];
-  y: tf.Tensor | tf.Tensor[];
+  x: tf.Tensor;
+  y: tf.Tensor;
 }
 
 /** Something that makes a dataset of batches, like a `DirectoryIterator` (Keras' generators). */
@@ -43,120 +41,180 @@ export interface DatasetSource {
  */
 export type FitData = TensorData | tf.data.Dataset<tf.TensorContainer> | DatasetSource;
 
-type Resolved = TensorData | tf.data.Dataset<tf.TensorContainer>;
-
-/** The dataset of an iterator, else `data` itself. */
-function resolve<T extends FitData | undefined>(data: T): Exclude<T, DatasetSource> | Resolved {
-  const source = data as Partial<DatasetSource> | undefined;
-  if (source && typeof source.toDataset === "function" && !isDataset(data as Resolved)) return source.toDataset();
-  return data as Exclude<T, DatasetSource>;
-}
-
-/** Where Interrupt stopped a training (1-based, as printed). */
+/** Where Interrupt stopped a training, 1-based as printed: the epoch, its last step done of `steps`, and in validation. */
 export interface StoppedAt {
-  /** The epoch that was running, 1…epochs. */
   epoch: number;
-  /** The last step done in it, 1…steps. */
   step: number;
-  /** Steps in an epoch. */
   steps: number;
+  validation?: { step: number; steps: number };
 }
 
-/** What Keras' `History` holds: the epochs and each metric's value per epoch. */
+/**
+ * Keras' `History`: the complete epochs (0-based), each metric per epoch
+ * (`loss`, `acc`, `val_loss`, …), seconds per epoch; why training ended early
+ * (`until`), where Interrupt stopped it, and the epochs restored from a checkpoint.
+ */
 export interface History {
-  /** Epoch numbers, 0-based as in Keras; only complete epochs. */
   epoch: number[];
-  /** `loss`, `acc`, `val_loss`, `val_acc`, …: one value per epoch. */
   history: Record<string, number[]>;
-  /** Wall-clock seconds of each epoch (training and validation). */
   seconds: number[];
-  /** Why training ended before `epochs`, when it did (see {@link FitOptions.until}). */
   stopped?: string;
-  /** Set when Interrupt stopped the training: where. */
   interrupted?: StoppedAt;
-  /** Epochs restored from the checkpoint before this call trained (see {@link FitOptions.checkpoint}). */
   resumedFrom?: number;
 }
 
-/** Options of {@link fit}. */
+/**
+ * Options of {@link fit}: `batchSize` for tensor data (default 32), `stepsPerEpoch` and `validationSteps` for
+ * datasets (required: the iterators are endless), `validationData` evaluated after each epoch, `shuffle` tensor
+ * data each epoch (default true), `verbose` 1 (a progress line per epoch, the default) or 0.
+ */
 export interface FitOptions {
   epochs: number;
-  /** Batch size for tensor data (default 32, as Keras). */
   batchSize?: number;
-  /** Batches per epoch for a dataset (Keras' `steps_per_epoch`); required when the dataset is endless. */
   stepsPerEpoch?: number;
-  /** Data evaluated at the end of each epoch. */
   validationData?: FitData;
-  /** Batches of a validation dataset per evaluation (Keras' `validation_steps`). */
   validationSteps?: number;
-  /** Fraction of tensor data kept aside for validation. */
-  validationSplit?: number;
-  /** Shuffle tensor data each epoch (default true). */
   shuffle?: boolean;
-  /** 1: a progress line per epoch (default); 0: silent. */
   verbose?: 0 | 1;
-  /**
-   * A time to be done by: after each epoch, training stops when one more
-   * epoch (at the mean epoch time so far) would end later. At least one epoch
-   * runs; {@link History.stopped} then says how many did.
-   */
+  /** Be done by then: after an epoch, stop when one more (at the mean epoch time) would end later ({@link History.stopped}). */
   until?: Date;
   /**
-   * Make the training resumable (Keras' `BackupAndRestore`): after every
-   * complete epoch, checkpoint `name` (`data/checkpoints/<profile>/<name>.ckpt`)
-   * is written atomically with the weights, the optimizer state, the history
-   * and the data's random state (when `data` / `validationData` have
-   * `getState()`/`setState()`). When it exists, fit first loads it, says so,
-   * and trains only the epochs left. When all epochs are done it is deleted,
-   * as Keras does: it is for trainings cut short (Interrupt, a lost kernel,
-   * `until`); save a finished model with `saveModel`. Delete it with
-   * `deleteCheckpoint(name)` to start again.
+   * Keras' `BackupAndRestore`: after each epoch, checkpoint `name` keeps the weights, optimizer state, history and
+   * the data's random state (`getState()`/`setState()`); when it exists, fit resumes from it and says so. It is
+   * deleted when all epochs are done; `deleteCheckpoint(name)` starts again.
    */
   checkpoint?: string;
-  /**
-   * Draw the book's accuracy and loss figures in the notebook after each
-   * epoch, updated in place (default false: the book draws them after `fit`
-   * in a listing of its own). `true`, or the options of `trainingCurves`.
-   * Outside Jupyter it does nothing.
-   */
+  /** Draw the book's accuracy and loss figures after each epoch, in place (`true`, or `trainingCurves`' options). */
   curves?: boolean | TrainingCurvesOptions;
-  /** More tfjs callbacks. */
-  callbacks?: tf.CustomCallbackArgs;
 }
 
-/** Metrics in Keras' order: training ones first, then `val_` ones. */
-function kerasOrder(logs: Metrics): Metrics {
-  const keys = Object.keys(logs);
-  const ordered = [...keys.filter((k) => !k.startsWith("val_")), ...keys.filter((k) => k.startsWith("val_"))];
-  return Object.fromEntries(ordered.map((k) => [k, logs[k]]));
+/** Interrupt stopped {@link fit}: a `KeyboardInterrupt` that carries the History of the complete epochs. */
+export class TrainingInterrupted extends KeyboardInterrupt {
+  constructor(message: string, readonly history: History) {
+    super(message);
+  }
 }
 
-function isDataset(data: Resolved): data is tf.data.Dataset<tf.TensorContainer> {
-  return typeof (data as tf.data.Dataset<tf.TensorContainer>).iterator === "function";
+type Batch = { xs: tf.Tensor; ys: tf.Tensor };
+/** Where a loop's batches come from: `steps` of them per pass, each disposed by whoever takes it. */
+type Feed = { steps: number; next(): Promise<Batch> };
+/** Interrupt came after `step` steps of a loop; fit says `at` which of its own (internal). */
+class Stopped extends Error {
+  at?: StoppedAt;
+  constructor(readonly step: number, readonly means: number[]) {
+    super("stopped");
+  }
 }
 
-function firstDim(t: tf.Tensor | tf.Tensor[]): number {
-  return (Array.isArray(t) ? t[0] : t).shape[0];
-}
-
-function validationArg(data: Resolved | undefined) {
-  if (!data || isDataset(data)) return data;
-  return [data.x, data.y] as [tf.Tensor | tf.Tensor[], tf.Tensor | tf.Tensor[]];
+function isDataset(data: unknown): data is tf.data.Dataset<tf.TensorContainer> {
+  return typeof (data as tf.data.Dataset<tf.TensorContainer> | undefined)?.iterator === "function";
 }
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
-/** Restore checkpoint `name` into `model`, `history` and the data; returns the epochs done (0 when none). */
-async function resume(
-  name: string,
+/** The dataset of an iterator (`toDataset()`), else `data` itself. */
+function resolve(data: FitData): TensorData | tf.data.Dataset<tf.TensorContainer> {
+  const source = data as Partial<DatasetSource>;
+  return typeof source.toDataset === "function" && !isDataset(data) ? source.toDataset() : data as TensorData;
+}
+
+/** Tensor data in batches, the whole of it each pass, shuffled each pass when asked (as tfjs' fit, Math.random). */
+function tensorFeed({ x, y }: TensorData, batchSize: number, shuffle: boolean): Feed {
+  const n = x.shape[0];
+  let order: Uint32Array | undefined, position = n;
+  return {
+    steps: Math.ceil(n / batchSize),
+    next: () => {
+      if (position >= n) [order, position] = [shuffle ? tf.util.createShuffledIndices(n) : undefined, 0];
+      const start = position, size = Math.min(batchSize, n - start);
+      position += size;
+      return Promise.resolve(tf.tidy(() => {
+        if (!order) return { xs: x.slice(start, size), ys: y.slice(start, size) };
+        const index = tf.tensor1d(Int32Array.from(order.subarray(start, start + size)), "int32");
+        return { xs: tf.gather(x, index), ys: tf.gather(y, index) };
+      }));
+    },
+  };
+}
+
+/** A dataset's batches, one iterator for all passes (an endless iterator goes on where it was, as in Keras). */
+async function datasetFeed(data: tf.data.Dataset<tf.TensorContainer>, steps: number, what: string): Promise<Feed> {
+  const iterator = await data.iterator();
+  return {
+    steps,
+    next: async () => {
+      const { value, done } = await iterator.next();
+      const batch = value as Partial<Batch> | undefined;
+      if (done || !(batch?.xs instanceof tf.Tensor && batch.ys instanceof tf.Tensor)) {
+        throw new Error(
+          `${what}: the dataset ${done ? "ran out of batches" : "gave something else than {xs, ys} tensors"}. ` +
+            "Use an endless iterator (flowFromDirectory) or a tf.data dataset of {xs, ys} with .repeat().",
+        );
+      }
+      return batch as Batch;
+    },
+  };
+}
+
+/** The feed of `data`: `steps` batches a pass for a dataset (required: `needs` says so), or all the tensors. */
+function feedOf(data: FitData, steps: number | undefined, batchSize: number, shuffle: boolean, needs: string) {
+  const resolved = resolve(data);
+  if (!isDataset(resolved)) return Promise.resolve(tensorFeed(resolved, batchSize, shuffle));
+  if (!steps) throw new Error(`${needs}: the iterators are endless.`);
+  return datasetFeed(resolved, steps, needs.split(" ")[0]);
+}
+
+async function trainStep(model: tf.LayersModel, { xs, ys }: Batch): Promise<number[]> {
+  try {
+    return [await model.trainOnBatch(xs, ys)].flat();
+  } finally {
+    tf.dispose([xs, ys]);
+  }
+}
+
+async function testStep(model: tf.LayersModel, { xs, ys }: Batch): Promise<number[]> {
+  const scalars = [model.evaluate(xs, ys, { batchSize: xs.shape[0] })].flat();
+  try {
+    return await Promise.all(scalars.map(async (s) => (await s.data())[0]));
+  } finally {
+    tf.dispose([...scalars, xs, ys]);
+  }
+}
+
+/**
+ * Run one pass of `feed` through `step`; returns each metric's mean,
+ * weighted by batch size as Keras does. Throws {@link Stopped} when Interrupt
+ * came before the last step; `onStep` sees the running means after each step.
+ */
+async function pass(
   model: tf.LayersModel,
-  history: History,
-  data: Resolved,
-  options: FitOptions & { validationData?: Resolved },
-  verbose: number,
-): Promise<number> {
+  feed: Feed,
+  step: typeof trainStep,
+  signal: AbortSignal,
+  onStep?: (done: number, means: number[]) => Promise<void> | undefined,
+): Promise<number[]> {
+  const sums: number[] = [];
+  let seen = 0;
+  for (let i = 1; i <= feed.steps; i++) {
+    const batch = await feed.next();
+    const size = batch.xs.shape[0];
+    (await step(model, batch)).forEach((v, k) => sums[k] = (sums[k] ?? 0) + v * size);
+    seen += size;
+    const means = sums.map((s) => s / seen);
+    await onStep?.(i, means);
+    if (i < feed.steps && await letInterruptIn(signal)) throw new Stopped(i, means); // the caller checks after the last
+  }
+  return sums.map((s) => s / seen);
+}
+
+const named = (names: string[], values: number[], prefix = ""): Metrics =>
+  Object.fromEntries(values.map((v, i) => [`${prefix}${names[i] ?? `m${i}`}`, v]));
+
+/** Restore checkpoint `name` into `model`, `history` and the data; returns the epochs done (0 when none). */
+async function resume(model: tf.LayersModel, history: History, data: FitData, options: FitOptions): Promise<number> {
+  const name = options.checkpoint!;
   const saved = await loadCheckpoint(name, model);
   if (!saved) return 0;
   history.epoch = [...saved.history.epoch];
@@ -174,12 +232,11 @@ async function resume(
     if (isResumable(source)) source.setState(state);
     else notes.push(`the ${what} has no setState(): its batches differ from an uninterrupted run`);
   }
-  if (!isDataset(data) && (options.shuffle ?? true)) {
-    notes.push("tfjs shuffles tensor data with Math.random: the batch order differs from an uninterrupted run");
+  if ("x" in data && (options.shuffle ?? true)) {
+    notes.push("tensor data is shuffled with Math.random: the batch order differs from an uninterrupted run");
   }
-  if (verbose) {
-    const left = options.epochs - saved.epochsDone;
-    const plan = left > 0
+  if (options.verbose ?? 1) {
+    const plan = saved.epochsDone < options.epochs
       ? `training continues at epoch ${saved.epochsDone + 1}/${options.epochs}`
       : "nothing left to train (weights and history restored, the checkpoint removed)";
     await print(
@@ -190,188 +247,185 @@ async function resume(
   return saved.epochsDone;
 }
 
+/** The sentence fit prints when Interrupt stopped it. */
+function interruptedText(at: StoppedAt, history: History, options: FitOptions): string {
+  const epoch = `epoch ${at.epoch}/${options.epochs}`;
+  const [where, weights] = at.validation
+    ? [`${epoch}, validation step ${at.validation.step}/${at.validation.steps}`, "of the epoch's last step"]
+    : at.step < at.steps
+    ? [`${epoch}, step ${at.step}/${at.steps}`, "as of that step"]
+    : [`the end of ${epoch}`, `of ${epoch}`];
+  const kept = history.epoch.length
+    ? `model.history holds the ${plural(history.epoch.length, "complete epoch")}` +
+      (options.checkpoint ? ` (so does checkpoint "${options.checkpoint}": run the cell again to resume)` : "")
+    : "no epoch was complete";
+  return `Interrupted at ${where}. The model keeps its weights ${weights}; ${kept}.`;
+}
+
+/** After a complete epoch: the History, the progress line, the checkpoint, the curves, the time budget. */
+async function endEpoch(
+  model: tf.LayersModel,
+  history: History,
+  logs: Metrics,
+  seconds: number,
+  options: FitOptions & { data?: FitData },
+  live?: LiveCurves,
+): Promise<void> {
+  const done = history.epoch.push(history.epoch.length);
+  history.seconds.push(seconds);
+  for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
+  if (options.checkpoint) {
+    await saveCheckpoint(options.checkpoint, model, {
+      epochsDone: done,
+      epochs: options.epochs,
+      history: { epoch: history.epoch, history: history.history, seconds: history.seconds },
+      dataState: isResumable(options.data) ? options.data.getState() : undefined,
+      validationState: isResumable(options.validationData) ? options.validationData.getState() : undefined,
+    });
+  }
+  await live?.update(history);
+  const meanMs = (history.seconds.reduce((a, b) => a + b, 0) / history.seconds.length) * 1000;
+  if (options.until && done < options.epochs && Date.now() + meanMs > options.until.getTime()) {
+    history.stopped = `stopped after ${done} of ${options.epochs} epochs: one more would end after ` +
+      `${options.until.toISOString()}`;
+    if (options.verbose ?? 1) await print(history.stopped);
+  }
+}
+
+/** Train the epochs left from `feed` (and validate on `validation`); on Interrupt, throws {@link Stopped}. */
+async function trainEpochs(
+  model: tf.LayersModel,
+  history: History,
+  [feed, validation]: [Feed, Feed | undefined],
+  options: FitOptions,
+  signal: AbortSignal,
+  live: LiveCurves | undefined,
+): Promise<void> {
+  const names = model.metricsNames;
+  for (let epoch = history.epoch.length; epoch < options.epochs && !history.stopped; epoch++) {
+    const started = performance.now();
+    const label = `Epoch ${epoch + 1}/${options.epochs}`;
+    const bar = options.verbose ?? 1 ? await Progress.start({ total: feed.steps, label }) : undefined;
+    let logs: Metrics | undefined;
+    try {
+      logs = named(names, await pass(model, feed, trainStep, signal, (i, m) => bar?.update(i, named(names, m))));
+      if (validation) Object.assign(logs, named(names, await pass(model, validation, testStep, signal), "val_"));
+    } catch (error) {
+      if (!(error instanceof Stopped)) throw error;
+      const where = { epoch: epoch + 1, step: feed.steps, steps: feed.steps };
+      error.at = logs
+        ? { ...where, validation: { step: error.step, steps: validation!.steps } }
+        : { ...where, step: error.step };
+      await bar?.done(logs ?? named(names, error.means), error.at.step);
+      throw error;
+    }
+    await bar?.done(logs, feed.steps);
+    await endEpoch(model, history, logs, (performance.now() - started) / 1000, options, live);
+    if (await letInterruptIn(signal, true)) {
+      throw Object.assign(new Stopped(feed.steps, []), {
+        at: { epoch: epoch + 1, step: feed.steps, steps: feed.steps },
+      });
+    }
+  }
+}
+
 /**
- * Train `model` (already compiled) and return its {@link History}.
+ * Train `model` (already compiled) and return its {@link History}, which is
+ * also `model.history` (as in Keras), updated after every epoch.
  *
- * In a Jupyter kernel, Interrupt (SIGINT) stops the training at the end of the
- * current step: fit prints where (epoch, step) and returns the History of the
- * complete epochs with {@link History.interrupted} set; the model keeps its
- * weights (those of the last step) and the kernel its variables. Outside fit,
- * Interrupt behaves as before.
+ * In a Jupyter kernel, Interrupt (SIGINT) stops the training within a step
+ * (of training or validation): fit prints where it stopped and throws
+ * {@link TrainingInterrupted}; the model keeps its weights, `model.history`
+ * (and the error's `history`) the complete epochs, and `checkpoint` the same,
+ * so running the cell again resumes. Outside fit, Interrupt behaves as before.
  *
  * @throws {Error} for a dataset without `stepsPerEpoch`, or a validation dataset without `validationSteps`.
+ * @throws {TrainingInterrupted} when Interrupt stopped it.
  * @throws {CheckpointError} when `checkpoint` names a damaged file or another model's.
  */
 export async function fit(model: tf.LayersModel, input: FitData, givenOptions: FitOptions): Promise<History> {
-  const data = resolve(input) as Resolved;
-  const options = { ...givenOptions, validationData: resolve(givenOptions.validationData) as Resolved | undefined };
-  const verbose = options.verbose ?? 1;
+  const data = resolve(input);
+  const validationData = givenOptions.validationData && resolve(givenOptions.validationData);
+  const options = { ...givenOptions, validationData, data };
   const batchSize = options.batchSize ?? 32;
-  let steps: number;
-  if (isDataset(data)) {
-    if (!options.stepsPerEpoch) {
-      throw new Error("fit() on a dataset needs stepsPerEpoch (Keras' steps_per_epoch): the iterators are endless.");
-    }
-    steps = options.stepsPerEpoch;
-  } else {
-    steps = Math.ceil(Math.floor(firstDim(data.x) * (1 - (options.validationSplit ?? 0))) / batchSize);
-  }
-  if (options.validationData && isDataset(options.validationData) && !options.validationSteps) {
-    throw new Error("fit() with a validation dataset needs validationSteps (Keras' validation_steps).");
-  }
-
+  const feeds: [Feed, Feed | undefined] = [
+    await feedOf(
+      data,
+      options.stepsPerEpoch,
+      batchSize,
+      options.shuffle ?? true,
+      "fit() on a dataset needs stepsPerEpoch (Keras' steps_per_epoch)",
+    ),
+    validationData &&
+    await feedOf(
+      validationData,
+      options.validationSteps,
+      batchSize,
+      false,
+      "fit() with a validation dataset needs validationSteps (Keras' validation_steps)",
+    ),
+  ];
   const history: History = { epoch: [], history: {}, seconds: [] };
-  const initialEpoch = options.checkpoint
-    ? await resume(options.checkpoint, model, history, data, options, verbose)
-    : 0;
+  (model as unknown as { history: History }).history = history; // Keras' model.history, kept on any error
+  if (options.checkpoint) await resume(model, history, data, options);
   const live = options.curves && inJupyter()
     ? new LiveCurves(options.curves === true ? {} : options.curves)
     : undefined;
   if (live && history.epoch.length > 0) await live.update(history);
-  else if (live && initialEpoch < options.epochs) await live.reserve();
-  if (initialEpoch >= options.epochs) {
-    await deleteCheckpoint(options.checkpoint!);
-    return history;
+  else if (live && history.epoch.length < options.epochs) await live.reserve();
+  try {
+    await interruptible((signal) => trainEpochs(model, history, feeds, options, signal, live));
+  } catch (error) {
+    if (!(error instanceof Stopped && error.at)) throw error;
+    history.interrupted = error.at;
+    const text = interruptedText(error.at, history, options);
+    if (options.verbose ?? 1) await print(text);
+    throw new TrainingInterrupted(text.split(". ")[0], history);
   }
-
-  return await interruptible(async (stop) => {
-    let bar: Progress | undefined;
-    let sums: Metrics = {};
-    let running: Metrics = {};
-    let epochStart = 0;
-    let current = initialEpoch;
-    let at: StoppedAt | undefined;
-    const interruptedText = async (stoppedAt: StoppedAt) => {
-      history.interrupted = stoppedAt;
-      const where = stoppedAt.step >= stoppedAt.steps
-        ? `the end of epoch ${stoppedAt.epoch}/${options.epochs}`
-        : `epoch ${stoppedAt.epoch}/${options.epochs}, step ${stoppedAt.step}/${stoppedAt.steps}`;
-      const kept = history.epoch.length
-        ? `History holds the ${plural(history.epoch.length, "complete epoch")}` +
-          (options.checkpoint ? ` (so does checkpoint "${options.checkpoint}": run the cell again to resume)` : "")
-        : "no epoch was complete";
-      if (verbose) await stop.stopped(where, `The model keeps its weights as of that step; ${kept}.`);
-    };
-    const callbacks: tf.CustomCallbackArgs = {
-      onEpochBegin: async (epoch) => {
-        epochStart = performance.now();
-        current = epoch;
-        sums = {};
-        running = {};
-        if (verbose) bar = await Progress.start({ total: steps, label: `Epoch ${epoch + 1}/${options.epochs}` });
-      },
-      onBatchEnd: async (batch, logs) => {
-        running = {};
-        for (const [k, v] of Object.entries(logs ?? {})) {
-          if (k === "batch" || k === "size") continue;
-          sums[k] = (sums[k] ?? 0) + v;
-          running[k] = sums[k] / (batch + 1);
-        }
-        await bar?.update(batch + 1, running);
-        // Give the event loop a turn, so that a SIGINT is delivered between steps.
-        await yieldToEventLoop();
-        if (stop.requested && !at) {
-          at = { epoch: current + 1, step: batch + 1, steps };
-          model.stopTraining = true;
-        }
-      },
-      onEpochEnd: async (epoch, logs) => {
-        if (at && at.step < steps) {
-          // A partial epoch: its metrics are not an epoch's; keep the History of complete ones.
-          await bar?.done(kerasOrder(running), at.step);
-          bar = undefined;
-          await interruptedText(at);
-          return;
-        }
-        history.epoch.push(epoch);
-        history.seconds.push((performance.now() - epochStart) / 1000);
-        for (const [k, v] of Object.entries(logs ?? {})) (history.history[k] ??= []).push(v);
-        await bar?.done(kerasOrder(logs ?? {}), steps);
-        bar = undefined;
-        const done = epoch + 1;
-        if (options.checkpoint) {
-          await saveCheckpoint(options.checkpoint, model, {
-            epochsDone: done,
-            epochs: options.epochs,
-            history: { epoch: history.epoch, history: history.history, seconds: history.seconds },
-            dataState: isResumable(data) ? data.getState() : undefined,
-            validationState: isResumable(options.validationData) ? options.validationData.getState() : undefined,
-          });
-        }
-        await live?.update(history);
-        if (done >= options.epochs) at = undefined; // stopped at the very last step: nothing was cut short
-        else if (!at && stop.requested) {
-          at = { epoch: done, step: steps, steps };
-          model.stopTraining = true;
-        }
-        if (at) {
-          await interruptedText(at);
-          return;
-        }
-        const meanMs = (history.seconds.reduce((a, b) => a + b, 0) / history.seconds.length) * 1000;
-        if (options.until && done < options.epochs && Date.now() + meanMs > options.until.getTime()) {
-          history.stopped = `stopped after ${done} of ${options.epochs} epochs: one more would end after ` +
-            `${options.until.toISOString()}`;
-          model.stopTraining = true;
-          if (verbose) await print(history.stopped);
-        }
-      },
-    };
-    const all = options.callbacks ? [callbacks, options.callbacks] : [callbacks];
-    if (isDataset(data)) {
-      await model.fitDataset(data, {
-        epochs: options.epochs,
-        initialEpoch,
-        batchesPerEpoch: steps,
-        validationData: validationArg(options.validationData) as tf.data.Dataset<tf.TensorContainer>,
-        validationBatches: options.validationSteps,
-        callbacks: all,
-        verbose: 0,
-      });
-    } else {
-      await model.fit(data.x, data.y, {
-        epochs: options.epochs,
-        initialEpoch,
-        batchSize,
-        validationData: validationArg(options.validationData) as [tf.Tensor, tf.Tensor],
-        validationSplit: options.validationSplit,
-        shuffle: options.shuffle ?? true,
-        callbacks: all,
-        verbose: 0,
-      });
-    }
-    // Done: like Keras' BackupAndRestore, the backup goes (a finished training is not resumed; save the model).
-    if (options.checkpoint && history.epoch.length >= options.epochs) await deleteCheckpoint(options.checkpoint);
-    return history;
-  });
+  // Done: like Keras' BackupAndRestore, the backup goes (a finished training is not resumed; save the model).
+  if (options.checkpoint && history.epoch.length >= options.epochs) await deleteCheckpoint(options.checkpoint);
+  return history;
 }
 
 /**
  * Evaluate `model` like Keras' `evaluate` / `evaluate_generator` and return
- * `{loss, <metric>...}` by the model's metric names.
+ * `{loss, <metric>...}` by the model's metric names. Interrupt stops it
+ * within a step, with a `KeyboardInterrupt`.
  *
  * @param options.steps batches to read from a dataset (required for endless ones).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { evaluate } from "./fit.ts";
+ * const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2] })] });
+ * model.compile({ optimizer: "sgd", loss: "meanSquaredError" });
+ * const { loss } = await evaluate(model, { x: tf.ones([8, 2]), y: tf.ones([8, 1]) });
+ * ```
  */
 export async function evaluate(
   model: tf.LayersModel,
   input: FitData,
   options: { batchSize?: number; steps?: number } = {},
 ): Promise<Metrics> {
-  const data = resolve(input) as Resolved;
-  let result: tf.Scalar | tf.Scalar[];
-  if (isDataset(data)) {
-    if (!options.steps) throw new Error("evaluate() on a dataset needs steps: the iterators are endless.");
-    result = await model.evaluateDataset(data as tf.data.Dataset<tf.TensorContainerObject>, {
-      batches: options.steps,
-    }) as
-      | tf.Scalar
-      | tf.Scalar[];
-  } else {
-    result = model.evaluate(data.x, data.y, { batchSize: options.batchSize ?? 32 }) as tf.Scalar | tf.Scalar[];
+  const feed = await feedOf(
+    input,
+    options.steps,
+    options.batchSize ?? 32,
+    false,
+    "evaluate() on a dataset needs steps",
+  );
+  try {
+    return named(
+      model.metricsNames,
+      await interruptible(async (signal) => {
+        const means = await pass(model, feed, testStep, signal);
+        if (await letInterruptIn(signal, true)) throw new Stopped(feed.steps, means);
+        return means;
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof Stopped)) throw error;
+    throw new KeyboardInterrupt(`Interrupted after step ${error.step}/${feed.steps} of evaluate()`);
   }
-  const scalars = Array.isArray(result) ? result : [result];
-  const names = model.metricsNames.length === scalars.length ? model.metricsNames : scalars.map((_, i) => `m${i}`);
-  const values = await Promise.all(scalars.map((s) => s.data()));
-  tf.dispose(scalars);
-  return Object.fromEntries(names.map((n, i) => [n, values[i][0]]));
 }

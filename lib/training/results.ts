@@ -23,29 +23,25 @@ import { saveResults } from "../io/profile.ts";
 import { print, type Row, showTable } from "../notebook/display.ts";
 import type { History } from "./fit.ts";
 
-/** What a `History` becomes in a results file. */
+/**
+ * What a `History` becomes in a results file: the epochs that ran (after a
+ * resume too), the last training accuracy, the mean validation accuracy of
+ * the last five epochs (`valAcc`), the last and best ones, the (1-based)
+ * epochs of the best accuracy and lowest loss, seconds per epoch, the
+ * per-epoch `history`, and why it stopped early or where Interrupt stopped it.
+ */
 export interface HistorySummary {
-  /** Epochs that ran (all of them, after a resume too). */
   epochs: number;
-  /** Training accuracy of the last epoch. */
   trainAcc?: number;
-  /** Mean validation accuracy of the last five epochs (or of all, when fewer ran). */
   valAcc?: number;
-  /** Validation accuracy of the last epoch. */
   valAccLast?: number;
-  /** The highest validation accuracy, and its epoch (1-based). */
   bestValAcc?: number;
   bestValAccEpoch?: number;
-  /** The epoch (1-based) of the lowest validation loss. */
   bestValLossEpoch?: number;
-  /** Seconds of each epoch. */
   secondsPerEpoch: number[];
-  /** Each metric per epoch, as Keras' `history.history`. */
   history: Record<string, number[]>;
-  /** Why training ended early (`CH5_TRAIN_UNTIL`), or where Interrupt stopped it. */
   stopped?: string;
-  interrupted?: unknown;
-  /** Epochs restored from a checkpoint. */
+  interrupted?: History["interrupted"];
   resumedFrom?: number;
 }
 
@@ -75,7 +71,6 @@ export function summarizeHistory(history: History): HistorySummary {
   const argBest = (values: number[], better: (a: number, b: number) => boolean) =>
     values.reduce((best, v, i) => better(v, values[best]) ? i : best, 0);
   const last5 = val?.slice(-5);
-  const extra = history as History & { interrupted?: unknown; resumedFrom?: number };
   return {
     epochs: history.epoch.length,
     trainAcc: train?.at(-1),
@@ -87,8 +82,8 @@ export function summarizeHistory(history: History): HistorySummary {
     secondsPerEpoch: history.seconds,
     history: h,
     stopped: history.stopped,
-    interrupted: extra.interrupted,
-    resumedFrom: extra.resumedFrom,
+    interrupted: history.interrupted,
+    resumedFrom: history.resumedFrom,
   };
 }
 
@@ -197,6 +192,17 @@ export function comparisonRows(name: NotebookName, results: Record<string, unkno
   return rows;
 }
 
+/** The machine a run measured on: CPU model, logical cores, OS (for comparing runs). */
+function machine(): string {
+  let cpu: string = Deno.build.arch;
+  try {
+    cpu = /^model name\s*:\s*(.+)$/m.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? cpu;
+  } catch {
+    // not Linux, or not readable: the architecture will do
+  }
+  return `${cpu}, ${navigator.hardwareConcurrency} logical cores, ${Deno.build.os}`;
+}
+
 /**
  * Write a notebook's results to `data/results/<name>.json` (with the
  * backend, time and profile) and show them beside the book's numbers.
@@ -211,7 +217,8 @@ export function comparisonRows(name: NotebookName, results: Record<string, unkno
  */
 export async function recordResults(name: NotebookName, results: Record<string, unknown>): Promise<void> {
   const record = expand(results) as Record<string, unknown>;
-  const path = await saveResults(name, { backend: startedBackend() ?? tf.getBackend() ?? null, ...record });
+  const backend = startedBackend() ?? tf.getBackend() ?? null;
+  const path = await saveResults(name, { backend, machine: machine(), ...record });
   await showTable(comparisonRows(name, record));
   await print(`この実行の結果を ${path} に保存しました。`);
 }

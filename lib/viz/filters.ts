@@ -2,7 +2,7 @@
 // Edit those cells, then run `deno task export`; `deno task check` fails when the two differ.
 
 import * as tf from "@tensorflow/tfjs";
-import { interruptible, yieldToEventLoop } from "../notebook/interrupt.ts";
+import { steps } from "../notebook/interrupt.ts";
 
 /** Listing 5.37: a generated input → a displayable picture of 0–255 integers (the book's `deprocess_image`). */
 export function deprocessImage(x: tf.Tensor): tf.Tensor {
@@ -32,17 +32,13 @@ export async function generatePattern(model: tf.LayersModel, layerName: string, 
   let inputImgData = tf.tidy(() => tf.randomUniform([1, size, size, 3]).mul(20).add(128)); // a gray image with some noise
   const step = 1;
   const losses: number[] = []; // not in the book: the loss at each step, to see the ascent work
-  await interruptible(async (stop) => {
-    for (let i = 0; i < 40; i++) { // runs gradient ascent for 40 steps
-      if (stop.requested) return stop.stopped(`step ${i}/40 of ${layerName} filter ${filterIndex}`);
-      const [lossValue, gradsValue] = iterate(inputImgData);
-      losses.push(lossValue.dataSync()[0]);
-      const next = tf.tidy(() => inputImgData.add(gradsValue.mul(step)));
-      tf.dispose([inputImgData, lossValue, gradsValue]);
-      inputImgData = next;
-      await yieldToEventLoop(); // lets Jupyter's Interrupt in between steps
-    }
-  });
+  for await (const _ of steps(40, `${layerName} filter ${filterIndex}`)) { // runs gradient ascent for 40 steps
+    const [lossValue, gradsValue] = iterate(inputImgData);
+    losses.push(lossValue.dataSync()[0]);
+    const previous = inputImgData;
+    inputImgData = tf.tidy(() => previous.add(gradsValue.mul(step)));
+    tf.dispose([previous, lossValue, gradsValue]);
+  }
   const image = tf.tidy(() => deprocessImage(inputImgData.squeeze([0])));
   inputImgData.dispose();
   return { image, losses };
@@ -56,26 +52,18 @@ export async function filterGrid(
   margin = 5,
 ): Promise<tf.Tensor3D> {
   const results = tf.buffer([8 * size + 7 * margin, 8 * size + 7 * margin, 3], "int32"); // empty (black) image
-  await interruptible(async (stop) => {
-    for (let i = 0; i < 8; i++) { // iterates over the rows of the results grid
-      for (let j = 0; j < 8; j++) { // iterates over the columns of the results grid
-        if (stop.requested) return stop.stopped(`filter ${i + j * 8} of ${layerName}`);
-        // Generates the pattern for filter i + (j * 8) in layerName
-        const { image: filterImg } = await generatePattern(model, layerName, i + j * 8, size);
-        // Puts the result in the square (i, j) of the results grid
-        const horizontalStart = i * size + i * margin;
-        const verticalStart = j * size + j * margin;
-        filterImg.dataSync().forEach((value, p) =>
-          results.set(
-            value,
-            horizontalStart + Math.floor(p / 3 / size),
-            verticalStart + Math.floor(p / 3) % size,
-            p % 3,
-          )
-        );
-        filterImg.dispose();
-      }
+  for (let i = 0; i < 8; i++) { // iterates over the rows of the results grid
+    for (let j = 0; j < 8; j++) { // iterates over the columns of the results grid
+      // Generates the pattern for filter i + (j * 8) in layerName
+      const { image: filterImg } = await generatePattern(model, layerName, i + j * 8, size);
+      // Puts the result in the square (i, j) of the results grid
+      const horizontalStart = i * size + i * margin;
+      const verticalStart = j * size + j * margin;
+      filterImg.dataSync().forEach((value, p) =>
+        results.set(value, horizontalStart + Math.floor(p / 3 / size), verticalStart + Math.floor(p / 3) % size, p % 3)
+      );
+      filterImg.dispose();
     }
-  });
+  }
   return results.toTensor() as tf.Tensor3D;
 }
