@@ -130,6 +130,16 @@ export function convCases(more: Omit<ConvCase, "stride" | "pad">[] = []): ConvCa
   );
 }
 
+/** Max-pooling cases: tiling, uneven and overlapping windows, valid and same padding. */
+export const POOL_CASES = [
+  { shape: [2, 8, 8, 3], f: 2, s: 2, pad: "valid" },
+  { shape: [1, 9, 7, 4], f: 2, s: 2, pad: "valid" },
+  { shape: [3, 9, 7, 2], f: 2, s: 2, pad: "same" },
+  { shape: [2, 9, 9, 3], f: 3, s: 2, pad: "valid" },
+  { shape: [1, 8, 10, 2], f: 3, s: 2, pad: "same" },
+  { shape: [2, 7, 7, 2], f: 3, s: 1, pad: "same" },
+] as const;
+
 /**
  * Build `build()` on cpu and on wasm with the same weights, take one step of
  * plain gradient descent on each, compare the loss and each weight's step.

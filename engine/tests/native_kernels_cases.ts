@@ -27,6 +27,7 @@ import {
   type KernelInputs,
   mismatches,
   mnistConvnet,
+  POOL_CASES,
   random,
   relativeError,
   type Shape4,
@@ -166,15 +167,7 @@ test("BatchMatMul and _FusedMatMul match the cpu backend with transposes, batche
 });
 
 test("MaxPoolGrad matches the cpu backend (tiling, overlapping and padded windows, ReLU ties)", async () => {
-  const cases = [
-    { shape: [2, 8, 8, 3], f: 2, s: 2, pad: "valid" },
-    { shape: [1, 9, 7, 4], f: 2, s: 2, pad: "valid" },
-    { shape: [3, 9, 7, 2], f: 2, s: 2, pad: "same" },
-    { shape: [2, 9, 9, 3], f: 3, s: 2, pad: "valid" },
-    { shape: [1, 8, 10, 2], f: 3, s: 2, pad: "same" },
-    { shape: [2, 7, 7, 2], f: 3, s: 1, pad: "same" },
-  ] as const;
-  for (const [i, c] of cases.entries()) {
+  for (const [i, c] of POOL_CASES.entries()) {
     const shape = [...c.shape];
     const variants: [string, Float32Array][] = [
       ["random", random(shape, 1201 + i)],

@@ -13,6 +13,7 @@ import {
   convOutShape,
   expectSame,
   mnistConvnet,
+  POOL_CASES,
   random,
   relativeError,
   type Shape4,
@@ -144,15 +145,7 @@ Deno.test("conv gradients through tf.grad match the cpu backend at the small con
 });
 
 Deno.test("MaxPoolGrad matches the cpu backend (tiling, overlapping and padded windows, ties, -Infinity)", async () => {
-  const cases = [
-    { shape: [2, 8, 8, 3], f: 2, s: 2, pad: "valid" },
-    { shape: [1, 9, 7, 4], f: 2, s: 2, pad: "valid" },
-    { shape: [3, 9, 7, 2], f: 2, s: 2, pad: "same" },
-    { shape: [2, 9, 9, 3], f: 3, s: 2, pad: "valid" },
-    { shape: [1, 8, 10, 2], f: 3, s: 2, pad: "same" },
-    { shape: [2, 7, 7, 2], f: 3, s: 1, pad: "same" },
-  ] as const;
-  for (const [i, c] of cases.entries()) {
+  for (const [i, c] of POOL_CASES.entries()) {
     const shape = [...c.shape];
     const variants: [string, Float32Array][] = [
       ["random", random(shape, 11 + i)],
