@@ -1,20 +1,9 @@
 /**
- * Download a file once into a cache, resuming an interrupted download with an
- * HTTP `Range` request, and check it (size, SHA-256 or md5 when known).
+ * Download a file once into a cache, resumable (HTTP `Range`), checked by size
+ * and SHA-256 or md5. The file grows as `<dest>.part`, renamed to `<dest>` when
+ * complete and checked; a sidecar `<dest>.json` (an integrity manifest with the
+ * URL) lets later calls reuse it without hashing it again.
  *
- * The file grows as `<dest>.part` and is renamed to `<dest>` only when it is
- * complete and checked. A sidecar `<dest>.json` (an integrity manifest, see
- * `integrity.ts`, with the URL) records its size and sums, so a later call
- * reuses the file without downloading or hashing it again; a file put there
- * by hand is hashed once. A connection on which no byte arrives for 60 s is
- * given up; the `.part` file stays, to be resumed.
- *
- * @example
- * ```ts
- * import { downloadFile } from "./download.ts";
- * const got = await downloadFile("https://example.com/big.zip", "data/downloads/big.zip");
- * console.log(got.cached ? "already there" : `downloaded ${got.size} bytes`, got.sha256);
- * ```
  * @module
  */
 import { basename, dirname } from "node:path";
@@ -43,17 +32,12 @@ export interface DownloadFileOptions {
   fetch?: typeof fetch;
 }
 
-/** The result of {@link downloadFile}. */
+/** The complete file, its size and SHA-256; `cached`: nothing was downloaded; `resumed`: a partial download went on. */
 export interface DownloadFileResult {
-  /** The complete file. */
   path: string;
-  /** Its size in bytes. */
   size: number;
-  /** Its SHA-256, hex. */
   sha256: string;
-  /** True when the file was already there and nothing was downloaded. */
   cached: boolean;
-  /** True when an earlier partial download was continued. */
   resumed: boolean;
 }
 
@@ -78,14 +62,10 @@ const saveError = (job: Job, err: unknown, path: string) =>
   });
 
 /**
- * Download `url` to `dest` unless it is already there; resume a `.part` file
- * left by an interrupted run.
+ * Download `url` to `dest` unless it is already there (a file put there by
+ * hand is hashed once); resume a `.part` file left by an interrupted run. A
+ * connection that delivers no byte for 60 s is given up; the `.part` stays.
  *
- * @example
- * ```ts
- * import { downloadFile } from "./download.ts";
- * await downloadFile("https://example.com/a.zip", "data/downloads/a.zip", { sha256: "…" });
- * ```
  * @throws {DownloadError} when the server cannot be reached or answers with an
  * error, the connection breaks or stalls (run again to resume), the finished
  * file fails its checks (it is then deleted), or a file already at `dest`
@@ -248,15 +228,10 @@ async function receive(
     }
   } catch (err) {
     const fs = describeFsError(err, job.part);
-    throw new DownloadError(
-      fs
-        ? `cannot save the download of ${job.url} after ${
-          megabytes(got)
-        }: ${fs} Then run again to resume from ${job.part}.`
-        : `the download of ${job.url} broke off after ${megabytes(got)}: ${why(err)}. ` +
-          `Run again to resume from ${job.part}.${job.hint}`,
-      { cause: err },
-    );
+    const what = fs
+      ? `cannot save the download of ${job.url} after ${megabytes(got)}: ${fs} Then run`
+      : `the download of ${job.url} broke off after ${megabytes(got)}: ${why(err)}. Run`;
+    throw new DownloadError(`${what} again to resume from ${job.part}.${fs ? "" : job.hint}`, { cause: err });
   } finally {
     file.close();
   }
