@@ -11,7 +11,7 @@ import { ensureCatsAndDogs } from "./cats_and_dogs.ts";
 import { SPLIT, type Subset } from "./split_verify.ts";
 
 /** The elephant photograph of the book's Grad-CAM section. */
-export const ELEPHANT = "creative_commons_elephant.jpg";
+const ELEPHANT = "creative_commons_elephant.jpg";
 
 const exists = (path: string) => Deno.stat(path).then((s) => s.isFile, () => false);
 
@@ -53,12 +53,8 @@ export async function chapterPicture(name: string): Promise<string> {
   }
   const match = /^(cat|dog)\.(\d+)\.jpg$/.exec(name);
   if (!match) {
-    throw new PictureError(
-      `${
-        JSON.stringify(name)
-      } is not a picture of the chapter: use cat.N.jpg or dog.N.jpg (N from 0 to 1999) or ${ELEPHANT}.`,
-      name,
-    );
+    const use = `use cat.N.jpg or dog.N.jpg (N from 0 to 1999) or ${ELEPHANT}`;
+    throw new PictureError(`${JSON.stringify(name)} is not a picture of the chapter: ${use}.`, name);
   }
   const rank = Number(match[2]);
   const subset = (Object.keys(SPLIT) as Subset[]).find((s) => rank >= SPLIT[s][0] && rank < SPLIT[s][1]);

@@ -1,25 +1,7 @@
 /**
- * Build the book's cats-vs-dogs split from a source's {@link Plan}: every
- * candidate picture is decoded once (sharp) before it is taken, so empty,
- * corrupt and non-picture files are skipped and reported with the reason.
- * Per class, the first 2000 readable pictures in numeric order are taken and
- * named `cat.0.jpg` … `cat.1999.jpg` by their rank (for Kaggle's train
- * folder, where all pictures are readable, these are exactly the book's
- * files); an already split source keeps its subsets and names.
+ * Build the book's cats-vs-dogs split from a source's {@link Plan}: decode
+ * each candidate once, take the first readable ones, record what was skipped.
  *
- * Files are copied (pictures unpacked from an archive are moved), so that
- * nothing done to the split can change the source; `link` hard-links them
- * instead. `source.json` records the source, the skipped, ignored and renamed
- * files; `manifest.json` the size, time and SHA-256 of every picture.
- *
- * @example
- * ```ts
- * import { buildSplit } from "./split_build.ts";
- * import { planSource } from "./split_source.ts";
- * const folder = await Deno.makeTempDir();
- * const plan = await planSource("../shared/datasets/cats_and_dogs_small", `${folder}/.source`);
- * await buildSplit(folder, "../shared/datasets/cats_and_dogs_small", plan, {});
- * ```
  * @module
  */
 import { join } from "node:path";
@@ -49,11 +31,10 @@ export interface BuildOptions {
   record?: Record<string, unknown>;
 }
 
-/** What {@link buildSplit} did. */
+/** What {@link buildSplit} did (`linked`: some picture is a hard link to the source's). */
 export interface BuildReport {
   counts: SplitCounts;
   skipped: SkippedFile[];
-  /** Whether any picture is a hard link to the source's. */
   linked: boolean;
 }
 
@@ -140,8 +121,14 @@ const rankName = (c: string, rank: number) => (p: Candidate) =>
   `${c.slice(0, 3)}.${rank}.${p.name.slice(p.name.lastIndexOf(".") + 1).toLowerCase().replace("jpeg", "jpg")}`;
 
 /**
- * Fill `folder` with the split from `plan`, then write its `manifest.json`
- * and `source.json`.
+ * Fill `folder` with the split from `plan`. Every candidate is decoded before
+ * it is taken, so empty, corrupt and non-picture files are skipped and
+ * reported with the reason. Per class, the first 2000 readable pictures in
+ * numeric order are named `cat.0.jpg` … `cat.1999.jpg` by rank (for Kaggle's
+ * train folder exactly the book's files); a split source keeps its subsets
+ * and names. Files are copied (unpacked ones moved), or hard-linked with
+ * `link`. Then `manifest.json` (size, time, SHA-256 of every picture) and
+ * `source.json` (the source; skipped, ignored and renamed files) are written.
  *
  * @throws {DataError} when a class has too few readable pictures (the ignored files named).
  */

@@ -1,19 +1,7 @@
 /**
- * The VGG16 ImageNet weights: Keras' own `.h5` files, found in a cache
- * folder or downloaded once (resumable, see `lib/io/download.ts`) and
- * checked against Keras' md5 sums.
+ * The VGG16 ImageNet weights: Keras' own `.h5` files, cached in `data/weights/`
+ * (`CH5_WEIGHTS_DIR`) or downloaded once, checked against Keras' md5 sums.
  *
- * The cache is `data/weights/` (override with `CH5_WEIGHTS_DIR`). Offline,
- * the error says which file to put where and where to get it. With
- * `CH5_ALLOW_RANDOM_WEIGHTS=1` the model keeps random weights instead, with a
- * warning that its numbers then mean nothing.
- *
- * @example
- * ```ts
- * import { vgg16WeightsPath } from "./imagenet_weights.ts";
- * const path = await vgg16WeightsPath({ includeTop: false });
- * console.log(path); // .../data/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
- * ```
  * @module
  */
 import { join, resolve } from "node:path";
@@ -27,11 +15,9 @@ import { dataPath, dirSetting } from "../io/profile.ts";
 /** Where Keras 2 downloads the VGG16 weights from. */
 const WEIGHTS_BASE_URL = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1/";
 
-/** One weights file: its name and Keras' md5 of it. */
+/** One weights file: its name in Keras' cache (`~/.keras/models/`) and the md5 Keras checks (`file_hash`). */
 export interface WeightsFile {
-  /** The file name, as in Keras' cache (`~/.keras/models/`). */
   file: string;
-  /** The md5 sum Keras checks (`file_hash`). */
   md5: string;
 }
 
@@ -44,12 +30,6 @@ export const VGG16_WEIGHTS: { top: WeightsFile; notop: WeightsFile } = {
 /**
  * The folder of cached weights: `CH5_WEIGHTS_DIR` (a relative value starts at
  * the project root), else `data/weights`.
- *
- * @example
- * ```ts
- * import { weightsDir } from "./imagenet_weights.ts";
- * console.log(weightsDir());
- * ```
  */
 export function weightsDir(): string {
   return dirSetting("CH5_WEIGHTS_DIR", dataPath("weights"));
@@ -72,15 +52,7 @@ export interface CachedWeightsOptions {
   log?: (line: string) => void;
 }
 
-/**
- * Whether `CH5_ALLOW_RANDOM_WEIGHTS` is set (`1`, `true` or `yes`): models may keep random weights.
- *
- * @example
- * ```ts
- * import { allowRandomWeights } from "./imagenet_weights.ts";
- * if (allowRandomWeights()) console.log("numbers from random weights mean nothing");
- * ```
- */
+/** Whether `CH5_ALLOW_RANDOM_WEIGHTS` is set (`1`, `true` or `yes`): models may keep random weights. */
 export function allowRandomWeights(): boolean {
   const value = (Deno.env.get("CH5_ALLOW_RANDOM_WEIGHTS") ?? "").trim().toLowerCase();
   return value === "1" || value === "true" || value === "yes";
@@ -92,12 +64,6 @@ export function allowRandomWeights(): boolean {
  * file is not hashed again on later calls. When it cannot be had: a
  * {@link DownloadError} that says which file to put where, or, with
  * `allowRandom`, `null` and a warning.
- *
- * @example
- * ```ts
- * import { cachedWeights, VGG16_WEIGHTS } from "./imagenet_weights.ts";
- * const path = await cachedWeights(VGG16_WEIGHTS.notop);
- * ```
  */
 export async function cachedWeights(weights: WeightsFile, options: CachedWeightsOptions = {}): Promise<string | null> {
   const dir = resolve(options.dir ?? weightsDir());
@@ -157,12 +123,6 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
 /**
  * The VGG16 ImageNet weights file (with or without the classifier on top),
  * from the cache or downloaded; `null` only with `allowRandom`.
- *
- * @example
- * ```ts
- * import { vgg16WeightsPath } from "./imagenet_weights.ts";
- * const notop = await vgg16WeightsPath({ includeTop: false });
- * ```
  */
 export function vgg16WeightsPath(options: CachedWeightsOptions & { includeTop: boolean }): Promise<string | null> {
   return cachedWeights(options.includeTop ? VGG16_WEIGHTS.top : VGG16_WEIGHTS.notop, options);
