@@ -30,15 +30,8 @@ of each class train, 1000-1499 validate, 1500-1999 test (as in the book).
   --verify      check every picture of the split against its manifest (SHA-256)
   -h, --help    this text`;
 
-const OPTIONS = {
-  from: { type: "string" },
-  dest: { type: "string" },
-  copy: { type: "boolean" },
-  link: { type: "boolean" },
-  url: { type: "string" },
-  verify: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
+const [str, on] = [{ type: "string" }, { type: "boolean" }] as const;
+const OPTIONS = { from: str, dest: str, url: str, copy: on, link: on, verify: on, help: { ...on, short: "h" } };
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
 
@@ -84,12 +77,11 @@ export async function main(args: string[]): Promise<number> {
     try {
       const { problems } = await verifyCatsAndDogs({ dest: values.dest });
       for (const p of problems) console.error(`damaged: ${p.file} (${p.problem})`);
-      if (problems.length) {
-        console.error(
-          `error: ${problems.length} damaged pictures; delete the split and run deno task data to rebuild it.`,
-        );
-      }
-      return problems.length ? 1 : 0;
+      if (!problems.length) return 0;
+      console.error(
+        `error: ${problems.length} damaged pictures; delete the split and run deno task data to rebuild it.`,
+      );
+      return 1;
     } catch (err) {
       return reportError(err);
     }

@@ -19,15 +19,11 @@ import {
   writeSplitManifest,
 } from "./split_verify.ts";
 
-/** Options of {@link buildSplit}. */
+/** Options of {@link buildSplit}: hard-link instead of copying, progress lines, a stop signal, more for `source.json`. */
 export interface BuildOptions {
-  /** Hard-link the source's files instead of copying them. */
   link?: boolean;
-  /** Where progress lines go (default `console.log`). */
   log?: (line: string) => void;
-  /** Stops the build. */
   signal?: AbortSignal;
-  /** More to record in `source.json`. */
   record?: Record<string, unknown>;
 }
 
@@ -39,14 +35,11 @@ export interface BuildReport {
 }
 
 /** Why a candidate cannot be taken, or `undefined` when it decodes. */
-async function unreadable(c: Candidate): Promise<string | undefined> {
-  try {
-    await loadImg(c.path);
-    return undefined;
-  } catch (err) {
+function unreadable(c: Candidate): Promise<string | undefined> {
+  return loadImg(c.path).then(() => undefined, (err) => {
     if (!(err instanceof PictureError)) return (err as Error).message;
     return /empty file/.test(err.message) ? "empty file (0 bytes)" : err.message.replace(`: ${err.path}`, "");
-  }
+  });
 }
 
 /** The build's running state: where pictures go, and what it reports. */

@@ -23,11 +23,9 @@ export const PETIMAGES_URL =
 /** What kind of source was read. */
 export type SourceKind = "kaggle" | "petimages" | "split";
 
-/** A file of the source that was not taken, and why. */
+/** A file of the source that was not taken (`archive.zip:inner/path` inside an archive), and why. */
 export interface SkippedFile {
-  /** Its path in the source (`archive.zip:inner/path` inside an archive). */
   file: string;
-  /** Why it was skipped (e.g. `empty file (0 bytes)`, `not an image / corrupt: ...`). */
   reason: string;
 }
 
@@ -44,14 +42,15 @@ export interface Candidate {
   owned: boolean;
 }
 
-/** What a source holds: candidates per class (`cats`, `dogs`), or per subset and class for a split (`train/cats`). */
+/**
+ * What a source holds: candidates per class (`cats`), or per subset and class for a split (`train/cats`); the files
+ * that are not pictures of the kind; the archive entries left packed.
+ */
 export interface Plan {
   kind: SourceKind;
   description: string;
   lists: Map<string, Candidate[]>;
-  /** Files that are not pictures of the kind (names in reports). */
   ignored: string[];
-  /** Archive entries left packed, and why. */
   skipped: SkippedFile[];
 }
 
@@ -97,14 +96,8 @@ export async function findSource(
   const file = dataPath("downloads", basename(new URL(url).pathname));
   const what = url === PETIMAGES_URL ? `the public PetImages archive ${url} (about 790 MB)` : `the archive ${url}`;
   log(`cats_and_dogs: no source given (--from PATH or CH5_DATA_SOURCE); using ${what}, cached at ${file}`);
-  const got = await downloadFile(url, file, {
-    log,
-    signal,
-    hint: "Without internet, pass --from PATH (deno task data --from PATH) or set CH5_DATA_SOURCE to a " +
-      "Kaggle train folder or zip, the PetImages folder or zip, or a split folder such as " +
-      "../shared/datasets/cats_and_dogs_small.",
-  });
-  return got.path;
+  const hint = `Without internet, pass --from PATH (deno task data --from PATH) or set CH5_DATA_SOURCE. ${SOURCE_HELP}`;
+  return (await downloadFile(url, file, { log, signal, hint })).path;
 }
 
 /** `path` with links resolved, also when its end does not exist yet. */

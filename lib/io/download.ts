@@ -76,14 +76,8 @@ export async function downloadFile(
   dest: string,
   options: DownloadFileOptions = {},
 ): Promise<DownloadFileResult> {
-  const job: Job = {
-    url,
-    dest,
-    part: `${dest}.part`,
-    options,
-    log: options.log ?? ((line: string) => console.log(line)),
-    hint: options.hint ? ` ${options.hint}` : "",
-  };
+  const log = options.log ?? ((line: string) => console.log(line));
+  const job: Job = { url, dest, part: `${dest}.part`, options, log, hint: options.hint ? ` ${options.hint}` : "" };
   const cached = await useCached(job);
   if (cached) return cached;
   await Deno.mkdir(dirname(dest), { recursive: true }).catch((err) => {

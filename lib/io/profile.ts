@@ -74,18 +74,6 @@ export function trainUntil(): Date | undefined {
   return date;
 }
 
-/** A whole-number setting in `[min, max]`, or `fallback` when unset; anything else is a {@link SettingError}. */
-function intSetting(name: string, fallback: number, min: number, max: number, unit: string): number {
-  const value = setting(name);
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (/^\d+$/.test(value) && n >= min && n <= max) return n;
-  throw new SettingError(
-    `${name}=${JSON.stringify(value)} is not a whole number of ${unit} from ${min} to ${max}: ` +
-      `set it to one (default ${fallback}), or unset it.`,
-  );
-}
-
 /** A path setting as a path: `~` is the home folder, a relative path starts at the project root. */
 function settingPath(name: string, value: string): string {
   if (value === "~" || value.startsWith("~/")) {
@@ -169,9 +157,15 @@ export function dataPath(...parts: string[]): string {
   return join(dirSetting("CH5_DATA_DIR", join(ROOT, "data")), ...parts);
 }
 
-/** How long the HDF5 probe may read a file's structure, in ms: `CH5_H5_PROBE_MS` (default 30 s). */
+/** How long the HDF5 probe may read a file's structure: `CH5_H5_PROBE_MS`, a whole number of ms (default 30 s). */
 export function h5ProbeMs(): number {
-  return intSetting("CH5_H5_PROBE_MS", 30_000, 1, 2_147_483_647, "ms");
+  const value = setting("CH5_H5_PROBE_MS"), max = 2_147_483_647; // the most a timer can hold
+  if (value === undefined) return 30_000;
+  if (/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= max) return Number(value);
+  throw new SettingError(
+    `CH5_H5_PROBE_MS=${JSON.stringify(value)} is not a whole number of ms from 1 to ${max}: ` +
+      `set it to one (default 30000), or unset it.`,
+  );
 }
 
 /** Check every setting once, before a long run: a bad value fails at the start, not hours later ({@link SettingError}). */

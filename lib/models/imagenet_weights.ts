@@ -72,12 +72,8 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
   let problem: string;
   const before = await statOrNull(dest);
   try {
-    const got = await downloadFile(url, dest, {
-      md5: weights.md5,
-      onMismatch: "replace",
-      fetch: options.fetch,
-      log: options.log,
-    });
+    const { fetch, log } = options;
+    const got = await downloadFile(url, dest, { md5: weights.md5, onMismatch: "replace", fetch, log });
     await markH5Verified(got.path); // its md5 is Keras' own: no need to probe it before HDF5 opens it
     return got.path;
   } catch (err) {
@@ -91,32 +87,28 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
     ? `the file at ${dest} is damaged or a different file (md5 ${damaged}, expected ${weights.md5}; ` +
       `${present!.size} bytes) and was NOT used`
     : undefined;
-  const allowRandom = options.allowRandom ?? allowRandomWeights();
-  if (allowRandom) {
+  if (options.allowRandom ?? allowRandomWeights()) {
+    const fix = badFile ? `Replace ${dest} with a good copy (md5 ${weights.md5})` : `Put the file at ${dest}`;
     console.warn(
       `WARNING: ${weights.file} is not available (${badFile ? `${badFile}; ` : ""}${problem}). ` +
         `CH5_ALLOW_RANDOM_WEIGHTS is set, so the model keeps RANDOM weights: its predictions, features and ` +
-        `accuracies mean nothing. ` +
-        (badFile
-          ? `Replace ${dest} with a good copy (md5 ${weights.md5}) for real results.`
-          : `Put the file at ${dest} for real results.`),
+        `accuracies mean nothing. ${fix} for real results.`,
     );
     return null;
   }
+  const random = "To run the code with random weights instead (its numbers then mean nothing), set " +
+    "CH5_ALLOW_RANDOM_WEIGHTS=1.";
   if (badFile) {
     throw new DownloadError(
       `Could not use the ImageNet weights ${weights.file}: ${badFile}, and a fresh download failed: ${problem}.\n` +
         `Fix: delete ${dest} (and ${dest}.json) and run again with internet, or replace it with a good copy from ` +
-        `${url} (md5 ${weights.md5}).\n` +
-        `To run the code with random weights instead (its numbers then mean nothing), set CH5_ALLOW_RANDOM_WEIGHTS=1.`,
+        `${url} (md5 ${weights.md5}).\n${random}`,
     );
   }
   throw new DownloadError(
-    `Could not get the ImageNet weights ${weights.file}: ${problem}.\n` +
-      `Put the file at:\n  ${dest}\n` +
+    `Could not get the ImageNet weights ${weights.file}: ${problem}.\nPut the file at:\n  ${dest}\n` +
       `Get it from ${url} on a machine with internet (md5 ${weights.md5}), ` +
-      `or set CH5_WEIGHTS_DIR to a folder that already holds it.\n` +
-      `To run the code with random weights instead (its numbers then mean nothing), set CH5_ALLOW_RANDOM_WEIGHTS=1.`,
+      `or set CH5_WEIGHTS_DIR to a folder that already holds it.\n${random}`,
   );
 }
 

@@ -29,9 +29,8 @@ export function formatModelSummary(model: tf.LayersModel): string {
     ws.reduce((sum, w) => sum + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
   const [trainable, frozen] = [size(model.trainableWeights), size(model.nonTrainableWeights)];
   const header = ["Layer (type)", "Output Shape", "Param #"];
-  const cells = model.layers.map((
-    l,
-  ) => [`${l.name} (${l.getClassName()})`, shapeText(l.outputShape), n(l.countParams())]);
+  const row = (l: tf.layers.Layer) => [`${l.name} (${l.getClassName()})`, shapeText(l.outputShape), n(l.countParams())];
+  const cells = model.layers.map(row);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)) + 4);
   const total = widths.reduce((a, b) => a + b, 0);
   const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i])).join("").trimEnd();

@@ -40,9 +40,8 @@ export async function addTitle(img: PixelImage, title: string): Promise<PixelIma
   const c = img.channels === 1 ? 1 : 3;
   const out = new Uint8Array(img.width * (img.height + band) * c);
   text.forEach((v, i) => out.fill(v, i * c, i * c + c));
+  const rgb = (i: number) => img.data.subarray(i * 4, i * 4 + 3); // RGBA: alpha dropped
   if (img.channels === c) out.set(img.data, text.length * c);
-  else {for (let i = 0; i < img.width * img.height; i++) {
-      out.set(img.data.subarray(i * 4, i * 4 + 3), (text.length + i) * 3);
-    }}
+  else for (let i = 0; i < img.width * img.height; i++) out.set(rgb(i), (text.length + i) * 3);
   return { data: out, width: img.width, height: img.height + band, channels: c };
 }
