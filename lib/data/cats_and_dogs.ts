@@ -57,6 +57,8 @@ export interface EnsureCatsAndDogsResult {
   kind?: SourceKind;
 }
 
+type WithLog = EnsureCatsAndDogsOptions & { log: (line: string) => void };
+
 /** A cheap fingerprint of a source, to tell later whether it changed: files, bytes, latest modification time. */
 async function fingerprint(source: string): Promise<{ files: number; bytes: number; mtime: number }> {
   const fp = { files: 0, bytes: 0, mtime: 0 };
@@ -97,7 +99,7 @@ async function fingerprint(source: string): Promise<{ files: number; bytes: numb
  */
 export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}): Promise<EnsureCatsAndDogsResult> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const dest = resolve(options.dest ?? dataPath("cats_and_dogs_small"));
+  const dest = resolve(options.dest ?? dataPath("cats_and_dogs_small")), withLog = { ...options, log };
   try {
     const present = await statOrNull(dest);
     if (present && !present.isDirectory) {
@@ -105,9 +107,9 @@ export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}):
         `the destination ${dest} is a file, not a folder: pass another --dest (or CH5_DATA_DIR), or move that file away.`,
       );
     }
-    if (present) return await useExisting(dest, options, log);
-    if (options.signal) return await build(dest, options, log);
-    return await buildInterruptibly(dest, options, log);
+    if (present) return await useExisting(dest, withLog);
+    if (options.signal) return await build(dest, withLog);
+    return await buildInterruptibly(dest, withLog);
   } catch (err) {
     const fs = describeFsError(err, dest);
     if (fs) throw new DataError(`cannot build the split at ${dest}: ${fs}`, { cause: err });
@@ -116,11 +118,8 @@ export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}):
 }
 
 /** The split already there: checked, with a note when another source is asked for, or its source changed. */
-async function useExisting(
-  dest: string,
-  options: EnsureCatsAndDogsOptions,
-  log: (line: string) => void,
-): Promise<EnsureCatsAndDogsResult> {
+async function useExisting(dest: string, options: WithLog): Promise<EnsureCatsAndDogsResult> {
+  const log = options.log;
   const counts = await checkSplit(dest, log);
   const record = await Deno.readTextFile(join(dest, "source.json")).then(JSON.parse, () => ({}));
   const asked = options.source === undefined ? setting("CH5_DATA_SOURCE") : options.source;
@@ -145,11 +144,8 @@ async function useExisting(
   return { dir: dest, counts, skipped: record.skipped ?? [], built: false, source: record.source, kind: record.kind };
 }
 
-async function build(
-  dest: string,
-  options: EnsureCatsAndDogsOptions,
-  log: (line: string) => void,
-): Promise<EnsureCatsAndDogsResult> {
+async function build(dest: string, options: WithLog): Promise<EnsureCatsAndDogsResult> {
+  const log = options.log;
   const source = await findSource(options.source, options.url ?? PETIMAGES_URL, log, options.signal);
   await checkOutside(dest, source);
   if (options.link) {
@@ -164,7 +160,7 @@ async function build(
     await Deno.mkdir(tmp);
     const plan = await planSource(source, join(tmp, ".source"), options.signal);
     log(`cats_and_dogs: building ${dest} from the ${plan.description}`);
-    const report = await buildSplit(tmp, source, plan, { ...options, log, record: { sourceFingerprint } });
+    const report = await buildSplit(tmp, source, plan, { ...options, record: { sourceFingerprint } });
     await Deno.remove(join(tmp, ".source"), { recursive: true }).catch(() => {});
     log(
       `cats_and_dogs: built ${dest} (${describeCounts(report.counts)}) from the ${plan.description}` +
@@ -176,16 +172,12 @@ async function build(
 }
 
 /** {@link build} in a notebook: Interrupt (SIGINT) stops it cleanly and keeps the kernel (see `interrupt.ts`). */
-async function buildInterruptibly(
-  dest: string,
-  options: EnsureCatsAndDogsOptions,
-  log: (line: string) => void,
-): Promise<EnsureCatsAndDogsResult> {
+async function buildInterruptibly(dest: string, options: WithLog): Promise<EnsureCatsAndDogsResult> {
   return await interruptible(async (stop) => {
     const controller = new AbortController();
     const poll = setInterval(() => stop.requested && controller.abort(new Error("Interrupt")), 50);
     try {
-      return await build(dest, { ...options, signal: controller.signal }, log);
+      return await build(dest, { ...options, signal: controller.signal });
     } catch (err) {
       if (!controller.signal.aborted) throw err;
       await stop.stopped(

@@ -13,14 +13,10 @@ import { differs, type FileRecord, fileRecord, type Manifest, readManifest } fro
 
 /** Options of {@link downloadFile}. */
 export interface DownloadFileOptions {
-  /** The SHA-256 (hex) the file must have. */
+  /** The SHA-256 and md5 (hex) the file must have (md5 as Keras' `file_hash` checks it). */
   sha256?: string;
-  /** The md5 (hex) the file must have, as Keras' `file_hash` checks it. */
   md5?: string;
-  /**
-   * A file already at `dest` that fails the checks: `"error"` (default; it is
-   * left alone) or `"replace"` (download it again; replaced only by a download that passes).
-   */
+  /** A file already at `dest` that fails the checks: `"error"` (default; left alone) or `"replace"` (downloaded again). */
   onMismatch?: "error" | "replace";
   /** Where progress lines go (default `console.log`). */
   log?: (line: string) => void;

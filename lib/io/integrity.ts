@@ -12,15 +12,14 @@ import { join } from "node:path";
 /** The manifest's file name in a folder (a split, a saved model). */
 export const MANIFEST = "manifest.json";
 
-/** What a manifest records of one file. */
+/**
+ * What a manifest records of one file: bytes, SHA-256 (hex), md5 (Keras' weight files are known by it), and the
+ * modification time in ms where a cheap check hashes only files whose time changed.
+ */
 export interface FileRecord {
-  /** Bytes. */
   size: number;
-  /** SHA-256, hex. */
   sha256: string;
-  /** md5, hex (Keras' weight files are known by it). */
   md5?: string;
-  /** Modification time in ms, where a cheap check hashes only files whose time changed. */
   mtime?: number;
 }
 
@@ -31,11 +30,9 @@ export interface Manifest {
   [note: string]: unknown;
 }
 
-/** A file that differs from its record, and how. */
+/** A file (its name in the manifest) that differs from its record, and how (e.g. `0 bytes, expected 23456`). */
 export interface Problem {
-  /** Its name in the manifest. */
   file: string;
-  /** What differs, e.g. `0 bytes, expected 23456`. */
   problem: string;
 }
 

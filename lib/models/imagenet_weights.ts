@@ -41,10 +41,7 @@ export interface CachedWeightsOptions {
   dir?: string;
   /** Where to download from (default {@link WEIGHTS_BASE_URL}); the file name is appended. */
   baseUrl?: string;
-  /**
-   * Return `null` (keep random weights) instead of failing when the file can
-   * be neither found nor downloaded (default: `CH5_ALLOW_RANDOM_WEIGHTS=1`).
-   */
+  /** Return `null` (random weights) when the file can be had neither way (default: `CH5_ALLOW_RANDOM_WEIGHTS=1`). */
   allowRandom?: boolean;
   /** The `fetch` to use (tests inject one). */
   fetch?: typeof fetch;

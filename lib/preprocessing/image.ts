@@ -164,30 +164,13 @@ function nearestTable(from: number, to: number): Int32Array {
  */
 export function resizeNearest(img: PixelImage, targetSize: readonly [number, number]): PixelImage {
   checkSize(targetSize);
-  const [h, w] = targetSize;
-  const c = img.channels;
-  const rows = nearestTable(img.height, h);
-  const cols = nearestTable(img.width, w);
+  const [h, w] = targetSize, { channels: c, data: src } = img;
+  const rows = nearestTable(img.height, h), cols = nearestTable(img.width, w);
   const out = new Uint8Array(h * w * c);
-  const src = img.data;
-  const srcRow = img.width * c;
-  let o = 0;
-  for (let y = 0; y < h; y++) {
-    const base = rows[y] * srcRow;
-    if (c === 3) {
-      for (let x = 0; x < w; x++) {
-        const s = base + cols[x] * 3;
-        out[o++] = src[s];
-        out[o++] = src[s + 1];
-        out[o++] = src[s + 2];
-      }
-    } else if (c === 1) {
-      for (let x = 0; x < w; x++) out[o++] = src[base + cols[x]];
-    } else {
-      for (let x = 0; x < w; x++) {
-        const s = base + cols[x] * c;
-        for (let k = 0; k < c; k++) out[o++] = src[s + k];
-      }
+  for (let y = 0, o = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const s = (rows[y] * img.width + cols[x]) * c;
+      for (let k = 0; k < c; k++) out[o++] = src[s + k];
     }
   }
   return { data: out, height: h, width: w, channels: c };
@@ -195,11 +178,7 @@ export function resizeNearest(img: PixelImage, targetSize: readonly [number, num
 
 /** The picture as float32 values 0..255 in HWC order (Keras `img_to_array`), optionally multiplied by `scale`. */
 export function imgToFloat32(img: PixelImage, scale = 1): Float32Array {
-  const out = new Float32Array(img.data.length);
-  const src = img.data;
-  if (scale === 1) { for (let i = 0; i < src.length; i++) out[i] = src[i]; }
-  else for (let i = 0; i < src.length; i++) out[i] = src[i] * scale;
-  return out;
+  return Float32Array.from(img.data, (v) => v * scale);
 }
 
 /**
