@@ -118,14 +118,6 @@ function toSplit(raw: RawSplit, labels: "onehot" | "int"): MnistSplit {
   });
 }
 
-function checkLimit(limit: MnistLimit): void {
-  for (const [key, value] of Object.entries(limit)) {
-    if (!(Number.isInteger(value) && value > 0)) {
-      throw new RangeError(`loadMnist limit.${key} must be a whole number > 0, got ${value}.`);
-    }
-  }
-}
-
 /**
  * MNIST as tensors shaped like Keras' `mnist.load_data()` after the book's
  * preprocessing: images (N, 28, 28, 1) float32 in [0, 1], labels one-hot
@@ -147,7 +139,11 @@ export async function loadMnist(options: LoadMnistOptions = {}): Promise<Mnist> 
   const limit = options.limit === undefined
     ? byProfile<MnistLimit | null>({ quick: QUICK_LIMIT, full: null })
     : options.limit;
-  if (limit) checkLimit(limit);
+  for (const [key, value] of Object.entries(limit ?? {})) {
+    if (!(Number.isInteger(value) && value > 0)) {
+      throw new RangeError(`loadMnist limit.${key} must be a whole number > 0, got ${value}.`);
+    }
+  }
   const train = await readSplit(dir, MNIST_FILES.trainImages, MNIST_FILES.trainLabels, limit?.train);
   const test = await readSplit(dir, MNIST_FILES.testImages, MNIST_FILES.testLabels, limit?.test);
   const all = train.labels.length === 60_000 && test.labels.length === 10_000;

@@ -16,16 +16,6 @@ const ELEPHANT = "creative_commons_elephant.jpg";
 const exists = (path: string) => Deno.stat(path).then((s) => s.isFile, () => false);
 
 /**
- * Where {@link chapterPicture} looks for the elephant: `CH5_ELEPHANT` when
- * set (it must name a file), else `data/creative_commons_elephant.jpg`, then
- * `../shared/images/` beside the repository.
- */
-function elephantCandidates(): string[] {
-  const given = fileSetting("CH5_ELEPHANT");
-  return given ? [given] : [dataPath(ELEPHANT), join(ROOT, "..", "shared", "images", ELEPHANT)];
-}
-
-/**
  * The absolute path of one of the chapter's pictures: `cat.N.jpg` / `dog.N.jpg`
  * from the book's split (built by `ensureCatsAndDogs` when it is not there
  * yet; N says the subset: 0–999 train, 1000–1499 validation, 1500–1999 test),
@@ -43,7 +33,8 @@ function elephantCandidates(): string[] {
  */
 export async function chapterPicture(name: string): Promise<string> {
   if (name === ELEPHANT) {
-    const candidates = elephantCandidates();
+    const given = fileSetting("CH5_ELEPHANT"); // when set, it must name a file
+    const candidates = given ? [given] : [dataPath(ELEPHANT), join(ROOT, "..", "shared", "images", ELEPHANT)];
     for (const path of candidates) if (await exists(path)) return path;
     throw new PictureError(
       `${ELEPHANT} not found; looked at:\n  ${candidates.join("\n  ")}\n` +

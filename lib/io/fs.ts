@@ -23,19 +23,14 @@ function tempBeside(target: string, kind: "tmp" | "old"): string {
   return join(dirname(target), `.${basename(target)}.${kind}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
 }
 
-/** Whether process `pid` still runs (by `/proc/<pid>`; without `/proc`, every process counts as running). */
-async function processAlive(pid: number): Promise<boolean> {
-  if (pid === Deno.pid || (await statOrNull("/proc/self")) === null) return true;
-  return (await statOrNull(`/proc/${pid}`)) !== null;
-}
-
 /** Remove the temporary paths in `folder` left by writers whose process is gone; returns them. */
 async function removeStaleTemps(folder: string): Promise<string[]> {
-  if (!(await statOrNull(folder))?.isDirectory) return [];
+  // Without /proc, every process counts as running.
+  if (!(await statOrNull(folder))?.isDirectory || !(await statOrNull("/proc/self"))) return [];
   const stale: string[] = [];
   for await (const e of Deno.readDir(folder)) {
     const pid = e.name.match(TEMP_NAME)?.[1];
-    if (pid && !(await processAlive(Number(pid)))) stale.push(join(folder, e.name));
+    if (pid && Number(pid) !== Deno.pid && !(await statOrNull(`/proc/${pid}`))) stale.push(join(folder, e.name));
   }
   for (const path of stale) await Deno.remove(path, { recursive: true }).catch(() => {});
   return stale;

@@ -135,11 +135,8 @@ export function plainValue(value: unknown): AttrValue {
   return String(value);
 }
 
-function attrsOf(entity: { attrs: Record<string, { value: unknown }> }): Record<string, AttrValue> {
-  const out: Record<string, AttrValue> = {};
-  for (const [name, attr] of Object.entries(entity.attrs)) out[name] = plainValue(attr.value);
-  return out;
-}
+const attrsOf = (entity: { attrs: Record<string, { value: unknown }> }): Record<string, AttrValue> =>
+  Object.fromEntries(Object.entries(entity.attrs).map(([name, attr]) => [name, plainValue(attr.value)]));
 
 function nodeOf(entity: h5wasm.Group | h5wasm.Dataset | null, path: string): H5Node {
   if (entity instanceof h5wasm.Dataset) {

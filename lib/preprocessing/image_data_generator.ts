@@ -292,11 +292,8 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
     const tx = this.heightShiftRange ? rng.uniform(-this.heightShiftRange, this.heightShiftRange) * height : 0;
     const ty = this.widthShiftRange ? rng.uniform(-this.widthShiftRange, this.widthShiftRange) * width : 0;
     const shear = this.shearRange ? rng.uniform(-this.shearRange, this.shearRange) : 0;
-    let zx = 1, zy = 1;
-    if (this.zoomRange[0] !== 1 || this.zoomRange[1] !== 1) {
-      zx = rng.uniform(this.zoomRange[0], this.zoomRange[1]);
-      zy = rng.uniform(this.zoomRange[0], this.zoomRange[1]);
-    }
+    const zoom = this.zoomRange[0] !== 1 || this.zoomRange[1] !== 1; // zx, then zy, from the same range
+    const [zx, zy] = zoom ? [rng.uniform(...this.zoomRange), rng.uniform(...this.zoomRange)] : [1, 1];
     const flipHorizontal = this.horizontalFlip ? rng.next() < 0.5 : false;
     const flipVertical = this.verticalFlip ? rng.next() < 0.5 : false;
     return { theta, tx, ty, shear, zx, zy, flipHorizontal, flipVertical };
