@@ -1,22 +1,8 @@
 /**
- * The book's numbers for chapter 5, in one typed table, so that notebooks,
- * results files and the README compare against the same values.
+ * The book's numbers for chapter 5 (*Deep Learning with Python*, 1st ed.), in
+ * one typed table, so that notebooks, results files and the README compare
+ * against the same values.
  *
- * Source: *Deep Learning with Python*, first edition (François Chollet,
- * Manning 2017), chapter 5. Each measured number says how it appears in the
- * book: `printed` (the output of a listing, exact), `text` (stated in the
- * prose, usually rounded: "about 90%") or `figure` (read off a plot, so only
- * approximate). Where the book's text and its printed output differ, or the
- * companion notebooks (fchollet/deep-learning-with-python-notebooks) or the
- * second edition printed another value, `note` says so.
- *
- * @example
- * ```ts
- * import { BOOK, bookText } from "./book.ts";
- * BOOK["5.1"].settings.epochs; // 5
- * bookText(BOOK["5.1"].numbers.testAcc); // "0.9908"
- * bookText(BOOK["5.2"].numbers["model1.valAcc"]); // "≈0.70–0.72"
- * ```
  * @module
  */
 
@@ -26,11 +12,11 @@ export interface BookNumber {
   value: number;
   /** For a rounded statement or a reading of a figure: the range it allows. */
   range?: readonly [number, number];
-  /** How the book shows it: a listing's output (`printed`), the prose (`text`) or a plot (`figure`). */
+  /** How the book shows it: a listing's output (`printed`, exact), the prose (`text`, rounded) or a plot (`figure`). */
   kind: "printed" | "text" | "figure";
   /** Where in the book. */
   where: string;
-  /** The book's words, or what differs between the book and its companion notebook. */
+  /** The book's words, or where the book, its companion notebook or the 2nd edition differ. */
   note?: string;
   /** Digits to show (default 4 for fractions below 1, else 0). */
   digits?: number;
@@ -51,25 +37,16 @@ export type NotebookName = "5.1" | "5.2" | "5.3" | "5.4";
 
 const steps = { stepsPerEpoch: 100, validationSteps: 50 } as const;
 
-/** The chapter's numbers, per notebook. */
+/** The chapter's numbers, per notebook: one number a row. */
+// deno-fmt-ignore
 export const BOOK = {
   "5.1": {
     title: "5.1 Introduction to convnets",
     settings: { epochs: 5, batchSize: 64, trainImages: 60_000, testImages: 10_000, params: 93_322 },
     numbers: {
-      testAcc: {
-        value: 0.9908,
-        kind: "printed",
-        where: "5.1節、リスト 5.3 のあとの model.evaluate の出力 (0.99080000000000001)",
-        note: "本文は「99.3 %」と書いていて、印字と食い違う。第2版 (リスト 8.4) の出力は 0.991",
-      },
-      denseTestAcc: {
-        value: 0.978,
-        kind: "text",
-        where: "5.1節の本文",
-        note: "第2章の全結合ネットワーク(比較のため)",
-        digits: 3,
-      },
+      testAcc: { value: 0.9908, kind: "printed", where: "5.1節、リスト 5.3 のあとの model.evaluate の出力 (0.99080000000000001)",
+        note: "本文は「99.3 %」と書いていて、印字と食い違う。第2版 (リスト 8.4) の出力は 0.991" },
+      denseTestAcc: { value: 0.978, kind: "text", digits: 3, where: "5.1節の本文", note: "第2章の全結合ネットワーク(比較のため)" },
     },
   },
   "5.2": {
@@ -81,34 +58,14 @@ export const BOOK = {
       model2: { epochs: 100, ...steps, batchSize: 32 },
     },
     numbers: {
-      "model1.trainAcc": {
-        value: 1,
-        kind: "text",
-        where: "5.2.4節の本文と図 5.9",
-        note: "「訓練精度は時間とともにほぼ直線的に上がり、ほぼ 100 % に達する」",
-        digits: 2,
-      },
-      "model1.valAcc": {
-        value: 0.71,
-        range: [0.70, 0.72],
-        kind: "text",
-        where: "5.2.4節の本文と図 5.9",
-        note: "「検証精度は 70–72 % で頭打ち」",
-        digits: 2,
-      },
-      "model1.bestValLossEpoch": {
-        value: 5,
-        kind: "text",
-        where: "5.2.4節の本文と図 5.10",
-        note: "「検証損失は 5 エポックで最小になり、その後は横ばい」",
-      },
-      "model2.valAcc": {
-        value: 0.82,
-        kind: "text",
-        where: "5.2.5節の本文と図 5.12",
-        note: "「正則化なしのモデルより相対で 15 % の改善」。調整すれば 86–87 % まで届くだろうとも",
-        digits: 2,
-      },
+      "model1.trainAcc": { value: 1, kind: "text", digits: 2, where: "5.2.4節の本文と図 5.9",
+        note: "「訓練精度は時間とともにほぼ直線的に上がり、ほぼ 100 % に達する」" },
+      "model1.valAcc": { value: 0.71, range: [0.70, 0.72], kind: "text", digits: 2, where: "5.2.4節の本文と図 5.9",
+        note: "「検証精度は 70–72 % で頭打ち」" },
+      "model1.bestValLossEpoch": { value: 5, kind: "text", where: "5.2.4節の本文と図 5.10",
+        note: "「検証損失は 5 エポックで最小になり、その後は横ばい」" },
+      "model2.valAcc": { value: 0.82, kind: "text", digits: 2, where: "5.2.5節の本文と図 5.12",
+        note: "「正則化なしのモデルより相対で 15 % の改善」。調整すれば 86–87 % まで届くだろうとも" },
     },
   },
   "5.3": {
@@ -122,33 +79,14 @@ export const BOOK = {
       trainableWeights: { before: 30, after: 4 },
     },
     numbers: {
-      "featureExtraction.valAcc": {
-        value: 0.9,
-        kind: "text",
-        where: "5.3.1節の本文 (データ拡張なしの特徴抽出、リスト 5.18)",
-        note: "「検証精度は約 90 %」",
-        digits: 2,
-      },
-      "augmentation.valAcc": {
-        value: 0.96,
-        kind: "text",
-        where: "5.3.1節の本文 (データ拡張つきの特徴抽出、リスト 5.21)",
-        note: "「検証精度は約 96 %」",
-        digits: 2,
-      },
-      "fineTuning.valAcc": {
-        value: 0.97,
-        kind: "text",
-        where: "5.3.2節の本文 (ファインチューニング、リスト 5.23)",
-        note: "「約 96 % から 97 % 超へ、1 % の改善」",
-        digits: 2,
-      },
-      "fineTuning.testAcc": {
-        value: 0.967,
-        kind: "printed",
-        where: "5.3.2節、evaluate_generator の出力 (test acc: 0.967)",
-        digits: 3,
-      },
+      "featureExtraction.valAcc": { value: 0.9, kind: "text", digits: 2,
+        where: "5.3.1節の本文 (データ拡張なしの特徴抽出、リスト 5.18)", note: "「検証精度は約 90 %」" },
+      "augmentation.valAcc": { value: 0.96, kind: "text", digits: 2,
+        where: "5.3.1節の本文 (データ拡張つきの特徴抽出、リスト 5.21)", note: "「検証精度は約 96 %」" },
+      "fineTuning.valAcc": { value: 0.97, kind: "text", digits: 2,
+        where: "5.3.2節の本文 (ファインチューニング、リスト 5.23)", note: "「約 96 % から 97 % 超へ、1 % の改善」" },
+      "fineTuning.testAcc": { value: 0.967, kind: "printed", digits: 3,
+        where: "5.3.2節、evaluate_generator の出力 (test acc: 0.967)" },
     },
   },
   "5.4": {
@@ -156,27 +94,15 @@ export const BOOK = {
     settings: { firstActivationShape: [1, 148, 148, 32] },
     numbers: {
       "elephant.classIndex": { value: 386, kind: "printed", where: "5.4.3節、np.argmax(preds[0]) の出力" },
-      "elephant.probability": {
-        value: 0.92546833,
-        kind: "printed",
+      "elephant.probability": { value: 0.92546833, kind: "printed", digits: 3,
         where: "5.4.3節、decode_predictions の出力 (African_elephant 0.92546833)",
         note: "本の上位 3 件は n02504458 African_elephant 0.92546833、n01871265 tusker 0.070257246、" +
-          "n02504013 Indian_elephant 0.0042589349。付属ノートブックの実行では African_elephant 0.909",
-        digits: 3,
-      },
+          "n02504013 Indian_elephant 0.0042589349。付属ノートブックの実行では African_elephant 0.909" },
     },
   },
 } as const satisfies Record<NotebookName, BookSection>;
 
-/**
- * A book number as the results table shows it: `0.9908`, `≈0.70–0.72`, `5`.
- *
- * @example
- * ```ts
- * import { BOOK, bookText } from "./book.ts";
- * bookText(BOOK["5.2"].numbers["model1.valAcc"]); // "≈0.70–0.72"
- * ```
- */
+/** A book number as the results table shows it: `0.9908`, `≈0.70–0.72`, `5`. */
 export function bookText(number: BookNumber): string {
   const digits = number.digits ?? (Math.abs(number.value) < 1 && number.value !== 0 ? 4 : 0);
   const format = (v: number) => v.toFixed(digits);

@@ -1,23 +1,8 @@
 /**
- * The book's small cats-vs-dogs split (listing 5.4):
- * `data/cats_and_dogs_small/{train,validation,test}/{cats,dogs}` with pictures
- * 0–999 of each class for training, 1000–1499 for validation and 1500–1999
- * for testing (2000 / 1000 / 1000 pictures), built once from a source.
+ * The book's small cats-vs-dogs split (listing 5.4), built once from a source
+ * (`split_source.ts`, `split_build.ts`) and checked at each use
+ * (`split_verify.ts`).
  *
- * The source (`split_source.ts`): the `source` option (the CLI's `--from`),
- * else `CH5_DATA_SOURCE`, else a download of the PetImages archive. The build
- * (`split_build.ts`) fills a temporary folder beside the destination, renamed
- * into place at the end, so an interrupted run never leaves a half-built
- * split (nor, after a kill, a temporary folder: the next run removes it).
- * Each later run checks the split cheaply (`split_verify.ts`) and says when
- * it was asked for with another source, or its source changed since.
- *
- * @example
- * ```ts
- * import { ensureCatsAndDogs } from "./cats_and_dogs.ts";
- * const { dir, counts, built } = await ensureCatsAndDogs({ source: "../shared/datasets/cats_and_dogs_small" });
- * console.log(dir, counts.train.cats, built);
- * ```
  * @module
  */
 import { join, resolve } from "node:path";
@@ -57,21 +42,22 @@ export interface EnsureCatsAndDogsOptions {
   signal?: AbortSignal;
 }
 
-/** The result of {@link ensureCatsAndDogs}. */
+/**
+ * The result of {@link ensureCatsAndDogs}: the split's folder, its counts per
+ * subset and class, the files of the source that were skipped, whether this
+ * call built it, and the source and its kind (from `source.json` when it was
+ * already there).
+ */
 export interface EnsureCatsAndDogsResult {
-  /** The split's folder (holds `train/`, `validation/`, `test/`). */
   dir: string;
-  /** Pictures per subset and class (1000/500/500 each). */
   counts: SplitCounts;
-  /** Files of the source that were skipped (from `source.json` when the split was already there). */
   skipped: SkippedFile[];
-  /** True when this call built the split; false when it was already there. */
   built: boolean;
-  /** The source read (absent when nothing was built and `source.json` is missing). */
   source?: string;
-  /** The kind of source read. */
   kind?: SourceKind;
 }
+
+type WithLog = EnsureCatsAndDogsOptions & { log: (line: string) => void };
 
 /** A cheap fingerprint of a source, to tell later whether it changed: files, bytes, latest modification time. */
 async function fingerprint(source: string): Promise<{ files: number; bytes: number; mtime: number }> {
@@ -91,8 +77,14 @@ async function fingerprint(source: string): Promise<{ files: number; bytes: numb
 }
 
 /**
- * Make sure the book's small split exists, building it from a source when it
- * does not (see the module doc). Prints progress every 500 pictures.
+ * Make sure the book's small split exists:
+ * `data/cats_and_dogs_small/{train,validation,test}/{cats,dogs}` with pictures
+ * 0–999 of each class for training, 1000–1499 for validation and 1500–1999 for
+ * testing. It is built from the `source` option, else `CH5_DATA_SOURCE`, else
+ * a download of the PetImages archive, in a temporary folder renamed into
+ * place at the end (an interrupted build leaves nothing half-built). An
+ * existing split is checked cheaply, with a note when another source is asked
+ * for or its source changed since.
  *
  * @example
  * ```ts
@@ -107,7 +99,7 @@ async function fingerprint(source: string): Promise<{ files: number; bytes: numb
  */
 export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}): Promise<EnsureCatsAndDogsResult> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const dest = resolve(options.dest ?? dataPath("cats_and_dogs_small"));
+  const dest = resolve(options.dest ?? dataPath("cats_and_dogs_small")), withLog = { ...options, log };
   try {
     const present = await statOrNull(dest);
     if (present && !present.isDirectory) {
@@ -115,9 +107,9 @@ export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}):
         `the destination ${dest} is a file, not a folder: pass another --dest (or CH5_DATA_DIR), or move that file away.`,
       );
     }
-    if (present) return await useExisting(dest, options, log);
-    if (options.signal) return await build(dest, options, log);
-    return await buildInterruptibly(dest, options, log);
+    if (present) return await useExisting(dest, withLog);
+    if (options.signal) return await build(dest, withLog);
+    return await buildInterruptibly(dest, withLog);
   } catch (err) {
     const fs = describeFsError(err, dest);
     if (fs) throw new DataError(`cannot build the split at ${dest}: ${fs}`, { cause: err });
@@ -126,20 +118,15 @@ export async function ensureCatsAndDogs(options: EnsureCatsAndDogsOptions = {}):
 }
 
 /** The split already there: checked, with a note when another source is asked for, or its source changed. */
-async function useExisting(
-  dest: string,
-  options: EnsureCatsAndDogsOptions,
-  log: (line: string) => void,
-): Promise<EnsureCatsAndDogsResult> {
+async function useExisting(dest: string, options: WithLog): Promise<EnsureCatsAndDogsResult> {
+  const log = options.log;
   const counts = await checkSplit(dest, log);
   const record = await Deno.readTextFile(join(dest, "source.json")).then(JSON.parse, () => ({}));
   const asked = options.source === undefined ? setting("CH5_DATA_SOURCE") : options.source;
   if (asked && record.source) {
     const wanted = await resolveSource(asked).catch(() => resolve(asked));
-    const now = wanted === record.source && record.sourceFingerprint && (await statOrNull(wanted))
-      ? await fingerprint(wanted)
-      : undefined;
     const was = record.sourceFingerprint;
+    const now = wanted === record.source && was && (await statOrNull(wanted)) ? await fingerprint(wanted) : undefined;
     if (wanted !== record.source) {
       log(
         `cats_and_dogs: NOTE: ${dest} was built from ${record.source}, not from ${wanted} (--from / ` +
@@ -157,11 +144,8 @@ async function useExisting(
   return { dir: dest, counts, skipped: record.skipped ?? [], built: false, source: record.source, kind: record.kind };
 }
 
-async function build(
-  dest: string,
-  options: EnsureCatsAndDogsOptions,
-  log: (line: string) => void,
-): Promise<EnsureCatsAndDogsResult> {
+async function build(dest: string, options: WithLog): Promise<EnsureCatsAndDogsResult> {
+  const log = options.log;
   const source = await findSource(options.source, options.url ?? PETIMAGES_URL, log, options.signal);
   await checkOutside(dest, source);
   if (options.link) {
@@ -176,7 +160,7 @@ async function build(
     await Deno.mkdir(tmp);
     const plan = await planSource(source, join(tmp, ".source"), options.signal);
     log(`cats_and_dogs: building ${dest} from the ${plan.description}`);
-    const report = await buildSplit(tmp, source, plan, { ...options, log, record: { sourceFingerprint } });
+    const report = await buildSplit(tmp, source, plan, { ...options, record: { sourceFingerprint } });
     await Deno.remove(join(tmp, ".source"), { recursive: true }).catch(() => {});
     log(
       `cats_and_dogs: built ${dest} (${describeCounts(report.counts)}) from the ${plan.description}` +
@@ -188,14 +172,10 @@ async function build(
 }
 
 /** {@link build} in a notebook: Interrupt (SIGINT) stops it cleanly and keeps the kernel (see `interrupt.ts`). */
-async function buildInterruptibly(
-  dest: string,
-  options: EnsureCatsAndDogsOptions,
-  log: (line: string) => void,
-): Promise<EnsureCatsAndDogsResult> {
+async function buildInterruptibly(dest: string, options: WithLog): Promise<EnsureCatsAndDogsResult> {
   return await interruptible(async (signal) => {
     try {
-      return await build(dest, { ...options, signal }, log);
+      return await build(dest, { ...options, signal });
     } catch (err) {
       if (!signal.aborted) throw err;
       throw new KeyboardInterrupt(

@@ -1,25 +1,8 @@
 /**
- * `deno task data`: build `data/cats_and_dogs_small` (the book's 2000/1000/1000
- * split) from a source, or say that it is already there.
+ * `deno task data [--from PATH] [--dest DIR] [--link] | --verify`: build the
+ * book's split from a source, or check it. A failure is one line on stderr
+ * naming the file or setting and the fix; Ctrl-C removes the half-built split.
  *
- * ```sh
- * deno task data                                           # CH5_DATA_SOURCE, else download PetImages
- * deno task data --from ../shared/datasets/cats_and_dogs_small
- * deno task data --from ~/Downloads/dogs-vs-cats.zip --dest /tmp/split
- * deno task data --verify                                  # check every picture's SHA-256
- * ```
- *
- * Every failure is one line on stderr (`error: ...`) that names the file or
- * setting and the fix, never a stack trace; the exit code is 1.
- *
- * Ctrl-C stops cleanly: the half-built split is removed (a download stays
- * resumable).
- *
- * @example
- * ```ts
- * import { main } from "./cats_and_dogs_cli.ts";
- * Deno.exit(await main(["--from", "../shared/datasets/cats_and_dogs_small"]));
- * ```
  * @module
  */
 import { parseArgs } from "node:util";
@@ -47,15 +30,8 @@ of each class train, 1000-1499 validate, 1500-1999 test (as in the book).
   --verify      check every picture of the split against its manifest (SHA-256)
   -h, --help    this text`;
 
-const OPTIONS = {
-  from: { type: "string" },
-  dest: { type: "string" },
-  copy: { type: "boolean" },
-  link: { type: "boolean" },
-  url: { type: "string" },
-  verify: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
+const [str, on] = [{ type: "string" }, { type: "boolean" }] as const;
+const OPTIONS = { from: str, dest: str, url: str, copy: on, link: on, verify: on, help: { ...on, short: "h" } };
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
 
@@ -93,15 +69,7 @@ function parse(args: string[]): Values | number {
   return values;
 }
 
-/**
- * Run the command with `args`; returns the exit code (0 done, 1 failed, 2 bad usage, 130 interrupted).
- *
- * @example
- * ```ts
- * import { main } from "./cats_and_dogs_cli.ts";
- * await main(["--help"]);
- * ```
- */
+/** Run the command with `args`; returns the exit code (0 done, 1 failed, 2 bad usage, 130 interrupted). */
 export async function main(args: string[]): Promise<number> {
   const values = parse(args);
   if (typeof values === "number") return values;
@@ -109,12 +77,11 @@ export async function main(args: string[]): Promise<number> {
     try {
       const { problems } = await verifyCatsAndDogs({ dest: values.dest });
       for (const p of problems) console.error(`damaged: ${p.file} (${p.problem})`);
-      if (problems.length) {
-        console.error(
-          `error: ${problems.length} damaged pictures; delete the split and run deno task data to rebuild it.`,
-        );
-      }
-      return problems.length ? 1 : 0;
+      if (!problems.length) return 0;
+      console.error(
+        `error: ${problems.length} damaged pictures; delete the split and run deno task data to rebuild it.`,
+      );
+      return 1;
     } catch (err) {
       return reportError(err);
     }

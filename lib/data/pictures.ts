@@ -11,19 +11,9 @@ import { ensureCatsAndDogs } from "./cats_and_dogs.ts";
 import { SPLIT, type Subset } from "./split_verify.ts";
 
 /** The elephant photograph of the book's Grad-CAM section. */
-export const ELEPHANT = "creative_commons_elephant.jpg";
+const ELEPHANT = "creative_commons_elephant.jpg";
 
 const exists = (path: string) => Deno.stat(path).then((s) => s.isFile, () => false);
-
-/**
- * Where {@link chapterPicture} looks for the elephant: `CH5_ELEPHANT` when
- * set (it must name a file), else `data/creative_commons_elephant.jpg`, then
- * `../shared/images/` beside the repository.
- */
-function elephantCandidates(): string[] {
-  const given = fileSetting("CH5_ELEPHANT");
-  return given ? [given] : [dataPath(ELEPHANT), join(ROOT, "..", "shared", "images", ELEPHANT)];
-}
 
 /**
  * The absolute path of one of the chapter's pictures: `cat.N.jpg` / `dog.N.jpg`
@@ -43,7 +33,8 @@ function elephantCandidates(): string[] {
  */
 export async function chapterPicture(name: string): Promise<string> {
   if (name === ELEPHANT) {
-    const candidates = elephantCandidates();
+    const given = fileSetting("CH5_ELEPHANT"); // when set, it must name a file
+    const candidates = given ? [given] : [dataPath(ELEPHANT), join(ROOT, "..", "shared", "images", ELEPHANT)];
     for (const path of candidates) if (await exists(path)) return path;
     throw new PictureError(
       `${ELEPHANT} not found; looked at:\n  ${candidates.join("\n  ")}\n` +
@@ -53,12 +44,8 @@ export async function chapterPicture(name: string): Promise<string> {
   }
   const match = /^(cat|dog)\.(\d+)\.jpg$/.exec(name);
   if (!match) {
-    throw new PictureError(
-      `${
-        JSON.stringify(name)
-      } is not a picture of the chapter: use cat.N.jpg or dog.N.jpg (N from 0 to 1999) or ${ELEPHANT}.`,
-      name,
-    );
+    const use = `use cat.N.jpg or dog.N.jpg (N from 0 to 1999) or ${ELEPHANT}`;
+    throw new PictureError(`${JSON.stringify(name)} is not a picture of the chapter: ${use}.`, name);
   }
   const rank = Number(match[2]);
   const subset = (Object.keys(SPLIT) as Subset[]).find((s) => rank >= SPLIT[s][0] && rank < SPLIT[s][1]);

@@ -1,25 +1,7 @@
 /**
- * Build the book's cats-vs-dogs split from a source's {@link Plan}: every
- * candidate picture is decoded once (sharp) before it is taken, so empty,
- * corrupt and non-picture files are skipped and reported with the reason.
- * Per class, the first 2000 readable pictures in numeric order are taken and
- * named `cat.0.jpg` … `cat.1999.jpg` by their rank (for Kaggle's train
- * folder, where all pictures are readable, these are exactly the book's
- * files); an already split source keeps its subsets and names.
+ * Build the book's cats-vs-dogs split from a source's {@link Plan}: decode
+ * each candidate once, take the first readable ones, record what was skipped.
  *
- * Files are copied (pictures unpacked from an archive are moved), so that
- * nothing done to the split can change the source; `link` hard-links them
- * instead. `source.json` records the source, the skipped, ignored and renamed
- * files; `manifest.json` the size, time and SHA-256 of every picture.
- *
- * @example
- * ```ts
- * import { buildSplit } from "./split_build.ts";
- * import { planSource } from "./split_source.ts";
- * const folder = await Deno.makeTempDir();
- * const plan = await planSource("../shared/datasets/cats_and_dogs_small", `${folder}/.source`);
- * await buildSplit(folder, "../shared/datasets/cats_and_dogs_small", plan, {});
- * ```
  * @module
  */
 import { join } from "node:path";
@@ -37,35 +19,27 @@ import {
   writeSplitManifest,
 } from "./split_verify.ts";
 
-/** Options of {@link buildSplit}. */
+/** Options of {@link buildSplit}: hard-link instead of copying, progress lines, a stop signal, more for `source.json`. */
 export interface BuildOptions {
-  /** Hard-link the source's files instead of copying them. */
   link?: boolean;
-  /** Where progress lines go (default `console.log`). */
   log?: (line: string) => void;
-  /** Stops the build. */
   signal?: AbortSignal;
-  /** More to record in `source.json`. */
   record?: Record<string, unknown>;
 }
 
-/** What {@link buildSplit} did. */
+/** What {@link buildSplit} did (`linked`: some picture is a hard link to the source's). */
 export interface BuildReport {
   counts: SplitCounts;
   skipped: SkippedFile[];
-  /** Whether any picture is a hard link to the source's. */
   linked: boolean;
 }
 
 /** Why a candidate cannot be taken, or `undefined` when it decodes. */
-async function unreadable(c: Candidate): Promise<string | undefined> {
-  try {
-    await loadImg(c.path);
-    return undefined;
-  } catch (err) {
+function unreadable(c: Candidate): Promise<string | undefined> {
+  return loadImg(c.path).then(() => undefined, (err) => {
     if (!(err instanceof PictureError)) return (err as Error).message;
     return /empty file/.test(err.message) ? "empty file (0 bytes)" : err.message.replace(`: ${err.path}`, "");
-  }
+  });
 }
 
 /** The build's running state: where pictures go, and what it reports. */
@@ -140,8 +114,14 @@ const rankName = (c: string, rank: number) => (p: Candidate) =>
   `${c.slice(0, 3)}.${rank}.${p.name.slice(p.name.lastIndexOf(".") + 1).toLowerCase().replace("jpeg", "jpg")}`;
 
 /**
- * Fill `folder` with the split from `plan`, then write its `manifest.json`
- * and `source.json`.
+ * Fill `folder` with the split from `plan`. Every candidate is decoded before
+ * it is taken, so empty, corrupt and non-picture files are skipped and
+ * reported with the reason. Per class, the first 2000 readable pictures in
+ * numeric order are named `cat.0.jpg` … `cat.1999.jpg` by rank (for Kaggle's
+ * train folder exactly the book's files); a split source keeps its subsets
+ * and names. Files are copied (unpacked ones moved), or hard-linked with
+ * `link`. Then `manifest.json` (size, time, SHA-256 of every picture) and
+ * `source.json` (the source; skipped, ignored and renamed files) are written.
  *
  * @throws {DataError} when a class has too few readable pictures (the ignored files named).
  */

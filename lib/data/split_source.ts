@@ -1,26 +1,10 @@
 /**
- * Where the cats-vs-dogs split comes from, and what the source holds.
+ * Where the cats-vs-dogs split comes from (a folder or archive given, or the
+ * PetImages download), and what the source holds ({@link SOURCE_HELP}). Only
+ * files with one of `PICTURE_EXTENSIONS` are candidates; every other file is
+ * named as ignored, so the split never holds a picture the iterator would not
+ * see.
  *
- * A source is given (the CLI's `--from`, `CH5_DATA_SOURCE`), or downloaded
- * ({@link PETIMAGES_URL}, about 790 MB, cached in `data/downloads/` and resumed
- * when interrupted). An archive is unpacked first (a `train.zip` inside it
- * too, as in the competition's `dogs-vs-cats.zip`), so every source is then
- * read as a folder, which may hold:
- *
- * - a Kaggle `train/` folder of `cat.N.jpg` / `dog.N.jpg`;
- * - the Microsoft PetImages folders `Cat/N.jpg` and `Dog/N.jpg`;
- * - an already split folder, `{train,validation,test}/{cats,dogs}`.
- *
- * Only files with one of `PICTURE_EXTENSIONS` (what `flowFromDirectory`
- * reads) are candidates; every other file is named as ignored, so the split
- * never holds a picture the iterator would not see.
- *
- * @example
- * ```ts
- * import { planSource, resolveSource } from "./split_source.ts";
- * const plan = await planSource(await resolveSource("../shared/datasets/cats_and_dogs_small"), "/tmp/scratch");
- * console.log(plan.kind, plan.description);
- * ```
  * @module
  */
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
@@ -39,36 +23,34 @@ export const PETIMAGES_URL =
 /** What kind of source was read. */
 export type SourceKind = "kaggle" | "petimages" | "split";
 
-/** A file of the source that was not taken, and why. */
+/** A file of the source that was not taken (`archive.zip:inner/path` inside an archive), and why. */
 export interface SkippedFile {
-  /** Its path in the source (`archive.zip:inner/path` inside an archive). */
   file: string;
-  /** Why it was skipped (e.g. `empty file (0 bytes)`, `not an image / corrupt: ...`). */
   reason: string;
 }
 
-/** A picture the source offers. */
+/**
+ * A picture the source offers: its path, its name in reports (in an archive
+ * `archive.zip:inner/path`), file name, number (N of `cat.N.jpg` or `N.jpg`),
+ * and whether it was unpacked here (then moved into the split, not copied).
+ */
 export interface Candidate {
-  /** Where it is on disk. */
   path: string;
-  /** Its name in reports (inside an archive: `archive.zip:inner/path`). */
   label: string;
-  /** Its file name. */
   name: string;
-  /** Its number (N of `cat.N.jpg` or `N.jpg`), for the order. */
   number: number;
-  /** Unpacked here from an archive: moved into the split, not copied. */
   owned: boolean;
 }
 
-/** What a source holds: candidates per class (`cats`, `dogs`), or per subset and class for a split (`train/cats`). */
+/**
+ * What a source holds: candidates per class (`cats`), or per subset and class for a split (`train/cats`); the files
+ * that are not pictures of the kind; the archive entries left packed.
+ */
 export interface Plan {
   kind: SourceKind;
   description: string;
   lists: Map<string, Candidate[]>;
-  /** Files that are not pictures of the kind (names in reports). */
   ignored: string[];
-  /** Archive entries left packed, and why. */
   skipped: SkippedFile[];
 }
 
@@ -83,11 +65,6 @@ export const SOURCE_HELP =
  * from the current folder, else from the repository root (so
  * `../shared/datasets/cats_and_dogs_small` works from the root and from `notebooks/`).
  *
- * @example
- * ```ts
- * import { resolveSource } from "./split_source.ts";
- * console.log(await resolveSource("../shared/datasets/cats_and_dogs_small"));
- * ```
  * @throws {DataError} when the path is empty or exists in neither place.
  */
 export async function resolveSource(path: string): Promise<string> {
@@ -106,7 +83,7 @@ export async function resolveSource(path: string): Promise<string> {
 /**
  * The source to build from: `source` (`undefined`: `CH5_DATA_SOURCE`, where
  * empty means unset; `null`: none), resolved; without one, the archive at
- * `url`, downloaded into `data/downloads/` (or found there).
+ * `url`, downloaded into `data/downloads/` (or found there), resumably.
  */
 export async function findSource(
   source: string | null | undefined,
@@ -119,14 +96,8 @@ export async function findSource(
   const file = dataPath("downloads", basename(new URL(url).pathname));
   const what = url === PETIMAGES_URL ? `the public PetImages archive ${url} (about 790 MB)` : `the archive ${url}`;
   log(`cats_and_dogs: no source given (--from PATH or CH5_DATA_SOURCE); using ${what}, cached at ${file}`);
-  const got = await downloadFile(url, file, {
-    log,
-    signal,
-    hint: "Without internet, pass --from PATH (deno task data --from PATH) or set CH5_DATA_SOURCE to a " +
-      "Kaggle train folder or zip, the PetImages folder or zip, or a split folder such as " +
-      "../shared/datasets/cats_and_dogs_small.",
-  });
-  return got.path;
+  const hint = `Without internet, pass --from PATH (deno task data --from PATH) or set CH5_DATA_SOURCE. ${SOURCE_HELP}`;
+  return (await downloadFile(url, file, { log, signal, hint })).path;
 }
 
 /** `path` with links resolved, also when its end does not exist yet. */
@@ -197,13 +168,8 @@ async function planRoot(root: string, label: (path: string) => string, owned: bo
   const base = { lists: new Map<string, Candidate[]>(), ignored: [] as string[], label, owned };
   const done = (kind: SourceKind, description: string): Plan => {
     for (const list of base.lists.values()) list.sort(byNumber);
-    return {
-      kind,
-      description: `${description} ${label(root)}`,
-      lists: base.lists,
-      ignored: base.ignored,
-      skipped: [],
-    };
+    const { lists, ignored } = base;
+    return { kind, description: `${description} ${label(root)}`, lists, ignored, skipped: [] };
   };
   if ((await Promise.all(SUBSETS.flatMap((s) => CLASSES.map((c) => has(s, c))))).every(Boolean)) {
     for (const s of SUBSETS) {
@@ -217,12 +183,8 @@ async function planRoot(root: string, label: (path: string) => string, owned: bo
   if ((await has("Cat")) && (await has("Dog"))) {
     for (const [c, folder] of [["cats", "Cat"], ["dogs", "Dog"]] as const) {
       const dir = join(root, folder);
-      collect(
-        dir,
-        (await entries(dir)).files,
-        (n) => PET.test(n) ? { key: c, number: Number(n.match(PET)![1]) } : null,
-        base,
-      );
+      const pet = (n: string) => PET.test(n) ? { key: c, number: Number(n.match(PET)![1]) } : null;
+      collect(dir, (await entries(dir)).files, pet, base);
     }
     return done("petimages", "PetImages folder");
   }
@@ -252,9 +214,9 @@ async function planFolder(dir: string, label: (path: string) => string, owned: b
 }
 
 /**
- * What `source` holds. A folder is read as it is; an archive is first
- * unpacked into `scratch` (entries over the size limit are skipped and
- * named), and a `train.zip` found in it is unpacked too.
+ * What `source` holds. A folder is read as it is, looking two levels down; an
+ * archive is first unpacked into `scratch` (entries over the size limit are
+ * skipped and named), and a `train.zip` in it too (Kaggle's `dogs-vs-cats.zip`).
  *
  * @throws {DataError} for an archive that cannot be unpacked, or a source that holds none of the kinds.
  */

@@ -1,15 +1,8 @@
 /**
  * What the book's cats-vs-dogs split is (subsets, classes, counts) and how
- * one is checked: cheaply at each use (counts, sizes, and the hash of any
- * picture whose time changed, against its integrity manifest), and fully by
- * {@link verifyCatsAndDogs} (`deno task data --verify`: every SHA-256).
+ * one is checked against its integrity manifest: cheaply at each use
+ * ({@link checkSplit}), fully by {@link verifyCatsAndDogs}.
  *
- * @example
- * ```ts
- * import { countSplit, verifyCatsAndDogs } from "./split_verify.ts";
- * console.log(await countSplit("data/cats_and_dogs_small"));
- * const { problems } = await verifyCatsAndDogs();
- * ```
  * @module
  */
 import { join, resolve } from "node:path";
@@ -38,15 +31,7 @@ export const SPLIT: Readonly<Record<Subset, readonly [number, number]>> = {
   test: [1500, 2000],
 };
 
-/**
- * The number of pictures each folder of the split holds.
- *
- * @example
- * ```ts
- * import { expectedCounts } from "./split_verify.ts";
- * console.log(expectedCounts().train); // { cats: 1000, dogs: 1000 }
- * ```
- */
+/** The number of pictures each folder of the split holds. */
 export function expectedCounts(): SplitCounts {
   const per = (s: Subset) => ({ cats: SPLIT[s][1] - SPLIT[s][0], dogs: SPLIT[s][1] - SPLIT[s][0] });
   return { train: per("train"), validation: per("validation"), test: per("test") };
@@ -58,7 +43,7 @@ export function describeCounts(c: SplitCounts): string {
 }
 
 /** The pictures of a split folder, by relative path (`train/cats/cat.0.jpg`), sorted. */
-export async function splitPictures(dir: string): Promise<string[]> {
+async function splitPictures(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const s of SUBSETS) {
     for (const c of CLASSES) {
@@ -71,15 +56,7 @@ export async function splitPictures(dir: string): Promise<string[]> {
   return out;
 }
 
-/**
- * Count the pictures of each subset/class folder of a split (0 for a missing folder).
- *
- * @example
- * ```ts
- * import { countSplit } from "./split_verify.ts";
- * console.log((await countSplit("data/cats_and_dogs_small")).validation.dogs); // 500
- * ```
- */
+/** Count the pictures of each subset/class folder of a split (0 for a missing folder). */
 export async function countSplit(dir: string): Promise<SplitCounts> {
   const counts = { train: { cats: 0, dogs: 0 }, validation: { cats: 0, dogs: 0 }, test: { cats: 0, dogs: 0 } };
   for (const rel of await splitPictures(dir)) {
@@ -146,15 +123,15 @@ export async function checkSplit(dir: string, log: (line: string) => void): Prom
   return counts;
 }
 
-/** The result of {@link verifyCatsAndDogs}. */
+/**
+ * The result of {@link verifyCatsAndDogs}: the folder, the pictures checked,
+ * those that differ from the manifest or cannot be decoded, and whether a
+ * missing manifest was written.
+ */
 export interface VerifyResult {
-  /** The split's folder. */
   dir: string;
-  /** Pictures checked. */
   checked: number;
-  /** Pictures that differ from the manifest, or cannot be decoded (empty when all is well). */
   problems: Problem[];
-  /** True when there was no manifest and one was written (every picture decoded first). */
   wroteManifest: boolean;
 }
 
@@ -163,12 +140,6 @@ export interface VerifyResult {
  * (`deno task data --verify`). A split built before manifests existed is
  * decoded picture by picture instead, and gets a manifest when all decode.
  *
- * @example
- * ```ts
- * import { verifyCatsAndDogs } from "./split_verify.ts";
- * const { checked, problems } = await verifyCatsAndDogs();
- * console.log(`${checked} pictures, ${problems.length} damaged`);
- * ```
  * @throws {DataError} when there is no split at `dest`.
  */
 export async function verifyCatsAndDogs(

@@ -1,20 +1,9 @@
 /**
- * Download a file once into a cache, resuming an interrupted download with an
- * HTTP `Range` request, and check it (size, SHA-256 or md5 when known).
+ * Download a file once into a cache, resumable (HTTP `Range`), checked by size
+ * and SHA-256 or md5. The file grows as `<dest>.part`, renamed to `<dest>` when
+ * complete and checked; a sidecar `<dest>.json` (an integrity manifest with the
+ * URL) lets later calls reuse it without hashing it again.
  *
- * The file grows as `<dest>.part` and is renamed to `<dest>` only when it is
- * complete and checked. A sidecar `<dest>.json` (an integrity manifest, see
- * `integrity.ts`, with the URL) records its size and sums, so a later call
- * reuses the file without downloading or hashing it again; a file put there
- * by hand is hashed once. A connection on which no byte arrives for 60 s is
- * given up; the `.part` file stays, to be resumed.
- *
- * @example
- * ```ts
- * import { downloadFile } from "./download.ts";
- * const got = await downloadFile("https://example.com/big.zip", "data/downloads/big.zip");
- * console.log(got.cached ? "already there" : `downloaded ${got.size} bytes`, got.sha256);
- * ```
  * @module
  */
 import { basename, dirname } from "node:path";
@@ -24,14 +13,10 @@ import { differs, type FileRecord, fileRecord, type Manifest, readManifest } fro
 
 /** Options of {@link downloadFile}. */
 export interface DownloadFileOptions {
-  /** The SHA-256 (hex) the file must have. */
+  /** The SHA-256 and md5 (hex) the file must have (md5 as Keras' `file_hash` checks it). */
   sha256?: string;
-  /** The md5 (hex) the file must have, as Keras' `file_hash` checks it. */
   md5?: string;
-  /**
-   * A file already at `dest` that fails the checks: `"error"` (default; it is
-   * left alone) or `"replace"` (download it again; replaced only by a download that passes).
-   */
+  /** A file already at `dest` that fails the checks: `"error"` (default; left alone) or `"replace"` (downloaded again). */
   onMismatch?: "error" | "replace";
   /** Where progress lines go (default `console.log`). */
   log?: (line: string) => void;
@@ -43,17 +28,12 @@ export interface DownloadFileOptions {
   fetch?: typeof fetch;
 }
 
-/** The result of {@link downloadFile}. */
+/** The complete file, its size and SHA-256; `cached`: nothing was downloaded; `resumed`: a partial download went on. */
 export interface DownloadFileResult {
-  /** The complete file. */
   path: string;
-  /** Its size in bytes. */
   size: number;
-  /** Its SHA-256, hex. */
   sha256: string;
-  /** True when the file was already there and nothing was downloaded. */
   cached: boolean;
-  /** True when an earlier partial download was continued. */
   resumed: boolean;
 }
 
@@ -78,14 +58,10 @@ const saveError = (job: Job, err: unknown, path: string) =>
   });
 
 /**
- * Download `url` to `dest` unless it is already there; resume a `.part` file
- * left by an interrupted run.
+ * Download `url` to `dest` unless it is already there (a file put there by
+ * hand is hashed once); resume a `.part` file left by an interrupted run. A
+ * connection that delivers no byte for 60 s is given up; the `.part` stays.
  *
- * @example
- * ```ts
- * import { downloadFile } from "./download.ts";
- * await downloadFile("https://example.com/a.zip", "data/downloads/a.zip", { sha256: "…" });
- * ```
  * @throws {DownloadError} when the server cannot be reached or answers with an
  * error, the connection breaks or stalls (run again to resume), the finished
  * file fails its checks (it is then deleted), or a file already at `dest`
@@ -96,14 +72,8 @@ export async function downloadFile(
   dest: string,
   options: DownloadFileOptions = {},
 ): Promise<DownloadFileResult> {
-  const job: Job = {
-    url,
-    dest,
-    part: `${dest}.part`,
-    options,
-    log: options.log ?? ((line: string) => console.log(line)),
-    hint: options.hint ? ` ${options.hint}` : "",
-  };
+  const log = options.log ?? ((line: string) => console.log(line));
+  const job: Job = { url, dest, part: `${dest}.part`, options, log, hint: options.hint ? ` ${options.hint}` : "" };
   const cached = await useCached(job);
   if (cached) return cached;
   await Deno.mkdir(dirname(dest), { recursive: true }).catch((err) => {
@@ -248,15 +218,10 @@ async function receive(
     }
   } catch (err) {
     const fs = describeFsError(err, job.part);
-    throw new DownloadError(
-      fs
-        ? `cannot save the download of ${job.url} after ${
-          megabytes(got)
-        }: ${fs} Then run again to resume from ${job.part}.`
-        : `the download of ${job.url} broke off after ${megabytes(got)}: ${why(err)}. ` +
-          `Run again to resume from ${job.part}.${job.hint}`,
-      { cause: err },
-    );
+    const what = fs
+      ? `cannot save the download of ${job.url} after ${megabytes(got)}: ${fs} Then run`
+      : `the download of ${job.url} broke off after ${megabytes(got)}: ${why(err)}. Run`;
+    throw new DownloadError(`${what} again to resume from ${job.part}.${fs ? "" : job.hint}`, { cause: err });
   } finally {
     file.close();
   }

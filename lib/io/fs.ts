@@ -1,20 +1,12 @@
 /**
- * File-system helpers: stat-or-null, the one atomic write (files and folders)
- * and its temporary names, and file-system errors as one readable sentence.
+ * File-system helpers: stat-or-null, the one atomic write (files and folders,
+ * one temporary-name scheme), and file-system errors as one readable sentence.
  *
  * @module
  */
 import { basename, dirname, join } from "node:path";
 
-/**
- * `Deno.stat`, or `null` when nothing is at `path` (other errors still throw).
- *
- * @example
- * ```ts
- * import { statOrNull } from "./fs.ts";
- * (await statOrNull("no/such/file")) === null; // true
- * ```
- */
+/** `Deno.stat`, or `null` when nothing is at `path` (other errors still throw). */
 export async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
   try {
     return await Deno.stat(path);
@@ -31,35 +23,17 @@ function tempBeside(target: string, kind: "tmp" | "old"): string {
   return join(dirname(target), `.${basename(target)}.${kind}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
 }
 
-/** Whether process `pid` still runs (by `/proc/<pid>`; without `/proc`, every process counts as running). */
-async function processAlive(pid: number): Promise<boolean> {
-  if (pid === Deno.pid || (await statOrNull("/proc/self")) === null) return true;
-  return (await statOrNull(`/proc/${pid}`)) !== null;
-}
-
-/**
- * Remove the temporary files and folders in `folder` that writers killed
- * while writing left behind (those whose process is gone); returns their paths.
- *
- * @example
- * ```ts
- * import { removeStaleTemps } from "./fs.ts";
- * console.log(await removeStaleTemps("data/checkpoints/quick"));
- * ```
- */
-export async function removeStaleTemps(folder: string): Promise<string[]> {
-  const removed: string[] = [];
-  if (!(await statOrNull(folder))?.isDirectory) return removed;
+/** Remove the temporary paths in `folder` left by writers whose process is gone; returns them. */
+async function removeStaleTemps(folder: string): Promise<string[]> {
+  // Without /proc, every process counts as running.
+  if (!(await statOrNull(folder))?.isDirectory || !(await statOrNull("/proc/self"))) return [];
   const stale: string[] = [];
   for await (const e of Deno.readDir(folder)) {
     const pid = e.name.match(TEMP_NAME)?.[1];
-    if (pid && !(await processAlive(Number(pid)))) stale.push(join(folder, e.name));
+    if (pid && Number(pid) !== Deno.pid && !(await statOrNull(`/proc/${pid}`))) stale.push(join(folder, e.name));
   }
-  for (const path of stale) {
-    await Deno.remove(path, { recursive: true }).catch(() => {});
-    removed.push(path);
-  }
-  return removed;
+  for (const path of stale) await Deno.remove(path, { recursive: true }).catch(() => {});
+  return stale;
 }
 
 /** What {@link writeAtomically} writes: bytes or text for a file, or a function that fills a temporary path. */
@@ -67,20 +41,10 @@ export type AtomicContent = Uint8Array | string | ((tmp: string) => Promise<void
 
 /**
  * Write a file or a folder so that readers see the old content or the new,
- * never half: the content goes to a temporary path beside `target`
- * (`.<name>.tmp-<pid>-<random>`), renamed into place at the end (a folder
- * replaces an old one whole). The temporary path is removed when anything
- * fails, and what killed writers left in the folder is removed first
- * (`log` hears of each).
- *
- * @example
- * ```ts
- * import { join } from "node:path";
- * import { writeAtomically } from "./fs.ts";
- * const dir = await Deno.makeTempDir();
- * await writeAtomically(join(dir, "done.txt"), "done\n");
- * await writeAtomically(join(dir, "model"), (tmp) => Deno.mkdir(tmp));
- * ```
+ * never half: the content goes to a temporary path beside `target`, renamed
+ * into place at the end (a folder replaces an old one whole). The temporary
+ * path is removed when anything fails, and what killed writers left in the
+ * folder is removed first (`log` hears of each).
  */
 export async function writeAtomically(
   target: string,
@@ -113,16 +77,6 @@ export async function writeAtomically(
  * A file-system error (`Deno.errors.*`, or an OS error such as a full disk)
  * as one sentence that names `path`, what went wrong and what to do;
  * `undefined` for any other error.
- *
- * @example
- * ```ts
- * import { describeFsError } from "./fs.ts";
- * try {
- *   await Deno.mkdir("/proc/x");
- * } catch (err) {
- *   console.error(describeFsError(err, "/proc/x"));
- * }
- * ```
  */
 export function describeFsError(err: unknown, path: string): string | undefined {
   // Deno's errors, and plain Errors for the OS errors it has no class for; never the workbook's own.

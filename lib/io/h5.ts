@@ -1,17 +1,8 @@
 /**
- * HDF5 files through h5wasm (HDF5 compiled to WebAssembly): open a file with
- * a clear error when it is missing or not HDF5, and list what it holds.
+ * HDF5 files through h5wasm (its Node build reads the real file system, so a
+ * file is never copied whole into memory): open a file with a clear error when
+ * it is missing, not HDF5 or damaged, and list what it holds.
  *
- * h5wasm's Node build reads and writes the real file system (Emscripten's
- * NODERAWFS), so a file is never copied whole into WebAssembly memory; only
- * the dataset being read is.
- *
- * @example
- * ```ts
- * import { readH5 } from "./h5.ts";
- * const tree = await readH5("../shared/fixtures/keras/decoder.h5");
- * console.log(tree.attrs.keras_version); // "2.2.2"
- * ```
  * @module
  */
 import * as h5wasm from "h5wasm/node";
@@ -25,12 +16,6 @@ export type { Dataset, File as H5File, Group } from "h5wasm/node";
  * The most telling line of an HDF5 error stack (h5wasm's throwing handler
  * puts the whole "HDF5-DIAG" stack in the message): the innermost
  * `... in FUNC(): what` line, e.g. `truncated file: eof = 4096, ..., stored_eof = 1304048`.
- *
- * @example
- * ```ts
- * import { hdf5Reason } from "./h5.ts";
- * hdf5Reason(new Error("#000: H5F.c line 1 in H5Fopen(): unable to open file")); // "unable to open file"
- * ```
  */
 export function hdf5Reason(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
@@ -44,12 +29,6 @@ const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 /**
  * Whether `path` is a file that starts with the HDF5 signature (at offset 0,
  * or 512, 1024, 2048, … after a user block, as the format allows).
- *
- * @example
- * ```ts
- * import { isHdf5File } from "./h5.ts";
- * await isHdf5File("deno.json"); // false
- * ```
  */
 export async function isHdf5File(path: string): Promise<boolean> {
   if (!(await Deno.stat(path).then((i) => i.isFile, () => false))) return false;
@@ -87,14 +66,6 @@ export async function h5Ready(): Promise<typeof h5wasm> {
 /**
  * Open an HDF5 file. For reading, the path must exist and be HDF5: the error
  * says which of the two failed, with the absolute path.
- *
- * @example
- * ```ts
- * import { openH5 } from "./h5.ts";
- * const file = await openH5("../shared/fixtures/keras/decoder.h5");
- * console.log(file.keys()); // ["model_weights"]
- * file.close();
- * ```
  */
 export async function openH5(
   path: string,
@@ -104,12 +75,9 @@ export async function openH5(
   const h5 = await h5Ready();
   const absolute = resolve(path);
   if (mode !== "w") {
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.stat(absolute);
-    } catch {
+    const info = await Deno.stat(absolute).catch(() => {
       throw new ModelFileError(`No file at ${absolute}: check the path (relative paths start at ${Deno.cwd()}).`);
-    }
+    });
     if (!info.isFile) throw new ModelFileError(`${absolute} is not a file: give the path of an .h5 file.`);
     if (!(await isHdf5File(absolute))) {
       const what = info.size === 0 ? "an empty file" : "not an HDF5 file (no HDF5 signature)";
@@ -142,19 +110,13 @@ function damaged(path: string, mode: string, reason: string): ModelFileError {
 /** A plain JavaScript value of an HDF5 attribute. */
 export type AttrValue = string | number | bigint | boolean | string[] | number[] | null;
 
-/** One node of the tree {@link readH5} returns. */
+/** One node of the tree {@link readH5} returns: its path in the file, attributes, a dataset's shape and dtype, a group's children. */
 export interface H5Node {
-  /** Absolute path in the file, e.g. `/model_weights/dense_1`. */
   path: string;
-  /** `group` or `dataset`, or the link kind for other entries. */
   kind: "group" | "dataset" | "other";
-  /** Attributes, decoded to plain values (strings, numbers, arrays). */
   attrs: Record<string, AttrValue>;
-  /** A dataset's shape. */
   shape?: number[];
-  /** A dataset's dtype as h5wasm spells it (`<f`, `<d`, ...). */
   dtype?: string;
-  /** A group's children, by name. */
   children?: Record<string, H5Node>;
 }
 
@@ -162,20 +124,10 @@ export interface H5Node {
  * Decode an attribute value to plain JavaScript: strings stay strings, arrays
  * of strings become `string[]`, typed arrays become `number[]` (an empty
  * array for Keras' empty `weight_names`).
- *
- * @example
- * ```ts
- * import { plainValue } from "./h5.ts";
- * plainValue(new Float64Array(0)); // []
- * ```
  */
 export function plainValue(value: unknown): AttrValue {
   if (value === null || value === undefined) return null;
-  if (
-    typeof value === "string" || typeof value === "number" || typeof value === "bigint" || typeof value === "boolean"
-  ) {
-    return value;
-  }
+  if (["string", "number", "bigint", "boolean"].includes(typeof value)) return value as AttrValue;
   if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number>, Number);
   if (Array.isArray(value)) {
     return value.every((v) => typeof v === "string") ? value as string[] : value.map((v) => Number(v));
@@ -183,11 +135,8 @@ export function plainValue(value: unknown): AttrValue {
   return String(value);
 }
 
-function attrsOf(entity: { attrs: Record<string, { value: unknown }> }): Record<string, AttrValue> {
-  const out: Record<string, AttrValue> = {};
-  for (const [name, attr] of Object.entries(entity.attrs)) out[name] = plainValue(attr.value);
-  return out;
-}
+const attrsOf = (entity: { attrs: Record<string, { value: unknown }> }): Record<string, AttrValue> =>
+  Object.fromEntries(Object.entries(entity.attrs).map(([name, attr]) => [name, plainValue(attr.value)]));
 
 function nodeOf(entity: h5wasm.Group | h5wasm.Dataset | null, path: string): H5Node {
   if (entity instanceof h5wasm.Dataset) {
@@ -207,13 +156,6 @@ function nodeOf(entity: h5wasm.Group | h5wasm.Dataset | null, path: string): H5N
 /**
  * The structure of an HDF5 file: groups, datasets (shape and dtype, not the
  * data) and every attribute, as a tree of {@link H5Node}.
- *
- * @example
- * ```ts
- * import { readH5 } from "./h5.ts";
- * const tree = await readH5("../shared/fixtures/keras/decoder.h5");
- * tree.children!.model_weights.attrs.layer_names; // ["input_2", "dense_4", ...]
- * ```
  */
 export async function readH5(path: string, options: { probe?: boolean } = {}): Promise<H5Node> {
   const file = await openH5(path, "r", options);
@@ -223,6 +165,8 @@ export async function readH5(path: string, options: { probe?: boolean } = {}): P
     file.close();
   }
 }
+
+const AGAIN = "Fetch or copy the file again (or save the model again).";
 
 /** Files (path, size, time) that were probed, or checked against a hash, and found good: not probed again. */
 const knownGood = new Set<string>();
@@ -236,12 +180,6 @@ async function fileKey(path: string): Promise<string | undefined> {
  * Record that a file was checked against a known hash (a manifest, Keras'
  * md5), so {@link openH5} need not probe it. A later change of its size or
  * time makes it unknown again.
- *
- * @example
- * ```ts
- * import { markH5Verified } from "./h5.ts";
- * await markH5Verified("data/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
- * ```
  */
 export async function markH5Verified(path: string): Promise<void> {
   const key = await fileKey(path);
@@ -249,13 +187,11 @@ export async function markH5Verified(path: string): Promise<void> {
 }
 
 /**
- * Read a file's whole structure (every group, dataset shape and attribute)
- * in a worker first, with a time limit. HDF5 (2.0.0 in h5wasm) can loop
- * forever on some damaged metadata (found by the fuzz suite: one flipped bit
- * in a Keras file's attribute heap); a synchronous loop cannot be stopped in
- * this thread, but a worker can be terminated. Costs one worker start (h5wasm
- * compiles again there: 1.6–2 s measured on two loaded cores) per file, once
- * per process; files checked against a hash ({@link markH5Verified}) skip it.
+ * Read a file's whole structure in a worker first, with a time limit: HDF5
+ * can loop forever on some damaged metadata (one flipped bit in an attribute
+ * heap), and only a worker can be stopped. Once per file and process; files
+ * checked against a hash ({@link markH5Verified}) skip it.
+ *
  * @throws {ModelFileError} when HDF5 fails or does not finish reading the structure in time.
  */
 async function probeH5(path: string, limitMs = h5ProbeMs()): Promise<void> {
@@ -265,16 +201,9 @@ async function probeH5(path: string, limitMs = h5ProbeMs()): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const answer = await new Promise<{ ok: boolean; name?: string; message?: string }>((ok, fail) => {
-      timer = setTimeout(
-        () =>
-          fail(
-            new ModelFileError(
-              `${path} is damaged: HDF5 did not finish reading its structure in ${limitMs / 1000} s (damaged ` +
-                `metadata can make it loop forever). Fetch or copy the file again (or save the model again).`,
-            ),
-          ),
-        limitMs,
-      );
+      const why = `HDF5 did not finish reading its structure in ${limitMs / 1000} s (damaged metadata can make it ` +
+        `loop forever)`;
+      timer = setTimeout(() => fail(new ModelFileError(`${path} is damaged: ${why}. ${AGAIN}`)), limitMs);
       worker.onmessage = (event) => ok(event.data);
       worker.postMessage({ path });
       worker.onerror = (event) => {
@@ -287,10 +216,8 @@ async function probeH5(path: string, limitMs = h5ProbeMs()): Promise<void> {
       return;
     }
     if (answer.name === "ModelFileError") throw new ModelFileError(answer.message ?? "damaged");
-    throw new ModelFileError(
-      `${path} is damaged: HDF5 failed reading its structure (${hdf5Reason(new Error(answer.message))}). ` +
-        `Fetch or copy the file again (or save the model again).`,
-    );
+    const why = hdf5Reason(new Error(answer.message));
+    throw new ModelFileError(`${path} is damaged: HDF5 failed reading its structure (${why}). ${AGAIN}`);
   } finally {
     clearTimeout(timer);
     worker.terminate();

@@ -1,16 +1,9 @@
 /**
- * The one integrity record of the workbook: a manifest of sizes and SHA-256
- * sums (md5 too where Keras' sums need it). The split, saved models,
- * checkpoints and downloads all record their files this way, and all check
- * them with {@link differs}: a truncated or changed file is found and named,
- * never used.
+ * The one integrity record: a manifest of sizes and SHA-256 sums (md5 too
+ * where Keras' sums need it). The split, saved models, checkpoints and
+ * downloads record their files this way and check them with {@link differs}:
+ * a truncated or changed file is found and named, never used.
  *
- * @example
- * ```ts
- * import { checkManifest, makeManifest } from "./integrity.ts";
- * const manifest = await makeManifest("data/models/cats_and_dogs_small_1", ["model.json", "weights.bin"]);
- * console.log(await checkManifest("data/models/cats_and_dogs_small_1", manifest, "all")); // []
- * ```
  * @module
  */
 import { createHash } from "node:crypto";
@@ -19,15 +12,14 @@ import { join } from "node:path";
 /** The manifest's file name in a folder (a split, a saved model). */
 export const MANIFEST = "manifest.json";
 
-/** What a manifest records of one file. */
+/**
+ * What a manifest records of one file: bytes, SHA-256 (hex), md5 (Keras' weight files are known by it), and the
+ * modification time in ms where a cheap check hashes only files whose time changed.
+ */
 export interface FileRecord {
-  /** Bytes. */
   size: number;
-  /** SHA-256, hex. */
   sha256: string;
-  /** md5, hex (Keras' weight files are known by it). */
   md5?: string;
-  /** Modification time in ms, where a cheap check hashes only files whose time changed. */
   mtime?: number;
 }
 
@@ -38,23 +30,13 @@ export interface Manifest {
   [note: string]: unknown;
 }
 
-/** A file that differs from its record, and how. */
+/** A file (its name in the manifest) that differs from its record, and how (e.g. `0 bytes, expected 23456`). */
 export interface Problem {
-  /** Its name in the manifest. */
   file: string;
-  /** What differs, e.g. `0 bytes, expected 23456`. */
   problem: string;
 }
 
-/**
- * A file's hash as hex, read as a stream (constant memory, even for the 528 MiB VGG16 file).
- *
- * @example
- * ```ts
- * import { fileHash } from "./integrity.ts";
- * console.log(await fileHash("deno.json", "sha256"));
- * ```
- */
+/** A file's hash as hex, read as a stream (constant memory, even for the 528 MiB VGG16 file). */
 export async function fileHash(path: string, algorithm: "md5" | "sha256"): Promise<string> {
   const hash = createHash(algorithm);
   using file = await Deno.open(path, { read: true });
@@ -76,16 +58,7 @@ export async function fileRecord(path: string, with_: { md5?: boolean; mtime?: b
   return record;
 }
 
-/**
- * How `got` differs from `want` (size first, then each sum `want` has), or
- * `undefined` when it matches.
- *
- * @example
- * ```ts
- * import { bytesRecord, differs } from "./integrity.ts";
- * differs(bytesRecord(new Uint8Array(3)), { size: 4, sha256: "00" }); // "3 bytes, expected 4"
- * ```
- */
+/** How `got` differs from `want` (size first, then each sum `want` has), or `undefined` when it matches. */
 export function differs(got: Partial<FileRecord>, want: Partial<FileRecord>): string | undefined {
   if (want.size !== undefined && got.size !== want.size) return `${got.size} bytes, expected ${want.size}`;
   if (want.sha256 && got.sha256 !== want.sha256.toLowerCase()) {

@@ -1,19 +1,9 @@
 /**
- * The run profile, the workbook's settings (`CH5_*` environment variables)
- * and where a run keeps its files.
+ * The run profile (`CH5_PROFILE`: `quick`, the default, runs every notebook
+ * in minutes on a CPU; `full` runs the book's epochs and image counts), the
+ * other `CH5_*` settings, and where a run keeps its files. A bad setting is a
+ * {@link SettingError} naming it, never clamped or guessed; empty means unset.
  *
- * `CH5_PROFILE=quick` (the default) runs every notebook's code on fewer
- * steps, so that it executes in minutes on two CPU cores; `CH5_PROFILE=full`
- * runs the book's epochs, steps and image counts. Every setting is checked
- * when it is read: a bad value is a {@link SettingError} naming it, never
- * clamped or guessed; an empty value means unset.
- *
- * @example
- * ```ts
- * import { byProfile, profile } from "./profile.ts";
- * const epochs = byProfile({ quick: 1, full: 5 });
- * console.log(profile(), epochs);
- * ```
  * @module
  */
 import { dirname, isAbsolute, join, resolve } from "node:path";
@@ -32,7 +22,7 @@ export function setting(name: string): string | undefined {
   return Deno.env.get(name)?.trim() || undefined;
 }
 
-/** The profile of this run, from `CH5_PROFILE` (default `quick`). */
+/** The profile of this run, from `CH5_PROFILE` (default `quick`); another value is a {@link SettingError}. */
 export function profile(): Profile {
   const value = (setting("CH5_PROFILE") ?? "quick").toLowerCase();
   if (value === "quick" || value === "full") return value;
@@ -41,7 +31,15 @@ export function profile(): Profile {
   );
 }
 
-/** Pick the value of the current profile. */
+/**
+ * Pick the value of the current profile.
+ *
+ * @example
+ * ```ts
+ * import { byProfile } from "./profile.ts";
+ * const epochs = byProfile({ quick: 1, full: 5 });
+ * ```
+ */
 export function byProfile<T>(values: Record<Profile, T>): T {
   return values[profile()];
 }
@@ -76,27 +74,6 @@ export function trainUntil(): Date | undefined {
   return date;
 }
 
-/**
- * A whole-number setting in `[min, max]`, or `fallback` when unset.
- *
- * @example
- * ```ts
- * import { intSetting } from "./profile.ts";
- * const ms = intSetting("CH5_H5_PROBE_MS", 30_000, 1, 2_147_483_647, "ms");
- * ```
- * @throws {SettingError} for anything else, naming the setting and the range.
- */
-export function intSetting(name: string, fallback: number, min: number, max: number, unit: string): number {
-  const value = setting(name);
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (/^\d+$/.test(value) && n >= min && n <= max) return n;
-  throw new SettingError(
-    `${name}=${JSON.stringify(value)} is not a whole number of ${unit} from ${min} to ${max}: ` +
-      `set it to one (default ${fallback}), or unset it.`,
-  );
-}
-
 /** A path setting as a path: `~` is the home folder, a relative path starts at the project root. */
 function settingPath(name: string, value: string): string {
   if (value === "~" || value.startsWith("~/")) {
@@ -123,19 +100,11 @@ function firstExisting(path: string): { at: string; info: Deno.FileInfo } | unde
 }
 
 /**
- * The folder a directory setting names (`fallback` when unset), checked: `~`
- * is the home folder, a relative value starts at the project root
- * ({@link ROOT}), so `deno task data` and the notebook kernel (run in
- * `notebooks/`) agree; a file where the folder (or a folder above it) must be
- * is refused, named.
+ * The folder a directory setting names (`fallback` when unset): `~` is the
+ * home folder, a relative value starts at {@link ROOT} (so `deno task data`
+ * and the kernel, run in `notebooks/`, agree).
  *
- * @example
- * ```ts
- * import { dirSetting, ROOT } from "./profile.ts";
- * Deno.env.set("CH5_DATA_DIR", "my-data");
- * dirSetting("CH5_DATA_DIR", "data") === `${ROOT}/my-data`; // true
- * ```
- * @throws {SettingError} when a file is in the way.
+ * @throws {SettingError} when a file is where the folder (or one above it) must be.
  */
 export function dirSetting(name: string, fallback: string): string {
   const value = setting(name);
@@ -177,28 +146,29 @@ export function fileSetting(name: string): string | undefined {
  * A path under the workbook's `data/` folder (downloads, datasets, models,
  * results). `CH5_DATA_DIR` moves that folder (see {@link dirSetting}).
  *
+ * @example
+ * ```ts
+ * import { dataPath } from "./profile.ts";
+ * console.log(dataPath("models", "cats_and_dogs_small_1")); // …/data/models/cats_and_dogs_small_1
+ * ```
  * @throws {SettingError} when a file is in the way of `CH5_DATA_DIR`.
  */
 export function dataPath(...parts: string[]): string {
   return join(dirSetting("CH5_DATA_DIR", join(ROOT, "data")), ...parts);
 }
 
-/** How long the HDF5 probe may read a file's structure, in ms: `CH5_H5_PROBE_MS` (default 30 s). */
+/** How long the HDF5 probe may read a file's structure: `CH5_H5_PROBE_MS`, a whole number of ms (default 30 s). */
 export function h5ProbeMs(): number {
-  return intSetting("CH5_H5_PROBE_MS", 30_000, 1, 2_147_483_647, "ms");
+  const value = setting("CH5_H5_PROBE_MS"), max = 2_147_483_647; // the most a timer can hold
+  if (value === undefined) return 30_000;
+  if (/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= max) return Number(value);
+  throw new SettingError(
+    `CH5_H5_PROBE_MS=${JSON.stringify(value)} is not a whole number of ms from 1 to ${max}: ` +
+      `set it to one (default 30000), or unset it.`,
+  );
 }
 
-/**
- * Check every setting of the workbook once, before a long run, so that a bad
- * value fails at the start with a message naming it, not hours later.
- *
- * @example
- * ```ts
- * import { checkSettings } from "./profile.ts";
- * checkSettings(); // throws SettingError for e.g. CH5_TRAIN_UNTIL=2026-02-30
- * ```
- * @throws {SettingError} for the first bad setting.
- */
+/** Check every setting once, before a long run: a bad value fails at the start, not hours later ({@link SettingError}). */
 export function checkSettings(): void {
   profile();
   trainUntil();

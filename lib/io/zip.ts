@@ -1,18 +1,9 @@
 /**
- * Unpack ZIP archives to a folder, one entry at a time (yauzl reads the
- * central directory, then each entry on demand through a file descriptor, so
- * memory stays small whatever the archive's size; it handles ZIP64, data
- * descriptors and CP437/UTF-8 names). yauzl does not check CRC-32s, so this
- * module does, on every byte: a damaged archive is an error, never a wrong
- * file. An entry that would unpack to more than {@link MAX_ENTRY_BYTES} (a
- * zip bomb, or no picture) is skipped and named.
+ * Unpack ZIP archives to a folder entry by entry with yauzl (small memory
+ * whatever the archive's size; ZIP64, CP437/UTF-8 names), checking every
+ * entry's CRC-32 (yauzl does not): a damaged archive is an error, never a
+ * wrong file.
  *
- * @example
- * ```ts
- * import { unpackZip } from "./zip.ts";
- * const { files, skipped } = await unpackZip("data/downloads/kagglecatsanddogs_5340.zip", "/tmp/pets");
- * console.log(files.length, skipped);
- * ```
  * @module
  */
 import { dirname, join } from "node:path";
@@ -21,7 +12,7 @@ import yauzl from "yauzl";
 import { DataError } from "./errors.ts";
 
 /** The largest entry {@link unpackZip} unpacks: 50 MB (no picture of the chapter comes near it). */
-export const MAX_ENTRY_BYTES = 50_000_000;
+const MAX_ENTRY_BYTES = 50_000_000;
 
 /** The parts of yauzl's API used here (the package ships no types). */
 interface YauzlEntry {
@@ -91,15 +82,15 @@ async function openZip(path: string): Promise<{ zip: YauzlZipFile; entries: Yauz
 }
 
 /** Why an entry cannot be unpacked, or `undefined` when it can. */
-function refusal(entry: YauzlEntry, maxBytes: number): string | undefined {
+function refusal(entry: YauzlEntry): string | undefined {
   if (entry.fileName.endsWith("/")) return `a folder entry holding ${entry.uncompressedSize} bytes (damaged?)`;
   if (entry.generalPurposeBitFlag & 1) return "encrypted";
   if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
     return `compression method ${entry.compressionMethod} (only stored and deflated entries are read; unpack the ` +
       `archive with another tool and pass the folder instead)`;
   }
-  if (entry.uncompressedSize > maxBytes) {
-    return `${entry.uncompressedSize} bytes unpacked, over the limit of ${maxBytes} (a zip bomb, or not a picture)`;
+  if (entry.uncompressedSize > MAX_ENTRY_BYTES) {
+    return `${entry.uncompressedSize} bytes unpacked, over the limit of ${MAX_ENTRY_BYTES} (a zip bomb, or not a picture)`;
   }
   return undefined;
 }
@@ -136,31 +127,24 @@ async function extract(path: string, zip: YauzlZipFile, entry: YauzlEntry, targe
   }
 }
 
-/** What {@link unpackZip} did. */
+/** What {@link unpackZip} did: the files unpacked (relative, `/`-separated), and the entries left packed, and why. */
 export interface UnpackResult {
-  /** The files unpacked, as paths relative to the folder (`/`-separated, as in the archive). */
   files: string[];
-  /** Entries left packed, and why. */
   skipped: { file: string; reason: string }[];
 }
 
 /**
  * Unpack every file of the archive at `path` into `dir` (created when
  * missing), one at a time, CRC-checked. Entries that are encrypted, use
- * another compression method, or would unpack to more than `maxEntryBytes`
- * are skipped and listed.
+ * another compression method, or would unpack to more than 50 MB (a zip bomb,
+ * or no picture) are skipped and listed.
  *
- * @example
- * ```ts
- * import { unpackZip } from "./zip.ts";
- * const { files } = await unpackZip("train.zip", "/tmp/train");
- * ```
  * @throws {DataError} for a file that is not a ZIP archive, or a damaged entry (named).
  */
 export async function unpackZip(
   path: string,
   dir: string,
-  options: { maxEntryBytes?: number; signal?: AbortSignal } = {},
+  options: { signal?: AbortSignal } = {},
 ): Promise<UnpackResult> {
   const { zip, entries } = await openZip(path);
   const result: UnpackResult = { files: [], skipped: [] };
@@ -169,7 +153,7 @@ export async function unpackZip(
     for (const entry of entries) {
       options.signal?.throwIfAborted();
       if (entry.fileName.endsWith("/") && entry.uncompressedSize === 0) continue;
-      const reason = refusal(entry, options.maxEntryBytes ?? MAX_ENTRY_BYTES);
+      const reason = refusal(entry);
       if (reason) {
         result.skipped.push({ file: entry.fileName, reason });
         continue;

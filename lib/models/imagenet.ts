@@ -3,16 +3,6 @@
  * `preprocessInput` (Keras' "caffe" mode) and `decodePredictions` (the 1,000
  * ILSVRC-2012 classes, in Keras' order, with Keras' WordNet ids and names).
  *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { decodePredictions, preprocessInput } from "./imagenet.ts";
- * import { vgg16 } from "./vgg16.ts";
- * const model = await vgg16();
- * const x = preprocessInput(tf.zeros([1, 224, 224, 3]).add(128) as tf.Tensor4D);
- * const preds = model.predict(x) as tf.Tensor;
- * console.log(decodePredictions(preds, 3)[0]); // [{ classIndex, wnid, name, probability }, ...]
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -33,12 +23,6 @@ export interface ImagenetClass {
 /**
  * The 1,000 ImageNet classes by output index, as Keras'
  * `imagenet_class_index.json` lists them (plus the long names).
- *
- * @example
- * ```ts
- * import { IMAGENET_CLASSES } from "./imagenet.ts";
- * IMAGENET_CLASSES[386]; // { classIndex: 386, wnid: "n02504458", name: "African_elephant", ... }
- * ```
  */
 export const IMAGENET_CLASSES: readonly ImagenetClass[] = Object.freeze(
   (table as [string, string, string][]).map(([wnid, name, longName], classIndex) =>

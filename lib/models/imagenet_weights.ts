@@ -1,19 +1,7 @@
 /**
- * The VGG16 ImageNet weights: Keras' own `.h5` files, found in a cache
- * folder or downloaded once (resumable, see `lib/io/download.ts`) and
- * checked against Keras' md5 sums.
+ * The VGG16 ImageNet weights: Keras' own `.h5` files, cached in `data/weights/`
+ * (`CH5_WEIGHTS_DIR`) or downloaded once, checked against Keras' md5 sums.
  *
- * The cache is `data/weights/` (override with `CH5_WEIGHTS_DIR`). Offline,
- * the error says which file to put where and where to get it. With
- * `CH5_ALLOW_RANDOM_WEIGHTS=1` the model keeps random weights instead, with a
- * warning that its numbers then mean nothing.
- *
- * @example
- * ```ts
- * import { vgg16WeightsPath } from "./imagenet_weights.ts";
- * const path = await vgg16WeightsPath({ includeTop: false });
- * console.log(path); // .../data/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
- * ```
  * @module
  */
 import { join, resolve } from "node:path";
@@ -27,11 +15,9 @@ import { dataPath, dirSetting } from "../io/profile.ts";
 /** Where Keras 2 downloads the VGG16 weights from. */
 const WEIGHTS_BASE_URL = "https://github.com/fchollet/deep-learning-models/releases/download/v0.1/";
 
-/** One weights file: its name and Keras' md5 of it. */
+/** One weights file: its name in Keras' cache (`~/.keras/models/`) and the md5 Keras checks (`file_hash`). */
 export interface WeightsFile {
-  /** The file name, as in Keras' cache (`~/.keras/models/`). */
   file: string;
-  /** The md5 sum Keras checks (`file_hash`). */
   md5: string;
 }
 
@@ -44,12 +30,6 @@ export const VGG16_WEIGHTS: { top: WeightsFile; notop: WeightsFile } = {
 /**
  * The folder of cached weights: `CH5_WEIGHTS_DIR` (a relative value starts at
  * the project root), else `data/weights`.
- *
- * @example
- * ```ts
- * import { weightsDir } from "./imagenet_weights.ts";
- * console.log(weightsDir());
- * ```
  */
 export function weightsDir(): string {
   return dirSetting("CH5_WEIGHTS_DIR", dataPath("weights"));
@@ -61,10 +41,7 @@ export interface CachedWeightsOptions {
   dir?: string;
   /** Where to download from (default {@link WEIGHTS_BASE_URL}); the file name is appended. */
   baseUrl?: string;
-  /**
-   * Return `null` (keep random weights) instead of failing when the file can
-   * be neither found nor downloaded (default: `CH5_ALLOW_RANDOM_WEIGHTS=1`).
-   */
+  /** Return `null` (random weights) when the file can be had neither way (default: `CH5_ALLOW_RANDOM_WEIGHTS=1`). */
   allowRandom?: boolean;
   /** The `fetch` to use (tests inject one). */
   fetch?: typeof fetch;
@@ -72,15 +49,7 @@ export interface CachedWeightsOptions {
   log?: (line: string) => void;
 }
 
-/**
- * Whether `CH5_ALLOW_RANDOM_WEIGHTS` is set (`1`, `true` or `yes`): models may keep random weights.
- *
- * @example
- * ```ts
- * import { allowRandomWeights } from "./imagenet_weights.ts";
- * if (allowRandomWeights()) console.log("numbers from random weights mean nothing");
- * ```
- */
+/** Whether `CH5_ALLOW_RANDOM_WEIGHTS` is set (`1`, `true` or `yes`): models may keep random weights. */
 export function allowRandomWeights(): boolean {
   const value = (Deno.env.get("CH5_ALLOW_RANDOM_WEIGHTS") ?? "").trim().toLowerCase();
   return value === "1" || value === "true" || value === "yes";
@@ -92,12 +61,6 @@ export function allowRandomWeights(): boolean {
  * file is not hashed again on later calls. When it cannot be had: a
  * {@link DownloadError} that says which file to put where, or, with
  * `allowRandom`, `null` and a warning.
- *
- * @example
- * ```ts
- * import { cachedWeights, VGG16_WEIGHTS } from "./imagenet_weights.ts";
- * const path = await cachedWeights(VGG16_WEIGHTS.notop);
- * ```
  */
 export async function cachedWeights(weights: WeightsFile, options: CachedWeightsOptions = {}): Promise<string | null> {
   const dir = resolve(options.dir ?? weightsDir());
@@ -106,12 +69,8 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
   let problem: string;
   const before = await statOrNull(dest);
   try {
-    const got = await downloadFile(url, dest, {
-      md5: weights.md5,
-      onMismatch: "replace",
-      fetch: options.fetch,
-      log: options.log,
-    });
+    const { fetch, log } = options;
+    const got = await downloadFile(url, dest, { md5: weights.md5, onMismatch: "replace", fetch, log });
     await markH5Verified(got.path); // its md5 is Keras' own: no need to probe it before HDF5 opens it
     return got.path;
   } catch (err) {
@@ -125,44 +84,34 @@ export async function cachedWeights(weights: WeightsFile, options: CachedWeights
     ? `the file at ${dest} is damaged or a different file (md5 ${damaged}, expected ${weights.md5}; ` +
       `${present!.size} bytes) and was NOT used`
     : undefined;
-  const allowRandom = options.allowRandom ?? allowRandomWeights();
-  if (allowRandom) {
+  if (options.allowRandom ?? allowRandomWeights()) {
+    const fix = badFile ? `Replace ${dest} with a good copy (md5 ${weights.md5})` : `Put the file at ${dest}`;
     console.warn(
       `WARNING: ${weights.file} is not available (${badFile ? `${badFile}; ` : ""}${problem}). ` +
         `CH5_ALLOW_RANDOM_WEIGHTS is set, so the model keeps RANDOM weights: its predictions, features and ` +
-        `accuracies mean nothing. ` +
-        (badFile
-          ? `Replace ${dest} with a good copy (md5 ${weights.md5}) for real results.`
-          : `Put the file at ${dest} for real results.`),
+        `accuracies mean nothing. ${fix} for real results.`,
     );
     return null;
   }
+  const random = "To run the code with random weights instead (its numbers then mean nothing), set " +
+    "CH5_ALLOW_RANDOM_WEIGHTS=1.";
   if (badFile) {
     throw new DownloadError(
       `Could not use the ImageNet weights ${weights.file}: ${badFile}, and a fresh download failed: ${problem}.\n` +
         `Fix: delete ${dest} (and ${dest}.json) and run again with internet, or replace it with a good copy from ` +
-        `${url} (md5 ${weights.md5}).\n` +
-        `To run the code with random weights instead (its numbers then mean nothing), set CH5_ALLOW_RANDOM_WEIGHTS=1.`,
+        `${url} (md5 ${weights.md5}).\n${random}`,
     );
   }
   throw new DownloadError(
-    `Could not get the ImageNet weights ${weights.file}: ${problem}.\n` +
-      `Put the file at:\n  ${dest}\n` +
+    `Could not get the ImageNet weights ${weights.file}: ${problem}.\nPut the file at:\n  ${dest}\n` +
       `Get it from ${url} on a machine with internet (md5 ${weights.md5}), ` +
-      `or set CH5_WEIGHTS_DIR to a folder that already holds it.\n` +
-      `To run the code with random weights instead (its numbers then mean nothing), set CH5_ALLOW_RANDOM_WEIGHTS=1.`,
+      `or set CH5_WEIGHTS_DIR to a folder that already holds it.\n${random}`,
   );
 }
 
 /**
  * The VGG16 ImageNet weights file (with or without the classifier on top),
  * from the cache or downloaded; `null` only with `allowRandom`.
- *
- * @example
- * ```ts
- * import { vgg16WeightsPath } from "./imagenet_weights.ts";
- * const notop = await vgg16WeightsPath({ includeTop: false });
- * ```
  */
 export function vgg16WeightsPath(options: CachedWeightsOptions & { includeTop: boolean }): Promise<string | null> {
   return cachedWeights(options.includeTop ? VGG16_WEIGHTS.top : VGG16_WEIGHTS.notop, options);

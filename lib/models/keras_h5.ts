@@ -1,25 +1,8 @@
 /**
- * Keras HDF5 files (`.h5`) for TensorFlow.js models: load weights into a
- * model by layer name (or by order, as Keras' `load_weights` does), load a
- * whole model saved by Keras' `model.save()`, and save a model's weights in
- * Keras' layout so that Keras (and this module) can read them back.
+ * Keras HDF5 files (`.h5`) for TensorFlow.js models: load weights by layer
+ * name or order, load a whole model saved by `model.save()`, and save weights
+ * in Keras' `save_weights` layout.
  *
- * Keras' layout (2.x, `save_weights`, or the `model_weights` group of
- * `model.save`): the weights root has the attribute `layer_names`; each
- * layer is a group of that name whose attribute `weight_names` lists its
- * arrays (e.g. `dense_1/kernel:0`, or `block1_conv1_W_1:0` in the VGG16
- * ImageNet files), each a dataset at `<layer>/<weight name>`. Kernels are laid
- * out as in TensorFlow.js, so the arrays are assigned as they are. Every array
- * is read and checked (shapes, NaN, float16) before any is assigned: a file
- * that does not fit leaves the model as it was.
- *
- * @example
- * ```ts
- * import { loadKerasModel, loadWeightsFromH5, saveWeightsToH5 } from "./keras_h5.ts";
- * const model = await loadKerasModel("../shared/fixtures/keras/decoder.h5");
- * await saveWeightsToH5(model, "data/decoder_weights.h5");
- * await loadWeightsFromH5(model, "data/decoder_weights.h5");
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -39,23 +22,18 @@ import {
 import { differs, fileRecord, MANIFEST, readManifest } from "../io/integrity.ts";
 import { shapeText } from "./summary.ts";
 
-/** Options of {@link loadWeightsFromH5}. */
+/**
+ * Options of {@link loadWeightsFromH5}: `byName` (default `true`) matches layers by name; `false` matches the
+ * layers that have weights in order, as Keras' `load_weights(path)` does.
+ */
 export interface LoadWeightsOptions {
-  /**
-   * Match the file's layers to the model's by name (default `true`); with
-   * `false`, the layers that have weights are matched in order, as Keras'
-   * `load_weights(path)` does, and both must have as many.
-   */
   byName?: boolean;
 }
 
-/** What {@link loadWeightsFromH5} did. */
+/** What {@link loadWeightsFromH5} did: the layers loaded (file order), those the file lacks, the arrays assigned. */
 export interface LoadWeightsReport {
-  /** The model's layers that got weights from the file, in file order. */
   loaded: string[];
-  /** The model's layers with weights that the file does not have (by name): they keep theirs, with a warning. */
   notInFile: string[];
-  /** How many arrays were assigned. */
   arrays: number;
 }
 
@@ -287,15 +265,11 @@ async function withFile<T>(path: string, fn: (file: H5File, where: string) => T 
  * file (`model.save()`). By default layers are matched by name; every layer
  * of the file must exist in the model, shapes must agree, and layers of the
  * model that the file lacks keep their weights, with a warning naming them.
+ * Keras' layout: the root's attribute `layer_names`; per layer a group with
+ * the attribute `weight_names`, each a dataset (kernels laid out as in tfjs).
+ * Every array is read and checked (shape, NaN, float16) before any is
+ * assigned: a file that does not fit leaves the model as it was.
  *
- * @example
- * ```ts
- * import { loadWeightsFromH5 } from "./keras_h5.ts";
- * import { vgg16 } from "./vgg16.ts";
- * const convBase = await vgg16({ weights: null, includeTop: false, inputShape: [150, 150, 3] });
- * const report = await loadWeightsFromH5(convBase, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5");
- * console.log(report.loaded.length); // 13
- * ```
  * @throws {ModelFileError} for a path that is missing, not HDF5 or damaged, a missing layer or a shape mismatch
  * (naming both), float16 or NaN weights.
  */
@@ -345,11 +319,8 @@ function compileFrom(model: tf.LayersModel, trainingConfig: string, where: strin
   const spec = tc.optimizer_config ?? {};
   const c = spec.config ?? {};
   const make = OPTIMIZERS[spec.class_name];
-  if (!make) {
-    throw new ModelFileError(
-      `${where}: its optimizer ${spec.class_name} has no TensorFlow.js counterpart here; ${hint}.`,
-    );
-  }
+  const none = `its optimizer ${spec.class_name} has no TensorFlow.js counterpart here`;
+  if (!make) throw new ModelFileError(`${where}: ${none}; ${hint}.`);
   if (typeof tc.loss !== "string") throw new ModelFileError(`${where}: per-output losses are not supported; ${hint}.`);
   if (typeof c.decay === "number" && c.decay !== 0) {
     console.warn(`warning: the file's ${spec.class_name} has decay=${c.decay}; TensorFlow.js ignores it.`);
@@ -379,12 +350,6 @@ function compileFrom(model: tf.LayersModel, trainingConfig: string, where: strin
  * a `training_config`, `compile()` with its optimizer, loss and metrics (the
  * optimizer's state is not restored).
  *
- * @example
- * ```ts
- * import { loadKerasModel } from "./keras_h5.ts";
- * const model = await loadKerasModel("../shared/fixtures/keras/dense_imdb.h5");
- * model.summary();
- * ```
  * @throws {ModelFileError} for a weights-only file, layers TensorFlow.js does not know, or a loss, metric or
  * optimizer it does not know (then `{ compile: false }` loads the model).
  */
@@ -405,11 +370,9 @@ export function loadKerasModel(path: string, options: LoadKerasModelOptions = {}
     try {
       model = await tf.models.modelFromJSON({ modelTopology: JSON.parse(configText) });
     } catch (err) {
-      throw new ModelFileError(
-        `${where}: TensorFlow.js could not build the model of its "model_config" (Keras ${version}): ` +
-          `${err instanceof Error ? err.message.split("\n")[0] : err}`,
-        { cause: err },
-      );
+      const why = err instanceof Error ? err.message.split("\n")[0] : err;
+      const what = `TensorFlow.js could not build the model of its "model_config" (Keras ${version})`;
+      throw new ModelFileError(`${where}: ${what}: ${why}`, { cause: err });
     }
     const report = loadLayers(model, file, where, true);
     if (report.notInFile.length > 0) {
@@ -438,13 +401,6 @@ function writeStringsAttr(group: Group, name: string, values: string[]): void {
  * array a float32 dataset at `<layer>/<weight name>`. Keras reads it with
  * `model.load_weights(path)`; {@link loadWeightsFromH5} reads it back. The
  * file is written atomically (`writeAtomically`).
- *
- * @example
- * ```ts
- * import { saveWeightsToH5 } from "./keras_h5.ts";
- * import { mnistConvnet } from "./mnist_convnet.ts";
- * await saveWeightsToH5(mnistConvnet(), "data/mnist_convnet_weights.h5");
- * ```
  */
 export async function saveWeightsToH5(model: tf.LayersModel, path: string): Promise<string> {
   const target = resolve(path);
@@ -474,13 +430,8 @@ async function writeLayer(group: Group, layer: tf.layers.Layer): Promise<void> {
     for (const part of parts.slice(0, -1)) {
       parent = (parent.keys().includes(part) ? parent.get(part) : parent.create_group(part)) as Group;
     }
-    const variable = layer.weights[i];
-    const data = await variable.read().data();
-    parent.create_dataset({
-      name: parts[parts.length - 1],
-      data: data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>),
-      shape: variable.shape as number[],
-      dtype: "<f4",
-    });
+    const { shape } = layer.weights[i], values = await layer.weights[i].read().data();
+    const data = values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+    parent.create_dataset({ name: parts[parts.length - 1], data, shape: shape as number[], dtype: "<f4" });
   }
 }

@@ -1,33 +1,7 @@
 /**
- * Save a trained model under `data/models/<name>/` and load it back, like
- * Keras' `model.save('cats_and_dogs_small_1.h5')` and
- * `keras.models.load_model(...)`.
+ * Save a trained model under `data/models/<name>/` and load it back, checked,
+ * like Keras' `model.save(...)` and `load_model(...)`.
  *
- * A saved model is one folder, written atomically (`writeAtomically`: a
- * model saved again replaces the old one whole, an interrupted save leaves
- * nothing half-written, and what a killed save left is removed by the next):
- *
- * - `model.json`: the TensorFlow.js layers format (`modelTopology` in Keras'
- *   JSON, `weightsManifest`, `trainingConfig` when the model was compiled);
- * - `weights.bin`: every weight as little-endian float32, in manifest order;
- * - `<name>.h5` (unless `h5: false`): the weights in Keras' `save_weights`
- *   layout, which Keras reads with `model.load_weights(...)` (see `keras_h5.ts`);
- * - `manifest.json`: the integrity record (size and SHA-256) of each of these.
- *
- * Loading checks the files against the manifest (a truncated or changed
- * file is a {@link ModelFileError} naming it, never a model with wrong
- * weights) and refuses weights that are NaN or infinite. The browser build
- * of TensorFlow.js has no `file://` handler in Deno, so both directions go
- * through small IO handlers that read and write these files.
- *
- * @example
- * ```ts
- * import { loadModel, saveModel, smallConvnet } from "../mod.ts";
- * const saved = await saveModel(smallConvnet(), "cats_and_dogs_small_1");
- * console.log(saved.dir); // …/data/models/cats_and_dogs_small_1
- * const again = await loadModel("cats_and_dogs_small_1");
- * again.countParams(); // 3453121
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -50,15 +24,11 @@ export interface SaveModelOptions {
   includeOptimizer?: boolean;
 }
 
-/** Where {@link saveModel} put a model. */
+/** Where {@link saveModel} put a model: its folder, `model.json`, `weights.bin`, and Keras weights file when written. */
 export interface SavedModel {
-  /** The model's folder. */
   dir: string;
-  /** Its `model.json`. */
   modelJson: string;
-  /** Its `weights.bin`. */
   weightsBin: string;
-  /** Its Keras weights file, when written. */
   h5?: string;
 }
 
@@ -68,11 +38,6 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
  * The folder a model called `name` is saved in: `data/models/<name>`
  * (under `CH5_DATA_DIR` when set).
  *
- * @example
- * ```ts
- * import { modelPath } from "./save.ts";
- * modelPath("cats_and_dogs_small_2"); // …/data/models/cats_and_dogs_small_2
- * ```
  * @throws {RangeError} for a name that is not a plain folder name.
  */
 export function modelPath(name: string): string {
@@ -100,10 +65,8 @@ async function writeModelFiles(model: tf.LayersModel, dir: string, includeOptimi
         weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
       };
       // tfjs writes the training config only with the optimizer's state; Keras always keeps the compile settings.
-      const config = artifacts.trainingConfig ??
-        (model.optimizer
-          ? (model as unknown as { getTrainingConfig(): tf.io.TrainingConfig }).getTrainingConfig()
-          : undefined);
+      const compiled = model as unknown as { optimizer?: unknown; getTrainingConfig(): tf.io.TrainingConfig };
+      const config = artifacts.trainingConfig ?? (compiled.optimizer ? compiled.getTrainingConfig() : undefined);
       if (config) modelJson.trainingConfig = config;
       await Deno.writeFile(join(dir, WEIGHTS_BIN), new Uint8Array(weights));
       await Deno.writeTextFile(join(dir, MODEL_JSON), JSON.stringify(modelJson));
@@ -114,8 +77,11 @@ async function writeModelFiles(model: tf.LayersModel, dir: string, includeOptimi
 }
 
 /**
- * Save `model` as `data/models/<name>/{model.json, weights.bin, <name>.h5, manifest.json}`,
- * replacing a model saved earlier under the same name.
+ * Save `model` as one folder, `data/models/<name>/`, written atomically (an
+ * interrupted save leaves the model saved before): `model.json` (tfjs' layers
+ * format, with the compile settings), `weights.bin` (float32),
+ * `<name>.h5` (Keras' `save_weights` layout, unless `h5: false`) and
+ * `manifest.json` (size and SHA-256 of each).
  *
  * @example
  * ```ts
@@ -181,9 +147,8 @@ async function resolveModelJson(nameOrPath: string): Promise<string> {
 /** The file's bytes, checked against the manifest's record of it (when there is one). */
 async function readChecked(path: string, manifest: Manifest | undefined, what: string): Promise<Uint8Array> {
   const bytes = await Deno.readFile(path).catch((err) => {
-    throw new ModelFileError(`${what} ${path} cannot be read (${(err as Error).message}): save the model again.`, {
-      cause: err,
-    });
+    const why = `${what} ${path} cannot be read (${(err as Error).message})`;
+    throw new ModelFileError(`${why}: save the model again.`, { cause: err });
   });
   const recorded = manifest?.files[basename(path)];
   const wrong = recorded && differs(bytesRecord(bytes), recorded);
@@ -259,8 +224,9 @@ function fileHandler(modelJsonPath: string): tf.io.IOHandler {
 
 /**
  * Load a model saved by {@link saveModel}: by name (`data/models/<name>`), or
- * by the path of its folder or `model.json`. A model saved after `compile`
- * comes back compiled with the same loss, metrics and optimizer settings.
+ * by the path of its folder or `model.json`. Its files are checked against
+ * the manifest, and NaN or infinite weights refused. A model saved after
+ * `compile` comes back compiled with the same loss, metrics and optimizer.
  *
  * @example
  * ```ts

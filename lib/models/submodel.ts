@@ -1,20 +1,8 @@
 /**
- * Cut a chain model (a `tf.Sequential`, or a functional model without
- * branches, possibly with such models nested as layers, like the book's
- * `conv_base` inside a Sequential) at a named layer, and run either part
- * eagerly on tensors so that `tf.grad` can differentiate through it. Running
- * the layers one by one works at any input size a convnet accepts, and
- * leaves the model's own graph untouched.
+ * Cut a chain model at a named layer, and run either part eagerly so that
+ * `tf.grad` can differentiate through it (at any input size the convnet
+ * accepts; the model's own graph is left alone).
  *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { smallConvnet } from "./small_convnet.ts";
- * import { runLayers, splitAt } from "./submodel.ts";
- * const { base, head } = splitAt(smallConvnet(), "conv2d_4");
- * const features = runLayers(base, tf.zeros([1, 150, 150, 3])); // (1, 15, 15, 128)
- * const score = runLayers(head, features); // (1, 1)
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -46,12 +34,6 @@ function follows(layer: Layer, previous: Layer | undefined): boolean {
  *
  * @throws {Error} when a layer takes more than one input or not the output of
  *   the layer before it (a branching model: residual, multi-input).
- * @example
- * ```ts
- * import { smallConvnet } from "./small_convnet.ts";
- * import { chainLayers } from "./submodel.ts";
- * chainLayers(smallConvnet()).map((l) => l.name); // ["conv2d_1", "max_pooling2d_1", …, "dense_2"]
- * ```
  */
 export function chainLayers(model: tf.LayersModel): Layer[] {
   const out: Layer[] = [];

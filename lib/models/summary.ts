@@ -13,13 +13,6 @@ type Shape = readonly (number | null)[];
 /**
  * A shape as Keras prints it: `(None, 150, 150, 3)`; a 1-D shape with
  * Python's tuple comma, `(2000,)`; a list of shapes as `(None, 4), (None, 2)`.
- *
- * @example
- * ```ts
- * import { shapeText } from "./summary.ts";
- * shapeText([null, 26, 26, 32]); // "(None, 26, 26, 32)"
- * shapeText([2000]); // "(2000,)"
- * ```
  */
 export function shapeText(shape: Shape | readonly Shape[]): string {
   const one = (s: Shape) => `(${s.map((d) => d ?? "None").join(", ")}${s.length === 1 ? "," : ""})`;
@@ -29,14 +22,6 @@ export function shapeText(shape: Shape | readonly Shape[]): string {
 /**
  * Format the Keras-style summary of a model: layer (type), output shape,
  * parameter count (digits grouped as Keras does: 93,322), then the totals.
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { formatModelSummary } from "./summary.ts";
- * const m = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] })] });
- * formatModelSummary(m).includes("Total params: 8"); // true
- * ```
  */
 export function formatModelSummary(model: tf.LayersModel): string {
   const n = (count: number) => count.toLocaleString("en-US");
@@ -44,9 +29,8 @@ export function formatModelSummary(model: tf.LayersModel): string {
     ws.reduce((sum, w) => sum + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
   const [trainable, frozen] = [size(model.trainableWeights), size(model.nonTrainableWeights)];
   const header = ["Layer (type)", "Output Shape", "Param #"];
-  const cells = model.layers.map((
-    l,
-  ) => [`${l.name} (${l.getClassName()})`, shapeText(l.outputShape), n(l.countParams())]);
+  const row = (l: tf.layers.Layer) => [`${l.name} (${l.getClassName()})`, shapeText(l.outputShape), n(l.countParams())];
+  const cells = model.layers.map(row);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)) + 4);
   const total = widths.reduce((a, b) => a + b, 0);
   const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i])).join("").trimEnd();

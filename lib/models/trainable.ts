@@ -1,26 +1,18 @@
 /**
- * Freezing layers for transfer learning, as the book does in 5.3: freeze a
- * pretrained base before training a classifier on top of it (listing 5.22's
- * fine-tuning loop then unfreezes its last block, as in Keras). As in
- * Keras, a change takes effect at the next `compile()`.
- *
- * **Why {@link freeze} and not `convBase.trainable = false`.** In Keras 2
- * that line freezes the base. In TensorFlow.js a `tf.sequential()` whose
- * first layer is a model is built (at the first `compile()`, `predict()` or
- * `fit()`) as one flat graph of that model's layers with `trainable = true`,
- * which marks every weight trainable again: the "frozen" base then trains,
- * and slowly. {@link freeze} sets each layer's own flag, which that build
- * keeps; {@link trainableWeightCount} counts what the optimizer will really
- * update, so it shows the difference.
+ * Freezing layers for transfer learning, as the book does in 5.3 (as in Keras,
+ * a change takes effect at the next `compile()`).
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 
 /**
- * Freeze `model`, nested models layer by layer too: none of its weights
- * will be updated by training (Keras' `model.trainable = False`, made to
- * hold in tfjs; see the module doc).
+ * Freeze `model`, nested models layer by layer too: none of its weights will
+ * be updated by training (Keras' `model.trainable = False`, made to hold in
+ * tfjs). Not `convBase.trainable = false`: tfjs builds a `tf.sequential()`
+ * whose first layer is a model as one flat graph with `trainable = true`,
+ * which makes every weight trainable again; `freeze` sets each layer's own
+ * flag, which that build keeps ({@link trainableWeightCount} shows it).
  *
  * @example
  * ```ts
@@ -45,14 +37,6 @@ export function freeze(model: tf.LayersModel): void {
  * The weights that training will update: those `compile()` hands to the
  * optimizer. A `tf.sequential()` model is built first when it is not yet
  * (as `compile()` would), since that build can mark weights trainable again.
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { trainedWeights } from "./trainable.ts";
- * const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [3] })] });
- * trainedWeights(model).length; // 2: the kernel and the bias
- * ```
  */
 export function trainedWeights(model: tf.LayersModel): tf.LayerVariable[] {
   if (model instanceof tf.Sequential && model.inputs.length > 0) {

@@ -1,8 +1,6 @@
 /**
- * VGG16 (Simonyan & Zisserman, 2014) as Keras 2 builds it
- * (`keras.applications.VGG16`): the same layers, names and shapes, so that
- * Keras' ImageNet weight files load into it and the chapter's code reads the
- * same (`convBase.getLayer("block5_conv3")`).
+ * VGG16 as Keras 2 builds it (`keras.applications.VGG16`): the same layers,
+ * names and shapes, so that Keras' ImageNet weight files load into it.
  *
  * @module
  */
@@ -48,11 +46,9 @@ export interface Vgg16Options {
  */
 export type WeightsSource = "imagenet" | "random" | "missing";
 
-/** A VGG16 model that carries where its weights came from. */
+/** A VGG16 model that carries where its weights came from, and the file loaded (`null`: random weights). */
 export type Vgg16Model = tf.LayersModel & {
-  /** Where the weights came from. */
   readonly weightsSource: WeightsSource;
-  /** The weights file that was loaded, or `null` (random weights). */
   readonly weightsPath: string | null;
 };
 
@@ -82,12 +78,6 @@ function inputShapeOf({ weights = "imagenet", includeTop = true, inputShape: giv
 /**
  * Build VGG16 with random weights (Keras' initializers), no download: the
  * architecture of {@link vgg16}, synchronously.
- *
- * @example
- * ```ts
- * import { buildVgg16 } from "./vgg16.ts";
- * buildVgg16({ includeTop: false, inputShape: [150, 150, 3] }).countParams(); // 14714688
- * ```
  */
 export function buildVgg16(options: Omit<Vgg16Options, "weights" | "download" | "onMissing"> = {}): tf.LayersModel {
   const init = { kernelInitializer: "glorotUniform", biasInitializer: "zeros" } as const;

@@ -1,39 +1,8 @@
 /**
- * Endless batches of pictures read from one subfolder per class, like Keras
- * 2.0.8's `DirectoryIterator`, which `ImageDataGenerator.flowFromDirectory`
- * returns. The iterator always holds its generator, which augments every
- * picture and applies `rescale` (the one place where pixels are rescaled).
+ * Endless batches of pictures from one subfolder per class, like Keras
+ * 2.0.8's `DirectoryIterator` (what `flowFromDirectory` returns): decoded
+ * ahead, kept when small, resumable.
  *
- * As in Keras: classes are the subfolders in sorted order (or the `classes`
- * option); pictures are the files with one of `PICTURE_EXTENSIONS`, found
- * recursively (links to folders are not followed) and sorted per folder;
- * batches cycle forever, each epoch reshuffled, its last batch smaller when
- * the batch size does not divide the number of pictures; each picture is
- * loaded with `loadImg` (RGB, nearest-neighbour resize to `targetSize`).
- * Seeds are whole numbers from 0 to 2³² − 1, as NumPy's.
- *
- * Differences: folders starting with a dot (`.ipynb_checkpoints`) are not
- * classes; labels are float32 tensors shaped for tfjs' losses
- * ({@link ClassMode}); a folder without class subfolders is an error, an
- * empty class folder a warning. The next batch is decoded (in libvips'
- * threads) while the current one trains, and decoded pictures are kept when
- * they fit in 512 MiB. Augmentation is drawn when a batch is scheduled, so a
- * seed gives the same pictures whatever the decoding times;
- * {@link DirectoryIterator.getState} / `setState` save and restore the
- * position and random state (for resumable training). Every batch's tensors
- * belong to the caller (`model.fitDataset` disposes those of `toDataset`).
- *
- * @example
- * ```ts
- * import { imageDataGenerator } from "./image_data_generator.ts";
- * const train = await imageDataGenerator({ rescale: 1 / 255 }).flowFromDirectory("data/cats_and_dogs_small/train", {
- *   targetSize: [150, 150],
- *   batchSize: 20,
- *   classMode: "binary",
- * }); // Found 2000 images belonging to 2 classes.
- * const { xs, ys } = await train.next();
- * console.log(xs.shape, ys!.shape); // [20, 150, 150, 3] [20, 1]
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -61,19 +30,18 @@ export interface ImageTransformer<P = unknown> {
   setState(state: number): void;
 }
 
-/** Where an iterator stands, as JSON-able numbers: enough to continue with the same batches after a restart. */
+/**
+ * Where an iterator stands, as JSON-able numbers: the pictures (count, and an
+ * FNV-1a hash of paths and labels), the batch size, the seed, the position
+ * (batch in the epoch, batches handed out) and the generator's random state.
+ */
 export interface IteratorState {
-  /** Number of pictures, and a hash of their paths and labels (FNV-1a, hex): a state fits the same pictures only. */
   samples: number;
   files: string;
-  /** Pictures per batch (the position counts batches of this size). */
   batchSize: number;
-  /** The seed each epoch's order derives from, adopted by `setState`. */
   seed: number;
-  /** Batch position within the epoch, and batches handed out so far. */
   batchIndex: number;
   totalBatchesSeen: number;
-  /** The augmentation generator's state. */
   generator: number;
 }
 
@@ -95,13 +63,10 @@ export interface FlowFromDirectoryOptions {
   log?: (line: string) => void;
 }
 
-/** The pictures of a folder tree: what {@link listDirectory} finds. */
+/** What {@link listDirectory} finds: class names in label order, picture paths (relative, `/`), their labels. */
 export interface DirectoryListing {
-  /** Class names in label order. */
   classNames: readonly string[];
-  /** Picture paths relative to the folder, `/`-separated. */
   filenames: readonly string[];
-  /** The label of each picture. */
   classes: Int32Array;
 }
 
@@ -174,8 +139,24 @@ function checkOptions(directory: string, numClasses: number, options: FlowFromDi
 }
 
 /**
- * An endless source of batches; create it with
- * `imageDataGenerator(...).flowFromDirectory(directory, options)`.
+ * An endless source of batches; make it with
+ * `imageDataGenerator(...).flowFromDirectory(directory, options)`. As in
+ * Keras: classes are the subfolders, sorted (or `classes`); pictures are the
+ * files with one of `PICTURE_EXTENSIONS`, found recursively (links to folders
+ * not followed), sorted per folder; each epoch is reshuffled, its last batch
+ * smaller. Unlike Keras: dot folders are not classes; labels are float32
+ * shaped for tfjs' losses ({@link ClassMode}); the next batch is decoded
+ * while the current one trains; augmentation is drawn when a batch is
+ * scheduled, so a seed gives the same pictures whatever the timing. Every
+ * batch's tensors belong to the caller.
+ *
+ * @example
+ * ```ts
+ * import { imageDataGenerator } from "./image_data_generator.ts";
+ * const train = await imageDataGenerator({ rescale: 1 / 255 })
+ *   .flowFromDirectory("data/cats_and_dogs_small/train", { targetSize: [150, 150], classMode: "binary" });
+ * const { xs, ys } = await train.next(); // [32, 150, 150, 3] and [32, 1]
+ * ```
  */
 export class DirectoryIterator implements AsyncIterable<Batch> {
   /** The folder the pictures come from. */
@@ -269,13 +250,8 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
       return img;
     } catch (err) {
       if (!(err instanceof PictureError)) throw err;
-      throw new PictureError(
-        `${err.message}; flowFromDirectory(${this.directory}) cannot make its batch: remove or replace ${
-          this.filenames[i]
-        }`,
-        err.path,
-        { cause: err },
-      );
+      const fix = `flowFromDirectory(${this.directory}) cannot make its batch: remove or replace ${this.filenames[i]}`;
+      throw new PictureError(`${err.message}; ${fix}`, err.path, { cause: err });
     }
   }
 
@@ -305,9 +281,7 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
    * import { imageDataGenerator } from "./image_data_generator.ts";
    * const it = await imageDataGenerator({ rotationRange: 40 }).flowFromDirectory("data/cats_and_dogs_small/train");
    * const saved = JSON.stringify(it.getState());
-   * const a = await it.next();
-   * it.setState(JSON.parse(saved));
-   * const b = await it.next(); // the same pictures, augmented the same way, as a
+   * it.setState(JSON.parse(saved)); // the next batch again, augmented the same way
    * ```
    */
   getState(): IteratorState {
@@ -315,16 +289,9 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
   }
 
   #snapshot(): IteratorState {
-    const { samples, batchSize } = this;
+    const { samples, batchSize } = this, generator = this.#generator.getState();
     const position = { batchIndex: this.#batchIndex, totalBatchesSeen: this.#totalBatchesSeen };
-    return {
-      samples,
-      files: this.#files,
-      batchSize,
-      seed: this.#seed,
-      ...position,
-      generator: this.#generator.getState(),
-    };
+    return { samples, files: this.#files, batchSize, seed: this.#seed, ...position, generator };
   }
 
   /**
@@ -358,11 +325,8 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
       !whole(s?.generator) || !whole(s?.totalBatchesSeen, Number.MAX_SAFE_INTEGER) ||
       s!.totalBatchesSeen! < s!.batchIndex!
     ) {
-      throw new DataError(
-        `setState: not a DirectoryIterator state (what getState() returns): ${
-          JSON.stringify(state)?.slice(0, 200)
-        }; ${afresh}`,
-      );
+      const what = JSON.stringify(state)?.slice(0, 200);
+      throw new DataError(`setState: not a DirectoryIterator state (what getState() returns): ${what}; ${afresh}`);
     }
     this.#pending = undefined;
     this.#seed = s!.seed!;
@@ -387,12 +351,6 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
    * The next batch (Keras `next(iterator)`): pictures `[n, h, w, 3]` float32
    * and labels. Starts decoding the batch after it before returning.
    *
-   * @example
-   * ```ts
-   * import { imageDataGenerator } from "./image_data_generator.ts";
-   * const it = await imageDataGenerator({ rescale: 1 / 255 }).flowFromDirectory("data/cats_and_dogs_small/validation");
-   * const { xs, ys } = await it.next();
-   * ```
    * @throws {DataError} when the folder holds no pictures.
    * @throws {PictureError} when a picture of the batch cannot be read (the message names it).
    */
@@ -417,18 +375,7 @@ export class DirectoryIterator implements AsyncIterable<Batch> {
     this.#batchIndex = 0;
   }
 
-  /**
-   * Endless `for await` over batches (break out of the loop to stop; dispose each batch's tensors).
-   *
-   * @example
-   * ```ts
-   * import { imageDataGenerator } from "./image_data_generator.ts";
-   * for await (const { xs } of await imageDataGenerator().flowFromDirectory("data/cats_and_dogs_small/train")) {
-   *   xs.dispose();
-   *   break;
-   * }
-   * ```
-   */
+  /** Endless `for await` over batches (break out of the loop to stop; dispose each batch's tensors). */
   async *[Symbol.asyncIterator](): AsyncGenerator<Batch, never, undefined> {
     while (true) yield await this.next();
   }
@@ -527,12 +474,6 @@ async function classFolders(directory: string, classes?: readonly string[]): Pro
  * `DirectoryIterator` does, warn (`console.warn`) about class folders without
  * pictures, and print `Found N images belonging to K classes.`.
  *
- * @example
- * ```ts
- * import { listDirectory } from "./directory_iterator.ts";
- * const { classNames, filenames } = await listDirectory("data/cats_and_dogs_small/test");
- * console.log(classNames, filenames[0]); // ["cats", "dogs"] cats/cat.1500.jpg
- * ```
  * @throws {DataError} for a missing folder, or one without class subfolders.
  */
 export async function listDirectory(

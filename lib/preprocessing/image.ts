@@ -1,33 +1,9 @@
 /**
- * Load pictures like Keras' `load_img` and `img_to_array` (Keras 2.0.8 with
- * PIL), decoding with sharp (libvips, native, off the JavaScript thread).
+ * The lib's one picture type, {@link PixelImage}, and loading pictures like
+ * Keras 2.0.8's `load_img` and `img_to_array` (PIL), decoded by sharp
+ * (libvips, off the JavaScript thread); {@link PICTURE_EXTENSIONS} is the one
+ * list of picture files, for the split and `flowFromDirectory` alike.
  *
- * What a loaded picture looks like, whatever the file:
- *
- * - RGB, 3 channels, 8 bits, HWC order. Greyscale, palette, 16-bit and CMYK
- *   files are converted to sRGB; an alpha channel is dropped, not
- *   composited, as PIL's `convert("RGB")` does. (CMYK goes through libvips'
- *   colour management, PIL uses a naive formula: the colours of CMYK files
- *   differ slightly from Keras'.)
- * - EXIF orientation is NOT applied, because PIL's `Image.open` does not apply
- *   it either: a phone picture stored sideways loads sideways, as in Keras.
- * - `targetSize` resizes with nearest-neighbour sampling at pixel centres,
- *   exactly like PIL's `resize(size, NEAREST)` (Keras 2.0.8's only
- *   interpolation): output pixel `x` takes source pixel
- *   `floor((x + 0.5) * srcWidth / width)`. (sharp's own `nearest` kernel rounds
- *   differently, so the resize is done here, in a cheap JavaScript loop.)
- *
- * {@link PICTURE_EXTENSIONS} is the one list of what counts as a picture file,
- * for the split and for `flowFromDirectory` alike.
- *
- * @example
- * ```ts
- * import { imgToArray, loadImg } from "./image.ts";
- * const img = await loadImg("data/cats_and_dogs_small/train/cats/cat.0.jpg", { targetSize: [150, 150] });
- * const x = imgToArray(img); // tf.Tensor3D [150, 150, 3], float32 in 0..255
- * console.log(x.shape);
- * x.dispose();
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -71,16 +47,7 @@ export interface LoadImgOptions {
  */
 export const PICTURE_EXTENSIONS: readonly string[] = ["jpg", "jpeg", "png", "bmp", "ppm", "tif", "tiff"];
 
-/**
- * Whether a file name ends in one of {@link PICTURE_EXTENSIONS} (any case).
- *
- * @example
- * ```ts
- * import { isPictureName } from "./image.ts";
- * isPictureName("cat.0.JPG"); // true
- * isPictureName("cat.0.gif"); // false
- * ```
- */
+/** Whether a file name ends in one of {@link PICTURE_EXTENSIONS} (any case). */
 export function isPictureName(name: string): boolean {
   const dot = name.lastIndexOf(".");
   return dot >= 0 && PICTURE_EXTENSIONS.includes(name.slice(dot + 1).toLowerCase());
@@ -91,15 +58,11 @@ export const MAX_PIXELS = 0x3fff * 0x3fff;
 
 /** Throw the clearest error for a file that could not be decoded, when the file itself is the problem. */
 async function explainFileError(path: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new PictureError(`no such picture file: ${path} (check the path)`, path, { cause: err });
-    }
-    throw new PictureError(`cannot read ${path}: ${(err as Error).message}`, path, { cause: err });
-  }
+  const info = await Deno.stat(path).catch((err) => {
+    const missing = err instanceof Deno.errors.NotFound;
+    const why = missing ? `no such picture file: ${path} (check the path)` : `cannot read ${path}: ${err.message}`;
+    throw new PictureError(why, path, { cause: err });
+  });
   if (!info.isFile) throw new PictureError(`not a file: ${path}`, path);
   if (info.size === 0) throw new PictureError(`not an image / corrupt: ${path} (empty file, 0 bytes)`, path);
 }
@@ -110,17 +73,17 @@ function checkSize(targetSize: readonly [number, number]): void {
     throw new RangeError(`targetSize must be [height, width] in whole pixels >= 1, got ${JSON.stringify(targetSize)}`);
   }
   if (h * w > MAX_PIXELS) {
-    throw new RangeError(
-      `targetSize ${JSON.stringify(targetSize)} is ${
-        h * w
-      } pixels, over the ${MAX_PIXELS} (16383×16383) a picture may have`,
-    );
+    const what = `targetSize ${JSON.stringify(targetSize)} is ${h * w} pixels`;
+    throw new RangeError(`${what}, over the ${MAX_PIXELS} (16383×16383) a picture may have`);
   }
 }
 
 /**
- * Decode a picture file (or its bytes) to 8-bit RGB, optionally
- * resized; see the module doc for the exact Keras semantics.
+ * Decode a picture file (or its bytes) to 8-bit RGB, HWC, as Keras 2.0.8 with
+ * PIL: greyscale, palette, 16-bit and CMYK files become sRGB (CMYK colours
+ * differ slightly from PIL's naive formula); alpha is dropped, not
+ * composited; EXIF orientation is not applied (PIL does not); `targetSize`
+ * resizes with {@link resizeNearest}, PIL's `NEAREST`.
  *
  * @example
  * ```ts
@@ -159,11 +122,10 @@ export async function loadImg(source: string | Uint8Array, options: LoadImgOptio
       const size = meta?.width && meta.height
         ? `${meta.width}×${meta.height} = ${(meta.width * meta.height / 1e6).toFixed(0)} million pixels`
         : "more pixels";
+      const limit = `${(MAX_PIXELS / 1e6).toFixed(0)} million (16383×16383)`;
       throw new PictureError(
-        `too many pixels: ${label} is ${size}, over the ${
-          (MAX_PIXELS / 1e6).toFixed(0)
-        } million (16383×16383) that loadImg decodes. The file is not necessarily corrupt: shrink it first ` +
-          `(e.g. sharp(file).resize(4000).toFile(...), or any image editor).`,
+        `too many pixels: ${label} is ${size}, over the ${limit} that loadImg decodes. The file is not ` +
+          `necessarily corrupt: shrink it first (e.g. sharp(file).resize(4000).toFile(...), or any image editor).`,
         label,
       );
     }
@@ -196,63 +158,27 @@ function nearestTable(from: number, to: number): Int32Array {
 
 /**
  * Resize with nearest-neighbour sampling at pixel centres, exactly as PIL's
- * `Image.resize(size, NEAREST)` (what Keras 2.0.8's `load_img(target_size=...)` uses).
- * By a whole factor it repeats each pixel: the crisp zoom of `imshow` and `matshow`.
- *
- * @example
- * ```ts
- * import { resizeNearest } from "./image.ts";
- * const img = { data: new Uint8Array(4 * 4 * 3), height: 4, width: 4, channels: 3 as const };
- * console.log(resizeNearest(img, [2, 2]).data.length); // 12
- * ```
+ * `resize(size, NEAREST)`: output pixel `x` takes source pixel
+ * `floor((x + 0.5) * srcWidth / width)` (sharp's `nearest` rounds otherwise).
+ * By a whole factor it repeats each pixel: the crisp zoom of `imshow`.
  */
 export function resizeNearest(img: PixelImage, targetSize: readonly [number, number]): PixelImage {
   checkSize(targetSize);
-  const [h, w] = targetSize;
-  const c = img.channels;
-  const rows = nearestTable(img.height, h);
-  const cols = nearestTable(img.width, w);
+  const [h, w] = targetSize, { channels: c, data: src } = img;
+  const rows = nearestTable(img.height, h), cols = nearestTable(img.width, w);
   const out = new Uint8Array(h * w * c);
-  const src = img.data;
-  const srcRow = img.width * c;
-  let o = 0;
-  for (let y = 0; y < h; y++) {
-    const base = rows[y] * srcRow;
-    if (c === 3) {
-      for (let x = 0; x < w; x++) {
-        const s = base + cols[x] * 3;
-        out[o++] = src[s];
-        out[o++] = src[s + 1];
-        out[o++] = src[s + 2];
-      }
-    } else if (c === 1) {
-      for (let x = 0; x < w; x++) out[o++] = src[base + cols[x]];
-    } else {
-      for (let x = 0; x < w; x++) {
-        const s = base + cols[x] * c;
-        for (let k = 0; k < c; k++) out[o++] = src[s + k];
-      }
+  for (let y = 0, o = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const s = (rows[y] * img.width + cols[x]) * c;
+      for (let k = 0; k < c; k++) out[o++] = src[s + k];
     }
   }
   return { data: out, height: h, width: w, channels: c };
 }
 
-/**
- * The picture as float32 values 0..255 in HWC order (Keras `img_to_array`), optionally multiplied by `scale`.
- *
- * @example
- * ```ts
- * import { imgToFloat32 } from "./image.ts";
- * const x = imgToFloat32({ data: new Uint8Array([0, 128, 255]), height: 1, width: 1, channels: 3 }, 1 / 255);
- * console.log(x); // Float32Array [0, 0.50196..., 1]
- * ```
- */
+/** The picture as float32 values 0..255 in HWC order (Keras `img_to_array`), optionally multiplied by `scale`. */
 export function imgToFloat32(img: PixelImage, scale = 1): Float32Array {
-  const out = new Float32Array(img.data.length);
-  const src = img.data;
-  if (scale === 1) { for (let i = 0; i < src.length; i++) out[i] = src[i]; }
-  else for (let i = 0; i < src.length; i++) out[i] = src[i] * scale;
-  return out;
+  return Float32Array.from(img.data, (v) => v * scale);
 }
 
 /**
@@ -262,9 +188,7 @@ export function imgToFloat32(img: PixelImage, scale = 1): Float32Array {
  * @example
  * ```ts
  * import { imgToArray, loadImg } from "./image.ts";
- * const x = imgToArray(await loadImg("cat.0.jpg", { targetSize: [150, 150] }));
- * console.log(x.shape, x.dtype); // [150, 150, 3] float32
- * x.dispose();
+ * const x = imgToArray(await loadImg("cat.0.jpg", { targetSize: [150, 150] })); // [150, 150, 3] float32
  * ```
  */
 export function imgToArray(img: PixelImage): tf.Tensor3D {

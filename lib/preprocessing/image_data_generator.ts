@@ -1,33 +1,8 @@
 /**
  * Random augmentation with the meaning of Keras 2.0.8's `ImageDataGenerator`
- * (the book's version), as a tight JavaScript loop over HWC pixels.
+ * (the book's version), as a tight JavaScript loop over HWC pixels; its
+ * `flowFromDirectory` makes the batch iterator.
  *
- * {@link ImageDataGenerator.randomTransform} draws, in Keras' order: a
- * rotation in ±`rotationRange` degrees; shifts of ±h·`heightShiftRange` and
- * ±w·`widthShiftRange` pixels; a shear in ±`shearRange` **radians** (Keras
- * 2.0.8; later versions read degrees, so the book's 0.2 is about 11.5°); zoom
- * factors `zx`, `zy` drawn independently from [1 − z, 1 + z] (above 1 zooms
- * out); then flips with probability 0.5. {@link transformInto} maps every
- * output pixel back to the source through `rotation · shift · shear · zoom`
- * about the centre (`h/2 + 0.5`, as `transform_matrix_offset_center`), takes
- * the nearest source pixel (`scipy.ndimage.affine_transform`, `order=0`),
- * fills outside points by `fillMode` (scipy's `nearest`, `reflect`,
- * `constant` with `cval`, `wrap` with its historical period of size − 1),
- * flips, and only then multiplies by `rescale` (Keras' `standardize`). Points
- * exactly half a pixel outside may round one pixel differently from scipy.
- *
- * Seeds give reproducible draws (mulberry32: other numbers than NumPy's).
- * Left out (the chapter uses none): featurewise/samplewise normalisation,
- * ZCA whitening, channel shifts.
- *
- * @example
- * ```ts
- * import { imageDataGenerator } from "./image_data_generator.ts";
- * const datagen = imageDataGenerator({ rescale: 1 / 255, rotationRange: 40, zoomRange: 0.2, horizontalFlip: true });
- * const train = await datagen.flowFromDirectory("data/cats_and_dogs_small/train", { targetSize: [150, 150] });
- * const { xs } = await train.next();
- * console.log(xs.shape); // [32, 150, 150, 3]
- * ```
  * @module
  */
 import {
@@ -98,13 +73,8 @@ export const IDENTITY_TRANSFORM: Readonly<TransformParams> = Object.freeze({
 
 /**
  * The 2×3 matrix `[a, b, c, d, e, f]` mapping an output pixel (row `i`, column `j`) to its source point
- * (`a·i + b·j + c`, `d·i + e·j + f`), as Keras 2.0.8 composes it (rotation · shift · shear · zoom about the centre).
- *
- * @example
- * ```ts
- * import { IDENTITY_TRANSFORM, transformMatrix } from "./image_data_generator.ts";
- * console.log(transformMatrix({ ...IDENTITY_TRANSFORM, tx: 5 }, 150, 150)); // [1, 0, 5, 0, 1, 0]
- * ```
+ * (`a·i + b·j + c`, `d·i + e·j + f`), as Keras 2.0.8 composes it: rotation · shift · shear · zoom about the
+ * centre (`h/2 + 0.5`, as `transform_matrix_offset_center`).
  */
 export function transformMatrix(params: TransformParams, height: number, width: number): Float64Array {
   // 3×3 row-major products, starting from the identity; only the non-identity parts multiply in.
@@ -124,14 +94,8 @@ export function transformMatrix(params: TransformParams, height: number, width: 
   if (params.shear !== 0) m = mul(m, [1, -Math.sin(params.shear), 0, 0, Math.cos(params.shear), 0, 0, 0, 1]);
   if (params.zx !== 1 || params.zy !== 1) m = mul(m, [params.zx, 0, 0, 0, params.zy, 0, 0, 0, 1]);
   const [ox, oy] = [height / 2 + 0.5, width / 2 + 0.5]; // offset · m · reset
-  return new Float64Array([
-    m[0],
-    m[1],
-    m[2] + ox - m[0] * ox - m[1] * oy,
-    m[3],
-    m[4],
-    m[5] + oy - m[3] * ox - m[4] * oy,
-  ]);
+  const [a, b, c, d, e, f] = m;
+  return new Float64Array([a, b, c + ox - a * ox - b * oy, d, e, f + oy - d * ox - e * oy]);
 }
 
 /** scipy.ndimage's (pre-1.6) `map_coordinate`: bring a coordinate outside [0, len-1] back in, or -1 for constant. */
@@ -173,16 +137,12 @@ export interface ApplyOptions {
 }
 
 /**
- * Write `image` transformed by `params` (then flipped, then multiplied by
- * `scale`) into `out` from `offset`, in HWC order: the fast path of batches.
- *
- * @example
- * ```ts
- * import { IDENTITY_TRANSFORM, transformInto } from "./image_data_generator.ts";
- * const image = { data: new Uint8Array(12).fill(255), height: 2, width: 2, channels: 3 as const };
- * const batch = new Float32Array(24);
- * transformInto(image, { ...IDENTITY_TRANSFORM, flipHorizontal: true }, batch, 12, { scale: 1 / 255 }); // batch[12] = 1
- * ```
+ * Write `image` transformed by `params` into `out` from `offset` (HWC), as
+ * Keras 2.0.8 does: every output pixel takes the nearest source pixel
+ * (`scipy.ndimage.affine_transform`, `order=0`; points exactly half a pixel
+ * outside may round otherwise), outside points filled by `fillMode` (scipy's,
+ * `wrap` with its historical period of size − 1), then the flips, then
+ * `scale` (Keras' `standardize` rescales last).
  */
 export function transformInto(
   image: AnyPixelImage,
@@ -242,16 +202,7 @@ export function transformInto(
   }
 }
 
-/**
- * `image` transformed by `params` as a new float picture (values as in the input; `scale` multiplies them).
- *
- * @example
- * ```ts
- * import { applyTransform, IDENTITY_TRANSFORM } from "./image_data_generator.ts";
- * import { loadImg } from "./image.ts";
- * const turned = applyTransform(await loadImg("cat.0.jpg"), { ...IDENTITY_TRANSFORM, theta: 30 });
- * ```
- */
+/** `image` transformed by `params` as a new float picture (values as in the input; `scale` multiplies them). */
 export function applyTransform(
   image: AnyPixelImage,
   params: TransformParams,
@@ -332,13 +283,8 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
   }
 
   /**
-   * Draw the parameters for one picture of `height × width` pixels (advancing the seeded draws).
-   *
-   * @example
-   * ```ts
-   * import { imageDataGenerator } from "./image_data_generator.ts";
-   * imageDataGenerator({ rotationRange: 40, seed: 1 }).randomTransform(150, 150).theta; // in [-40, 40]
-   * ```
+   * Draw the parameters for one picture of `height × width` pixels, in Keras' order: rotation, shifts,
+   * shear, the zoom factors `zx`, `zy` (independently; above 1 zooms out), then the flips (probability 0.5).
    */
   randomTransform(height: number, width: number): TransformParams {
     const rng = this.#rng;
@@ -346,27 +292,14 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
     const tx = this.heightShiftRange ? rng.uniform(-this.heightShiftRange, this.heightShiftRange) * height : 0;
     const ty = this.widthShiftRange ? rng.uniform(-this.widthShiftRange, this.widthShiftRange) * width : 0;
     const shear = this.shearRange ? rng.uniform(-this.shearRange, this.shearRange) : 0;
-    let zx = 1, zy = 1;
-    if (this.zoomRange[0] !== 1 || this.zoomRange[1] !== 1) {
-      zx = rng.uniform(this.zoomRange[0], this.zoomRange[1]);
-      zy = rng.uniform(this.zoomRange[0], this.zoomRange[1]);
-    }
+    const zoom = this.zoomRange[0] !== 1 || this.zoomRange[1] !== 1; // zx, then zy, from the same range
+    const [zx, zy] = zoom ? [rng.uniform(...this.zoomRange), rng.uniform(...this.zoomRange)] : [1, 1];
     const flipHorizontal = this.horizontalFlip ? rng.next() < 0.5 : false;
     const flipVertical = this.verticalFlip ? rng.next() < 0.5 : false;
     return { theta, tx, ty, shear, zx, zy, flipHorizontal, flipVertical };
   }
 
-  /**
-   * Apply given parameters with this generator's fill mode, without rescaling (values stay 0..255).
-   *
-   * @example
-   * ```ts
-   * import { imageDataGenerator } from "./image_data_generator.ts";
-   * import { loadImg } from "./image.ts";
-   * const datagen = imageDataGenerator({ rotationRange: 40 });
-   * const variant = datagen.applyTransform(await loadImg("cat.0.jpg"), datagen.randomTransform(150, 150));
-   * ```
-   */
+  /** Apply given parameters with this generator's fill mode, without rescaling (values stay 0..255). */
   applyTransform(image: AnyPixelImage, params: TransformParams): PixelImage<Float32Array> {
     return applyTransform(image, params, { fillMode: this.fillMode, cval: this.cval });
   }
@@ -389,12 +322,6 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
    * List `directory`'s class folders, print `Found N images belonging to K classes.`, and return an
    * endless iterator of batches augmented and rescaled by this generator (Keras `flow_from_directory`).
    *
-   * @example
-   * ```ts
-   * import { imageDataGenerator } from "./image_data_generator.ts";
-   * const test = await imageDataGenerator({ rescale: 1 / 255 }).flowFromDirectory("data/cats_and_dogs_small/test");
-   * console.log(test.classIndices, test.filenames[0]); // { cats: 0, dogs: 1 } cats/cat.1500.jpg
-   * ```
    * @throws {DataError} for a missing folder, or one without class subfolders.
    */
   async flowFromDirectory(directory: string, options: FlowFromDirectoryOptions = {}): Promise<DirectoryIterator> {
@@ -403,8 +330,9 @@ export class ImageDataGenerator implements ImageTransformer<TransformParams> {
 }
 
 /**
- * Configure random augmentation like Keras 2.0.8's `ImageDataGenerator(...)`;
- * see the module doc for the exact meaning of each option.
+ * Configure random augmentation like Keras 2.0.8's `ImageDataGenerator(...)`
+ * (`shearRange` in radians, as 2.0.8 reads it). Left out, as the chapter uses
+ * none: featurewise/samplewise normalisation, ZCA whitening, channel shifts.
  *
  * @example
  * ```ts

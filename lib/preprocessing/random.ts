@@ -1,17 +1,9 @@
 /**
  * A small seeded random number generator (mulberry32) and the draws that
  * shuffling and augmentation need, so that a seed gives the same batches and
- * the same augmented pictures on every run.
+ * augmented pictures on every run (other numbers than NumPy's, with the same
+ * distributions).
  *
- * (It cannot reproduce NumPy's Mersenne Twister: the same seed gives other
- * numbers than in Keras, with the same distributions.)
- *
- * @example
- * ```ts
- * import { Random } from "./random.ts";
- * const rng = new Random(42);
- * console.log(rng.uniform(-40, 40), rng.permutation(5));
- * ```
  * @module
  */
 
@@ -23,15 +15,7 @@ export function mixSeed(seed: number, salt: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/**
- * Refuse a seed that is not a whole number from 0 to 2³² − 1 (NumPy's range), naming it.
- *
- * @example
- * ```ts
- * import { checkSeed } from "./random.ts";
- * checkSeed(42); // fine; checkSeed(Date.now()) throws: use Date.now() % 2 ** 32
- * ```
- */
+/** Refuse a seed that is not a whole number from 0 to 2³² − 1 (NumPy's range), naming it. */
 export function checkSeed(seed: number): void {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) {
     throw new RangeError(
@@ -46,16 +30,7 @@ export function randomSeed(): number {
   return Math.floor(Math.random() * 0x1_0000_0000) >>> 0;
 }
 
-/**
- * Seeded generator of uniform numbers (mulberry32: 32-bit state, period 2^32,
- * good enough for shuffles and augmentation, not for cryptography).
- *
- * @example
- * ```ts
- * import { Random } from "./random.ts";
- * new Random(7).next() === new Random(7).next(); // true
- * ```
- */
+/** Seeded generator of uniform numbers (mulberry32: 32-bit state, period 2^32; not for cryptography). */
 export class Random {
   #state: number;
 

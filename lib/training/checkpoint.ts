@@ -1,25 +1,9 @@
 /**
  * Checkpoints for resumable training, like Keras' `BackupAndRestore`: after
- * every complete epoch, one file holds the model's weights, the optimizer's
- * state, the epochs done, the history and the data iterators' random state.
- * `fit(..., { checkpoint: "name" })` writes and reads them; running the same
- * cell again continues from the last complete epoch.
+ * each complete epoch `fit(..., { checkpoint: "name" })` writes the weights,
+ * the optimizer's state, the history and the data iterators' state to one
+ * file, and running the cell again continues from it.
  *
- * A checkpoint is one file, `data/checkpoints/<profile>/<name>.ckpt`, written
- * atomically (`writeAtomically`), so a process killed while writing leaves the
- * previous epoch's checkpoint intact. Its layout: the line `CH5CKPT2`, a line
- * with the integrity record (size and SHA-256, see `integrity.ts`) of all
- * that follows, a line of JSON (the state, which weights are trainable, the
- * tensors' specs), then the tensors as `tf.io.encodeWeights` packs them. A
- * damaged file, or one written for another model or another set of frozen
- * layers, is refused by name and never applied.
- *
- * @example
- * ```ts
- * import { checkpointPath, deleteCheckpoint } from "./checkpoint.ts";
- * console.log(checkpointPath("5.2-model1")); // …/data/checkpoints/quick/5.2-model1.ckpt
- * await deleteCheckpoint("5.2-model1"); // start that training from scratch next time
- * ```
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -40,18 +24,16 @@ export function isResumable(value: unknown): value is Resumable {
   return typeof v?.getState === "function" && typeof v?.setState === "function";
 }
 
-/** What a checkpoint holds besides the tensors. */
+/**
+ * What a checkpoint holds besides the tensors: complete epochs trained, `epochs` of the fit call that wrote it,
+ * the history so far, `getState()` of the training and validation data (when they have one), when it was written.
+ */
 export interface CheckpointState {
-  /** Complete epochs trained. */
   epochsDone: number;
-  /** `epochs` of the fit call that wrote it. */
   epochs: number;
-  /** History so far (as `History` of fit). */
   history: { epoch: number[]; history: Record<string, number[]>; seconds: number[] };
-  /** `getState()` of the training data and of the validation data, when they have one. */
   dataState?: unknown;
   validationState?: unknown;
-  /** When it was written (ISO 8601). */
   writtenAt: string;
 }
 
@@ -124,8 +106,11 @@ function modelSignature(model: tf.LayersModel): string[] {
 }
 
 /**
- * Write a checkpoint of `model` (weights and optimizer state) with `state`,
- * atomically; returns its path.
+ * Write a checkpoint of `model` (weights and optimizer state) with `state` to
+ * `data/checkpoints/<profile>/<name>.ckpt`, atomically (a killed write leaves
+ * the previous epoch's file); returns its path. The layout: the line
+ * `CH5CKPT2`, the integrity record (size, SHA-256) of the rest, a JSON header
+ * (state, trainable flags, tensor specs), the tensors of `tf.io.encodeWeights`.
  *
  * @throws {CheckpointError} when it cannot be written (a full disk, a file where the folder goes), naming the fix.
  */
@@ -154,14 +139,8 @@ export async function saveCheckpoint(
     ...state,
     writtenAt: new Date().toISOString(),
   };
-  const json = new TextEncoder().encode(JSON.stringify(header) + "\n");
-  const rest = new Uint8Array(json.length + data.byteLength);
-  rest.set(json);
-  rest.set(new Uint8Array(data), json.length);
-  const head = new TextEncoder().encode(`${MAGIC}\n${JSON.stringify(bytesRecord(rest))}\n`);
-  const file = new Uint8Array(head.length + rest.length);
-  file.set(head);
-  file.set(rest, head.length);
+  const rest = new Uint8Array(await new Blob([JSON.stringify(header) + "\n", data]).arrayBuffer());
+  const file = new Uint8Array(await new Blob([`${MAGIC}\n${JSON.stringify(bytesRecord(rest))}\n`, rest]).arrayBuffer());
   await writeAtomically(path, file).catch((err) => {
     const why = describeFsError(err, path) ?? String(err);
     throw new CheckpointError(

@@ -32,15 +32,7 @@ export async function encodePng(img: PixelImage): Promise<Uint8Array> {
   return new Uint8Array(await toSharp(img).png().toBuffer());
 }
 
-/**
- * Encode a picture as JPEG of quality 90 (an alpha channel is dropped).
- *
- * @example
- * ```ts
- * import { encodeJpeg } from "./encode.ts";
- * const jpg = await encodeJpeg({ data: new Uint8Array(12).fill(255), width: 2, height: 2, channels: 3 });
- * ```
- */
+/** Encode a picture as JPEG of quality 90 (an alpha channel is dropped). */
 export async function encodeJpeg(img: PixelImage): Promise<Uint8Array> {
   return new Uint8Array(await toSharp(img).removeAlpha().jpeg({ quality: 90 }).toBuffer());
 }
@@ -49,13 +41,6 @@ export async function encodeJpeg(img: PixelImage): Promise<Uint8Array> {
  * A tensor's values as a picture: shape (h, w), (h, w, c) or (1, h, w, c)
  * with c ∈ {1, 3, 4}; values map linearly from `range` (default [0, 255])
  * to 0–255, clipped.
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { tensorToImage } from "./encode.ts";
- * tensorToImage(tf.ones([2, 2, 3]), { range: [0, 1] }).data[0]; // 255
- * ```
  */
 export function tensorToImage(t: tf.Tensor, options: { range?: [number, number] } = {}): PixelImage {
   let shape = t.shape;

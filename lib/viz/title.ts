@@ -22,12 +22,6 @@ async function renderText(text: string, width: number, height: number, fontSize:
 /**
  * Whether SVG text renders on this machine (librsvg finds a font). Checked
  * once; without a font {@link addTitle} returns the picture unchanged.
- *
- * @example
- * ```ts
- * import { canRenderText } from "./title.ts";
- * if (!(await canRenderText())) console.log("titles go into captions only");
- * ```
  */
 export function canRenderText(): Promise<boolean> {
   fontCheck ??= renderText("Ag", 40, 24, 16).then((g) => g.some((v) => v < 128)).catch(() => false);
@@ -38,13 +32,6 @@ export function canRenderText(): Promise<boolean> {
  * Put a one-line title (14 px) in a white band above a picture; the result
  * is gray or RGB (an alpha channel is dropped). Where no font can render,
  * the picture comes back unchanged (put the title in the caption).
- *
- * @example
- * ```ts
- * import { addTitle } from "./title.ts";
- * const img = { data: new Uint8Array(100 * 50), width: 100, height: 50, channels: 1 as const };
- * (await addTitle(img, "block1_conv1")).width; // 100
- * ```
  */
 export async function addTitle(img: PixelImage, title: string): Promise<PixelImage> {
   if (!title || !(await canRenderText())) return img;
@@ -53,9 +40,8 @@ export async function addTitle(img: PixelImage, title: string): Promise<PixelIma
   const c = img.channels === 1 ? 1 : 3;
   const out = new Uint8Array(img.width * (img.height + band) * c);
   text.forEach((v, i) => out.fill(v, i * c, i * c + c));
+  const rgb = (i: number) => img.data.subarray(i * 4, i * 4 + 3); // RGBA: alpha dropped
   if (img.channels === c) out.set(img.data, text.length * c);
-  else {for (let i = 0; i < img.width * img.height; i++) {
-      out.set(img.data.subarray(i * 4, i * 4 + 3), (text.length + i) * 3);
-    }}
+  else for (let i = 0; i < img.width * img.height; i++) out.set(rgb(i), (text.length + i) * 3);
   return { data: out, width: img.width, height: img.height + band, channels: c };
 }

@@ -45,15 +45,8 @@ async function howTrained(name: string): Promise<{ trainedIn: TrainedConvnet["tr
 async function trainStandIn(): Promise<tf.LayersModel> {
   const model = smallConvnet({ dropout: true });
   model.compile({ optimizer: tf.train.rmsprop(1e-4), loss: "binaryCrossentropy", metrics: ["acc"] });
-  const augment = imageDataGenerator({
-    rescale: 1 / 255,
-    rotationRange: 40,
-    widthShiftRange: 0.2,
-    heightShiftRange: 0.2,
-    shearRange: 0.2,
-    zoomRange: 0.2,
-    horizontalFlip: true,
-  });
+  const shifts = { widthShiftRange: 0.2, heightShiftRange: 0.2, shearRange: 0.2, zoomRange: 0.2 }; // listing 5.14
+  const augment = imageDataGenerator({ rescale: 1 / 255, rotationRange: 40, ...shifts, horizontalFlip: true });
   const { dir } = await ensureCatsAndDogs({ log: () => {} });
   const options = { targetSize: [150, 150], batchSize: 20, classMode: "binary", seed: 1 } as const;
   const train = await augment.flowFromDirectory(join(dir, "train"), options);
