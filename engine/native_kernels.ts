@@ -243,6 +243,9 @@ function fusedConv2D(args: KernelArgs): TensorInfo {
   if (!p) return fallback(name, args);
   const outShape = [shape.batch, shape.outHeight, shape.outWidth, shape.outChannels];
   const out = runOn(p, backend, outShape, bias ? [x!, filter!, bias] : [x!, filter!], name);
+  // From finite inputs a fused ReLU gives values in [0, +∞] on AVX2 and above (where oneDNN's ReLU maps NaN
+  // and −∞ to 0; +∞ only when finite sums overflow float32): no NaN, which is what the next kernels check for.
+  if (fused === "relu" && !dnnl!.isa.startsWith("sse") && dnnl!.isa !== "avx") finiteIds.add(out.dataId as object);
   return activation && !fused ? activateExactly(backend, out, activation) : out;
 }
 
@@ -329,7 +332,8 @@ function maxPool(args: KernelArgs): TensorInfo {
   const outShape = [shape.batch, shape.outHeight, shape.outWidth, shape.channels];
   // oneDNN starts each window at the lowest float, where tfjs starts at −∞ (a window of NaN and −∞ gives −∞).
   if (emptyWindow(shape) || !allFinite(backend, x)) return maxPoolExactly(backend, x, shape, outShape);
-  if (!training) return runOn(p, backend, outShape, [x], name);
+  // A max pooling's values are some of its input's: finite as they are.
+  if (!training) return keepFinite(runOn(p, backend, outShape, [x], name));
   // Keep where each maximum is, so that the gradient need not run the pooling again.
   const out = backend.makeOutput(outShape, "float32");
   const workspace = backend.makeOutput([Math.ceil(dnnl!.maxPoolWorkspaceBytes(shape) / 4)], "int32");
@@ -337,6 +341,12 @@ function maxPool(args: KernelArgs): TensorInfo {
   p.run(base + offset(backend, x), base + offset(backend, out), base + offset(backend, workspace));
   keepWorkspace(backend, out, workspace);
   counts[name].native++;
+  return keepFinite(out);
+}
+
+/** Mark `out`, computed from finite values by a kernel that cannot overflow, as finite (see {@link allFinite}). */
+function keepFinite(out: TensorInfo): TensorInfo {
+  finiteIds.add(out.dataId as object);
   return out;
 }
 
@@ -463,8 +473,7 @@ function unary(name: string, activation: "relu" | "square" | "sqrt") {
     const p = primitive(() => dnnl!.eltwise(activation, size));
     if (!p) return fallback(name, args);
     const out = runOn(p, backend, x.shape, [x], name);
-    if (activation === "relu") finiteIds.add(out.dataId as object); // from a finite x (checked above)
-    return out;
+    return activation === "relu" ? keepFinite(out) : out; // from a finite x (checked above)
   };
 }
 

@@ -13,8 +13,10 @@
  * - the ISA oneDNN runs (`avx2`, `avx512_core`, …; `ONEDNN_MAX_CPU_ISA` caps
  *   it, for PyTorch too), the load average before and after each process, and
  *   the CPU time other programs took during each (from `/proc/stat`, minus
- *   the process's own). A round where the load average passed one per core,
- *   or where other programs took more than a tenth of the cores, is `noisy`.
+ *   the process's own). The run is `noisy` when the load average passed one
+ *   per core before its first process (the measured processes themselves
+ *   load every core), or when other programs took more than a tenth of the
+ *   cores during any process.
  *
  * `--profile` prints instead, side by side, the milliseconds per training
  * step of each kind of kernel, ours (`tf.profile`) and PyTorch's
@@ -236,9 +238,8 @@ async function compare(o: Options): Promise<{ rounds: Round[]; python: string | 
       : undefined;
     const cores = navigator.hardwareConcurrency;
     const all = [ours.conditions, torch?.conditions].filter((c): c is Conditions => !!c);
-    const noisy = all.some((c) =>
-      (c.loadBefore ?? 0) > cores || (c.loadAfter ?? 0) > cores || (c.otherCores ?? 0) > 0.1 * cores
-    );
+    const noisy = (r === 1 && (ours.conditions.loadBefore ?? 0) > cores) ||
+      all.some((c) => (c.otherCores ?? 0) > 0.1 * cores);
     rounds.push({
       ours: ours.result as Round["ours"],
       torch: torch?.result as Round["torch"],

@@ -23,8 +23,8 @@ const KINDS: [string, RegExp, RegExp][] = [
     /convolution(?!_backward)|conv2d/,
   ],
   [
-    "convolution backward (data, weights, bias)",
-    /^Conv2DBackprop(Input|Filter)$|^Ch5ConvBiasGrad$/,
+    "convolution backward (data, weights; PyTorch's with the bias)",
+    /^Conv2DBackprop(Input|Filter)$/,
     /convolution_backward/,
   ],
   ["bias gradient (Sum)", /^Sum$/, /^$/],
