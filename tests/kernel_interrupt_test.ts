@@ -41,9 +41,11 @@ interface Interrupted {
   queued: { texts: string[]; error: { ename: string; evalue: string } | null } | null;
 }
 
+// deno-lint-ignore no-explicit-any -- JSON the kernel driver printed
 let session: Promise<Record<string, any>> | undefined;
 
 /** One kernel session for both tests (a kernel start costs seconds): what the driver saw. */
+// deno-lint-ignore no-explicit-any -- JSON the kernel driver printed
 function kernelRun(): Promise<Record<string, any>> {
   session ??= (async () => {
     const check = await output(python, ["-c", "import jupyter_client"]);

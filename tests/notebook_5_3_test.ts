@@ -18,6 +18,7 @@ const NOTEBOOK = "5.3-using-a-pretrained-convnet.ipynb";
 
 const hasImagenet = await Deno.stat(join(weightsDir(), VGG16_WEIGHTS.notop.file)).then(() => true, () => false);
 
+// deno-lint-ignore no-explicit-any -- the results JSON the notebook wrote
 async function readResults(since: number): Promise<Record<string, any>> {
   const results = JSON.parse(await Deno.readTextFile(dataPath("results", "5.3.json")));
   assert.ok(Date.parse(results.savedAt) >= since - 1000, "data/results/5.3.json written by this run");

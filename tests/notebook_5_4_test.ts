@@ -32,6 +32,7 @@ const hasImagenet = async () =>
     ),
   )).every(Boolean);
 
+// deno-lint-ignore no-explicit-any -- the results JSON the notebook wrote
 async function readResults(since: number): Promise<Record<string, any>> {
   const results = JSON.parse(await Deno.readTextFile(dataPath("results", "5.4.json")));
   assert.ok(Date.parse(results.savedAt) >= since - 1000, "data/results/5.4.json written by this run");

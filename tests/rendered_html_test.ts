@@ -202,6 +202,7 @@ async function checkPage(page: Page, html: string, expected: number): Promise<st
 /** Points per trace of each figure titled "Live: …" in an executed notebook. */
 async function livePoints(ipynb: string): Promise<number[][]> {
   const doc = JSON.parse(await Deno.readTextFile(ipynb));
+  // deno-lint-ignore no-explicit-any -- an executed notebook as JSON
   return doc.cells.flatMap((cell: { outputs?: { data?: Record<string, any> }[] }) =>
     (cell.outputs ?? []).map((o) => o.data?.["application/vnd.plotly.v1+json"]).filter((fig) =>
       fig?.layout?.title?.text?.startsWith("Live:")

@@ -46,14 +46,6 @@ function historyRecord(history: HistoryLike): { epochs?: number[]; record: Recor
  * accuracy from `acc` or `accuracy`, a figure whose metric is absent left out.
  *
  * @throws {Error} when the history has neither accuracy nor loss.
- *
- * @example
- * ```ts
- * import { trainingCurveFigures } from "./curves.ts";
- * const [acc, loss] = trainingCurveFigures({ acc: [0.6, 0.7], val_acc: [0.6, 0.65], loss: [0.7, 0.5], val_loss: [0.7, 0.6] });
- * acc.data[0].mode; // "markers"
- * loss.data[1].mode; // "lines+markers"
- * ```
  */
 export function trainingCurveFigures(history: HistoryLike, options: TrainingCurvesOptions = {}): Figure[] {
   const { epochs: given, record } = historyRecord(history);
@@ -131,14 +123,6 @@ export async function trainingCurves(history: HistoryLike, options: TrainingCurv
  * state; outside Jupyter, nothing. `fit(..., { curves: true })` reserves their
  * place above the progress lines. plotly.js goes first, in an output of its
  * own, since an update replaces a figure's whole output.
- *
- * @example
- * ```ts
- * import { LiveCurves } from "./curves.ts";
- * const live = new LiveCurves({ title: "Model 1" });
- * await live.update({ loss: [0.7], val_loss: [0.69] });
- * await live.update({ loss: [0.7, 0.6], val_loss: [0.69, 0.65] });
- * ```
  */
 export class LiveCurves {
   #options: TrainingCurvesOptions;

@@ -47,12 +47,6 @@ export function noteInterrupt(): void {
  * Jupyter's `stop_on_error`), so the workbook stops them itself: in a
  * kernel, a display or a loop that starts within a second of a
  * `KeyboardInterrupt` (or of the last cell this refused) throws one.
- *
- * @example
- * ```ts
- * import { stopQueuedCell } from "./display.ts";
- * stopQueuedCell(); // outside a kernel, or long after an Interrupt: nothing
- * ```
  */
 export function stopQueuedCell(): void {
   if (performance.now() - interruptedAt >= 1000) return;
@@ -69,12 +63,6 @@ export function stopQueuedCell(): void {
  * resolves `Deno.jupyter.display` as soon as a message is queued and reports
  * the cell idle without waiting for that queue, so a cell's last outputs
  * could vanish (a `console.log` too: use {@link print}).
- *
- * @example
- * ```ts
- * import { settleMs } from "./display.ts";
- * settleMs({ "text/html": "x".repeat(1_000_000) }); // 350
- * ```
  */
 export function settleMs(bundle: MimeBundle): number {
   const chars = Object.values(bundle).reduce<number>(
@@ -87,12 +75,6 @@ export function settleMs(bundle: MimeBundle): number {
 /**
  * {@link settleMs} stretched by the 1-minute load average per core, between 1
  * and 8 times: under load the kernel's sending thread runs late too.
- *
- * @example
- * ```ts
- * import { settleWaitMs } from "./display.ts";
- * settleWaitMs({ "text/plain": "x" }, 9, 2); // 225
- * ```
  */
 export function settleWaitMs(bundle: MimeBundle, load?: number, cores = navigator.hardwareConcurrency || 1): number {
   try {

@@ -42,12 +42,6 @@ const onSigint = () => void requestInterrupt();
  * Do what Interrupt does, without a signal: every running
  * {@link interruptible} body is aborted. Returns whether one was running.
  * (Tests use it: `deno test` itself ends on a real SIGINT.)
- *
- * @example
- * ```ts
- * import { requestInterrupt } from "./interrupt.ts";
- * requestInterrupt(); // false: no loop is listening
- * ```
  */
 export function requestInterrupt(): boolean {
   for (const controller of active) controller.abort();
@@ -63,12 +57,6 @@ export function interruptListening(): boolean {
  * Run `body` with Interrupt caught: SIGINT aborts `signal` instead of ending
  * the process. Bodies may nest (a `fit` inside a notebook loop); one SIGINT
  * aborts them all. The listener goes when the last body settles.
- *
- * @example
- * ```ts
- * import { interruptible } from "./interrupt.ts";
- * const done = await interruptible(async (signal) => signal.aborted);
- * ```
  */
 export async function interruptible<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = hold();
@@ -98,14 +86,6 @@ let lastWait = 0;
  * Let a pending Interrupt in, and say whether it came: waits on a timer
  * (a `setTimeout(0)`, which lets Deno poll for signals) when 50 ms have
  * passed since the last such wait, or when `force` is set.
- *
- * @example
- * ```ts
- * import { interruptible, letInterruptIn } from "./interrupt.ts";
- * await interruptible(async (signal) => {
- *   for (let i = 0; i < 100; i++) if (await letInterruptIn(signal)) break;
- * });
- * ```
  */
 export async function letInterruptIn(signal: AbortSignal, force = false): Promise<boolean> {
   if (force || performance.now() - lastWait >= 50) {

@@ -46,12 +46,6 @@ let source: string | undefined;
  * The JavaScript of plotly.js' basic build (scatter, bar, pie), read from `node_modules`.
  *
  * @throws {Error} when the package is not installed: run `deno install` in the workbook.
- *
- * @example
- * ```ts
- * import { plotlySource } from "./plot.ts";
- * plotlySource().length; // about 1.1 million characters
- * ```
  */
 export function plotlySource(): string {
   const file = "plotly.js-basic-dist-min/plotly-basic.min.js";
@@ -80,12 +74,6 @@ function scriptSafe(js: string): string {
  * HTML that loads plotly.js into `window.Plotly` (once a page), even where
  * require.js is (AMD `define` is hidden while it runs), then fires
  * {@link PLOTLY_READY_EVENT}.
- *
- * @example
- * ```ts
- * import { plotlyLoaderHtml } from "./plot.ts";
- * plotlyLoaderHtml("window.Plotly = {};").includes("w.define = undefined"); // true
- * ```
  */
 export function plotlyLoaderHtml(js: string = plotlySource()): string {
   return `<script type="text/javascript" ${PLOTLY_LOADER_ATTRIBUTE}="basic">(function () {
@@ -106,12 +94,6 @@ w.dispatchEvent(new Event(${JSON.stringify(PLOTLY_READY_EVENT)}));
  * The `text/html` of a figure: an optional loader, a container holding the
  * static picture and {@link TRUST_NOTE}, and a script that draws the figure
  * with `window.Plotly` as soon as it exists.
- *
- * @example
- * ```ts
- * import { figureHtml } from "./plot.ts";
- * figureHtml({ data: [{ y: [1, 3, 2] }] }, { id: "fig1" }).includes('id="fig1"'); // true
- * ```
  */
 export function figureHtml(fig: Figure, options: { id?: string; loader?: string } = {}): string {
   const id = options.id ?? `ch5-plot-${crypto.randomUUID()}`;
@@ -156,12 +138,6 @@ setTimeout(function () {
 
 /**
  * A one-line text summary of a figure: its title and each trace's last value.
- *
- * @example
- * ```ts
- * import { figureText } from "./plot.ts";
- * figureText({ data: [{ name: "loss", y: [0.9, 0.4] }], layout: { title: "Loss" } }); // "Loss: loss 0.4000 (last of 2)"
- * ```
  */
 export function figureText(fig: Figure): string {
   const traces = fig.data.map((t, i) => {
@@ -177,12 +153,6 @@ export function figureText(fig: Figure): string {
  * A layout as displayed: every title written as `{text}` (plotly.js 3
  * ignores plotly 2's string shorthand), the figure's title above the plot
  * from its left edge, under plotly's modebar (top right).
- *
- * @example
- * ```ts
- * import { normalizeLayout } from "./plot.ts";
- * normalizeLayout({ xaxis: { title: "Epochs" } }); // { xaxis: { title: { text: "Epochs" } } }
- * ```
  */
 export function normalizeLayout(layout: Layout | undefined): Layout {
   const out: Layout = { ...layout };
@@ -202,14 +172,6 @@ export function normalizeLayout(layout: Layout | undefined): Layout {
  * What a kernel session has sent to the notebook, so that plotly.js travels
  * with its first figure only. The module keeps one for the kernel process
  * (`plotlySession`); tests make their own.
- *
- * @example
- * ```ts
- * import { PlotlySession } from "./plot.ts";
- * const session = new PlotlySession(() => "window.Plotly = {};");
- * String(session.figureBundle({ data: [{ y: [1, 2] }] })["text/html"]).includes("window.Plotly = {};"); // true
- * String(session.figureBundle({ data: [{ y: [2, 1] }] })["text/html"]).includes("window.Plotly = {};"); // false
- * ```
  */
 export class PlotlySession {
   /** Whether plotly.js went out already. */
@@ -245,12 +207,6 @@ export const plotlySession: PlotlySession = new PlotlySession();
 
 /**
  * Display a plotly figure (see the module doc). Outside Jupyter it prints the figure's one-line summary.
- *
- * @example
- * ```ts
- * import { showFigure } from "./plot.ts";
- * await showFigure({ data: [{ type: "bar", x: ["cat", "dog"], y: [0.3, 0.7] }], layout: { title: "Prediction" } });
- * ```
  */
 export async function showFigure(fig: Figure): Promise<void> {
   if (inJupyter()) await display(plotlySession.figureBundle(fig));

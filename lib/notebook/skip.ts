@@ -76,12 +76,6 @@ interface Output {
 /**
  * The skip notices in an executed notebook, with the index of the cell
  * (0-based, as nbformat counts) that showed each.
- *
- * @example
- * ```ts
- * import { skipsIn } from "./skip.ts";
- * skipsIn({ cells: [] }); // []
- * ```
  */
 export function skipsIn(notebook: { cells: { outputs?: Output[] }[] }): (Skip & { cell: number })[] {
   const found: (Skip & { cell: number })[] = [];

@@ -57,12 +57,6 @@ const PLOTLY_COLORS = "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #
 
 /**
  * The text of a title given as a string or as plotly's `{text}`.
- *
- * @example
- * ```ts
- * import { titleText } from "./svg_chart.ts";
- * titleText({ text: "Loss" }); // "Loss"
- * ```
  */
 export function titleText(title: TitleText | undefined): string {
   if (title === undefined) return "";
@@ -71,12 +65,6 @@ export function titleText(title: TitleText | undefined): string {
 
 /**
  * Escape text for SVG/HTML element content and attribute values.
- *
- * @example
- * ```ts
- * import { escapeXml } from "./svg_chart.ts";
- * escapeXml("a < b"); // "a &lt; b"
- * ```
  */
 export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -85,12 +73,6 @@ export function escapeXml(text: string): string {
 /**
  * Round tick values inside `[min, max]`, about `count` of them, on the step
  * of 1, 2 or 5 times a power of ten nearest to `(max - min) / count`.
- *
- * @example
- * ```ts
- * import { niceTicks } from "./svg_chart.ts";
- * niceTicks(0.13, 0.92); // [0.2, 0.4, 0.6, 0.8]
- * ```
  */
 export function niceTicks(min: number, max: number, count = 5): number[] {
   if (!Number.isFinite(min) || !Number.isFinite(max)) return [];
@@ -172,12 +154,6 @@ function extent(values: number[], range?: [number, number]): [number, number] {
  *
  * @param options.width width in pixels (default: the layout's, else 720).
  * @param options.height height in pixels (default: the layout's, else 400).
- *
- * @example
- * ```ts
- * import { svgChart } from "./svg_chart.ts";
- * svgChart({ data: [{ type: "heatmap", z: [[1]] }] }); // undefined
- * ```
  */
 export function svgChart(fig: Figure, options: { width?: number; height?: number } = {}): string | undefined {
   const series = seriesOf(fig);

@@ -56,14 +56,6 @@ const acc = (history: Record<string, number[]>, prefix = "") => history[`${prefi
 
 /**
  * What the notebooks compare with the book, computed from a `History`.
- *
- * @example
- * ```ts
- * import { summarizeHistory } from "./results.ts";
- * const s = summarizeHistory({ epoch: [0, 1, 2], seconds: [1, 1, 1],
- *   history: { acc: [0.6, 0.7, 0.8], val_acc: [0.6, 0.65, 0.62], val_loss: [0.7, 0.6, 0.65] } });
- * s.bestValLossEpoch; // 2
- * ```
  */
 export function summarizeHistory(history: History): HistorySummary {
   const h = history.history;
