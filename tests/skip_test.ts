@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { reportSkipped, SKIP_MIME, SkipNoticeError, skipsIn } from "../lib/notebook/skip.ts";
+import { reportSkipped, SKIP_MIME, skipsIn } from "../lib/notebook/skip.ts";
 
 Deno.test("a skip notice prints its message outside a kernel and refuses empty fields", async () => {
   const lines: unknown[] = [];
@@ -11,7 +11,7 @@ Deno.test("a skip notice prints its message outside a kernel and refuses empty f
     console.log = log;
   }
   assert.deepEqual(lines, ["Skipped: no network: the next cells are skipped"]);
-  await assert.rejects(reportSkipped({ what: "", reason: "download", message: "x" }), SkipNoticeError);
+  await assert.rejects(reportSkipped({ what: "", reason: "download", message: "x" }), TypeError);
   await assert.rejects(
     reportSkipped({ what: "w", reason: "offline" as "download", message: "x" }),
     /reason "offline" is not "download" or "other"/,

@@ -38,24 +38,19 @@ export interface Skip {
   message: string;
 }
 
-/** Raised for a skip notice without its fields. */
-export class SkipNoticeError extends Error {
-  override name = "SkipNoticeError";
-}
-
 /**
  * Show a skip notice in the notebook (or print it in a terminal) and mark it
  * for the runner's summary. Call it once, where the gap is explained; the
  * cells that then skip their work may print a short line of their own.
  *
- * @throws {SkipNoticeError} when `what` or `message` is empty, or `reason` is not one of {@link SkipReason}.
+ * @throws {TypeError} when `what` or `message` is empty, or `reason` is not one of {@link SkipReason}.
  */
 export async function reportSkipped(skip: Skip): Promise<void> {
   if (!skip.what?.trim() || !skip.message?.trim()) {
-    throw new SkipNoticeError("reportSkipped needs `what` (a few words) and `message` (the notice for the reader).");
+    throw new TypeError("reportSkipped needs `what` (a few words) and `message` (the notice for the reader).");
   }
   if (skip.reason !== "download" && skip.reason !== "other") {
-    throw new SkipNoticeError(`reportSkipped: reason ${JSON.stringify(skip.reason)} is not "download" or "other".`);
+    throw new TypeError(`reportSkipped: reason ${JSON.stringify(skip.reason)} is not "download" or "other".`);
   }
   const text = `Skipped: ${skip.message}`;
   await display({
