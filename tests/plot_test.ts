@@ -125,6 +125,9 @@ Deno.test("trainingCurveFigures: the book's two figures, training as blue dots, 
     assert.deepEqual(train.y, history[key]);
     assert.deepEqual(val.y, history[`val_${key}`]);
   }
+  const long = Array.from({ length: 100 }, (_, i) => 0.5 + i / 400);
+  const [longAcc] = trainingCurveFigures({ acc: long, val_acc: long });
+  assert.equal(longAcc.data[1].mode, "lines", "over 100 epochs the book's plain line");
 });
 
 Deno.test("trainingCurveFigures reads fit's History, accuracy keys, and leaves out absent curves", () => {

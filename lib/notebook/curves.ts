@@ -42,7 +42,7 @@ function historyRecord(history: HistoryLike): { epochs?: number[]; record: Recor
  * The book's two training figures as plotly figures (without showing
  * them): "Training and validation accuracy" and "Training and validation
  * loss", training as blue dots (`'bo'`) and validation as a blue line
- * (`'b'`, with small dots: a line needs two points), over epochs 1…n;
+ * (`'b'`, with small dots up to 15 epochs: a line needs two points), over epochs 1…n;
  * accuracy from `acc` or `accuracy`, a figure whose metric is absent left out.
  *
  * @throws {Error} when the history has neither accuracy nor loss.
@@ -73,8 +73,9 @@ export function trainingCurveFigures(history: HistoryLike, options: TrainingCurv
       ...(train ? [trace("Training", train, { mode: "markers", marker: { color: BOOK_BLUE, size: 7 } })] : []),
       ...(val
         ? [
+          // Dots only on a short run: after one epoch a line alone shows nothing; over many, the book's plain line.
           trace("Validation", val, {
-            mode: "lines+markers",
+            mode: n <= 15 ? "lines+markers" : "lines",
             line: { color: BOOK_BLUE, width: 2 },
             marker: { color: BOOK_BLUE, size: 4 },
           }),
