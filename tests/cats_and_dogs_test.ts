@@ -11,6 +11,7 @@ import { MANIFEST as SPLIT_MANIFEST } from "../lib/io/integrity.ts";
 import { ROOT } from "../lib/io/profile.ts";
 import { KeyboardInterrupt, requestInterrupt } from "../lib/notebook/interrupt.ts";
 import { zipFiles } from "./fixtures/zip.ts";
+import { withTempDataDir } from "./env_helpers.ts";
 
 const SHARED = resolve(ROOT, "../shared/datasets/cats_and_dogs_small");
 const hasShared = await Deno.stat(join(SHARED, "train/cats")).then(() => true, () => false);
@@ -27,18 +28,7 @@ const TRUNCATED = JPEG.slice(0, Math.floor(JPEG.length / 2));
 const NOT_A_PICTURE = new TextEncoder().encode("<html>this is not a picture</html>");
 
 /** Run `fn` in a fresh folder that is also `CH5_DATA_DIR` (downloads land there). */
-async function withTempDir(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "ch5_cats_dogs_" });
-  const before = Deno.env.get("CH5_DATA_DIR");
-  Deno.env.set("CH5_DATA_DIR", join(dir, "data-dir"));
-  try {
-    await fn(dir);
-  } finally {
-    if (before === undefined) Deno.env.delete("CH5_DATA_DIR");
-    else Deno.env.set("CH5_DATA_DIR", before);
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withTempDir = (fn: (dir: string) => Promise<void>) => withTempDataDir("ch5_cats_dogs_", fn, "data-dir");
 
 /**
  * A Kaggle-style train folder with `n` cats and dogs (hard links to one JPEG, so thousands cost nothing);

@@ -9,6 +9,7 @@ import { requestInterrupt } from "../lib/notebook/interrupt.ts";
 import { imageDataGenerator } from "../lib/preprocessing/image_data_generator.ts";
 import { checkpointPath, loadCheckpoint, saveCheckpoint } from "../lib/training/checkpoint.ts";
 import { fit, TrainingInterrupted } from "../lib/training/fit.ts";
+import { withTempDataDir } from "./env_helpers.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -37,18 +38,7 @@ async function trained(frozen = 0): Promise<tf.LayersModel> {
 
 const values = (model: tf.LayersModel) => model.getWeights().map((w) => Array.from(w.dataSync()));
 
-async function inDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "ch5-ckpt-" });
-  const before = Deno.env.get("CH5_DATA_DIR");
-  Deno.env.set("CH5_DATA_DIR", dir);
-  try {
-    await fn(dir);
-  } finally {
-    if (before === undefined) Deno.env.delete("CH5_DATA_DIR");
-    else Deno.env.set("CH5_DATA_DIR", before);
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const inDataDir = (fn: (dir: string) => Promise<void>) => withTempDataDir("ch5-ckpt-", fn);
 
 /** The checkpoint's header line, changed by `edit`, with a fresh integrity record (as a careful forger would write it). */
 async function forge(path: string, edit: (header: Record<string, unknown>) => unknown): Promise<void> {

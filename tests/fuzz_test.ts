@@ -23,6 +23,7 @@ import { loadModel, saveModel } from "../lib/models/save.ts";
 import { loadImg } from "../lib/preprocessing/image.ts";
 import { checkpointPath, loadCheckpoint, saveCheckpoint } from "../lib/training/checkpoint.ts";
 import { zipFiles } from "./fixtures/zip.ts";
+import { withEnv } from "./env_helpers.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -159,8 +160,7 @@ function sameWeights(a: Float32Array[], b: Float32Array[]): boolean {
 }
 
 async function fuzzH5(cases: number) {
-  // A model saved by saveModel: its .h5 has a manifest beside it, so any change is found.
-  Deno.env.set("CH5_DATA_DIR", join(dir, "data"));
+  // A model saved by saveModel (in the test's CH5_DATA_DIR): its .h5 has a manifest beside it, so any change is found.
   const model = smallNet();
   const want = await weightsOf(model);
   const saved = await saveModel(model, "fuzz_h5");
@@ -241,7 +241,6 @@ async function fuzzZip(cases: number) {
 }
 
 async function fuzzLoadModel(cases: number) {
-  Deno.env.set("CH5_DATA_DIR", join(dir, "data"));
   const model = smallNet();
   const want = await weightsOf(model);
   const saved = await saveModel(model, "fuzz_model", { h5: false });
@@ -305,7 +304,6 @@ function withHeader(seed: Uint8Array, header: string): Uint8Array {
 }
 
 async function fuzzCheckpoint(cases: number) {
-  Deno.env.set("CH5_DATA_DIR", join(dir, "data"));
   const model = smallNet();
   model.compile({ optimizer: tf.train.rmsprop(0.01), loss: "meanSquaredError" });
   await model.fit(tf.ones([4, 4]), tf.ones([4, 2]), { epochs: 1, verbose: 0 });
@@ -347,20 +345,19 @@ async function fuzzCheckpoint(cases: number) {
 }
 
 Deno.test("fuzz: damaged inputs to loadImg, the .h5 loaders, the ZIP reader, loadModel, the IDX reader and checkpoints end in typed errors or correct results", async () => {
-  const before = Deno.env.get("CH5_DATA_DIR");
   const warn = console.warn;
   console.warn = () => {}; // loaders' warnings (e.g. skipped layers) are not what is tested here
   try {
-    await fuzzLoadImg(300);
-    await fuzzH5(60);
-    await fuzzZip(300);
-    await fuzzLoadModel(150);
-    await fuzzIdx(400);
-    await fuzzCheckpoint(150);
+    await withEnv("CH5_DATA_DIR", join(dir, "data"), async () => {
+      await fuzzLoadImg(300);
+      await fuzzH5(60);
+      await fuzzZip(300);
+      await fuzzLoadModel(150);
+      await fuzzIdx(400);
+      await fuzzCheckpoint(150);
+    });
   } finally {
     console.warn = warn;
-    if (before === undefined) Deno.env.delete("CH5_DATA_DIR");
-    else Deno.env.set("CH5_DATA_DIR", before);
     await Deno.remove(dir, { recursive: true });
   }
   let total = 0;

@@ -7,6 +7,7 @@ import { openH5, readH5 } from "../lib/io/h5.ts";
 import { loadKerasModel, loadWeightsFromH5, saveWeightsToH5 } from "../lib/models/keras_h5.ts";
 import type { Dataset, Group } from "../lib/io/h5.ts";
 import { toFloat16 } from "./fixtures/float16_h5.ts";
+import { withEnv } from "./env_helpers.ts";
 
 const FIXTURES = new URL("../../shared/fixtures/keras/", import.meta.url).pathname;
 const fixture = (name: string) => join(FIXTURES, name);
@@ -349,9 +350,7 @@ Deno.test("512 bytes overwritten inside a .h5 never load as NaN weights", async 
     });
     // Finite garbage is only found by a manifest: a .h5 saved by saveModel has one beside it.
     const { saveModel } = await import("../lib/models/save.ts");
-    const before = Deno.env.get("CH5_DATA_DIR");
-    Deno.env.set("CH5_DATA_DIR", dir);
-    try {
+    await withEnv("CH5_DATA_DIR", dir, async () => {
       const saved = await saveModel(model, "m");
       const h5 = await Deno.readFile(saved.h5!);
       const pos = h5.findIndex((_, i) => needle.every((b, k) => h5[i + k] === b));
@@ -362,10 +361,7 @@ Deno.test("512 bytes overwritten inside a .h5 never load as NaN weights", async 
         assert.match(err.message, /differs from what was saved \(other content: SHA-256 [0-9a-f]{64}, expected/);
         return true;
       });
-    } finally {
-      if (before === undefined) Deno.env.delete("CH5_DATA_DIR");
-      else Deno.env.set("CH5_DATA_DIR", before);
-    }
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -373,7 +369,6 @@ Deno.test("512 bytes overwritten inside a .h5 never load as NaN weights", async 
 
 Deno.test("a damaged .h5 on which HDF5 loops forever (found by the fuzz suite) is a ModelFileError after the probe's time limit", async () => {
   const dir = await Deno.makeTempDir();
-  const before = Deno.env.get("CH5_H5_PROBE_MS");
   try {
     // Six bytes of dense_imdb.h5's metadata changed (fuzz seed 2, case 73): reading the "backend" attribute never ends.
     const bytes = await Deno.readFile(fixture("dense_imdb.h5"));
@@ -382,18 +377,17 @@ Deno.test("a damaged .h5 on which HDF5 loops forever (found by the fuzz suite) i
     }
     const path = join(dir, "loops.h5");
     await Deno.writeFile(path, bytes);
-    Deno.env.set("CH5_H5_PROBE_MS", "3000");
-    await assert.rejects(loadKerasModel(path), (err: Error) => {
-      assert.ok(err instanceof ModelFileError, String(err));
-      assert.ok(err.message.includes(path), err.message);
-      assert.match(err.message, /did not finish reading its structure in 3 s/);
-      return true;
+    await withEnv("CH5_H5_PROBE_MS", "3000", async () => {
+      await assert.rejects(loadKerasModel(path), (err: Error) => {
+        assert.ok(err instanceof ModelFileError, String(err));
+        assert.ok(err.message.includes(path), err.message);
+        assert.match(err.message, /did not finish reading its structure in 3 s/);
+        return true;
+      });
+      // The same process still reads good files.
+      (await loadKerasModel(fixture("dense_imdb.h5"))).dispose();
     });
-    // The same process still reads good files.
-    (await loadKerasModel(fixture("dense_imdb.h5"))).dispose();
   } finally {
-    if (before === undefined) Deno.env.delete("CH5_H5_PROBE_MS");
-    else Deno.env.set("CH5_H5_PROBE_MS", before);
     await Deno.remove(dir, { recursive: true });
   }
 });

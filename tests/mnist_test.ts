@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { loadMnist, parseIdx, QUICK_LIMIT } from "../lib/data/mnist.ts";
 import { DataError } from "../lib/io/errors.ts";
 import { initBackend } from "@ch5/engine";
+import { withEnv } from "./env_helpers.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -73,14 +74,10 @@ Deno.test("another folder of IDX files (plain or .gz) can stand in; a missing fi
     });
     await Deno.writeFile(join(dir, "t10k-labels-idx1-ubyte.gz"), gzipSync(labels(10)));
     // CH5_MNIST_DIR names such a folder; an empty CH5_MNIST_DIR means unset (the package's files).
-    const before = Deno.env.get("CH5_MNIST_DIR");
-    Deno.env.set("CH5_MNIST_DIR", dir);
-    const some = await loadMnist({ limit: { train: 20, test: 10 } }).finally(() => Deno.env.set("CH5_MNIST_DIR", ""));
-    const fallback = await loadMnist({ limit: { train: 1, test: 1 } });
+    const some = await withEnv("CH5_MNIST_DIR", dir, () => loadMnist({ limit: { train: 20, test: 10 } }));
+    const fallback = await withEnv("CH5_MNIST_DIR", "", () => loadMnist({ limit: { train: 1, test: 1 } }));
     assert.equal(fallback.train.images.shape[0], 1);
     disposeAll(fallback);
-    if (before === undefined) Deno.env.delete("CH5_MNIST_DIR");
-    else Deno.env.set("CH5_MNIST_DIR", before);
     assert.equal(some.source, "subset");
     assert.deepEqual(some.train.images.shape, [20, 28, 28, 1]);
     assert.deepEqual(some.test.labels.shape, [10, 10]);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SettingError } from "../lib/io/errors.ts";
+import { withEnv } from "./env_helpers.ts";
 import {
   byProfile,
   checkSettings,
@@ -13,18 +14,6 @@ import {
   setting,
   trainUntil,
 } from "../lib/io/profile.ts";
-
-function withEnv(name: string, value: string | undefined, body: () => void) {
-  const old = Deno.env.get(name);
-  if (value === undefined) Deno.env.delete(name);
-  else Deno.env.set(name, value);
-  try {
-    body();
-  } finally {
-    if (old === undefined) Deno.env.delete(name);
-    else Deno.env.set(name, old);
-  }
-}
 
 Deno.test("CH5_PROFILE picks quick or full, and names the choices when wrong", () => {
   withEnv("CH5_PROFILE", undefined, () => assert.equal(profile(), "quick"));
@@ -148,15 +137,9 @@ Deno.test("CH5_ELEPHANT must name a file; CH5_H5_PROBE_MS a whole number of ms t
 
 Deno.test("chapterPicture: CH5_ELEPHANT naming no file is a SettingError naming it (the shared picture is not used silently)", async () => {
   const { chapterPicture } = await import("../lib/data/pictures.ts");
-  const before = Deno.env.get("CH5_ELEPHANT");
-  Deno.env.set("CH5_ELEPHANT", "/nope/x.jpg");
-  try {
-    await assert.rejects(
+  await withEnv("CH5_ELEPHANT", "/nope/x.jpg", () =>
+    assert.rejects(
       chapterPicture("creative_commons_elephant.jpg"),
       (e: Error) => e instanceof SettingError && e.message.includes("CH5_ELEPHANT=/nope/x.jpg"),
-    );
-  } finally {
-    if (before === undefined) Deno.env.delete("CH5_ELEPHANT");
-    else Deno.env.set("CH5_ELEPHANT", before);
-  }
+    ));
 });

@@ -7,24 +7,14 @@ import { loadWeightsFromH5 } from "../lib/models/keras_h5.ts";
 import { ModelFileError } from "../lib/io/errors.ts";
 import { MANIFEST as MANIFEST_JSON } from "../lib/io/integrity.ts";
 import { loadModel, modelPath, saveModel } from "../lib/models/save.ts";
+import { withTempDataDir } from "./env_helpers.ts";
 
 await initBackend({ backend: "cpu" });
 
 const ROOT_FIXTURES = join(import.meta.dirname!, "..", "..", "shared", "fixtures", "keras");
 
 /** Run `fn` with `CH5_DATA_DIR` in a fresh temporary folder. */
-async function inTempDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "ch5-save-" });
-  const before = Deno.env.get("CH5_DATA_DIR");
-  Deno.env.set("CH5_DATA_DIR", dir);
-  try {
-    await fn(dir);
-  } finally {
-    if (before === undefined) Deno.env.delete("CH5_DATA_DIR");
-    else Deno.env.set("CH5_DATA_DIR", before);
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const inTempDataDir = (fn: (dir: string) => Promise<void>) => withTempDataDir("ch5-save-", fn);
 
 async function weightValues(model: tf.LayersModel): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();

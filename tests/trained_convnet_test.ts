@@ -7,14 +7,12 @@ import { initBackend } from "@ch5/engine";
 import { smallConvnet } from "../lib/models/small_convnet.ts";
 import { saveModel } from "../lib/models/save.ts";
 import { loadTrainedConvnet } from "../lib/viz/trained_convnet.ts";
+import { withTempDataDir } from "./env_helpers.ts";
 
 await initBackend({ backend: "cpu" });
 
 Deno.test("loadTrainedConvnet: 5.2's saved model, with the profile, epochs and test accuracy 5.2 recorded", async () => {
-  const dir = await Deno.makeTempDir();
-  const before = Deno.env.get("CH5_DATA_DIR");
-  Deno.env.set("CH5_DATA_DIR", dir);
-  try {
+  await withTempDataDir("ch5-trained-", async (dir) => {
     await saveModel(smallConvnet({ dropout: true }), "cats_and_dogs_small_2");
     await Deno.mkdir(`${dir}/results`);
     const results = { profile: "full", savedAt: "2026-12-01T10:00:00Z", model2: { epochs: 6, testAcc: 0.8125 } };
@@ -25,9 +23,5 @@ Deno.test("loadTrainedConvnet: 5.2's saved model, with the profile, epochs and t
     assert.equal(model.countParams(), 3_453_121);
     await Deno.remove(`${dir}/results/5.2.json`);
     assert.equal((await loadTrainedConvnet("cats_and_dogs_small_2")).trainedIn, "unknown", "no results file");
-  } finally {
-    if (before === undefined) Deno.env.delete("CH5_DATA_DIR");
-    else Deno.env.set("CH5_DATA_DIR", before);
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
