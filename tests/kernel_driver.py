@@ -21,26 +21,36 @@ root = sys.argv[1]
 result = {}
 
 
-def run(kc, code, timeout=120, on_output=None):
-    """Execute `code`, return (outputs as text lines, error or None) once the kernel is idle again."""
-    msg_id = kc.execute(code)
-    texts, error = [], None
+def messages(msg_id, timeout=120):
+    """The iopub messages (kind, content) of the cell `msg_id` until the kernel is idle again."""
     deadline = time.time() + timeout
     while True:
         msg = kc.get_iopub_msg(timeout=max(1, deadline - time.time()))
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
-            texts.append(content["text"])
-        elif kind in ("display_data", "update_display_data", "execute_result"):
-            texts.append(content["data"].get("text/plain", ""))
+        if kind == "status" and content["execution_state"] == "idle":
+            return
+        yield kind, content
+
+
+def text_of(kind, content):
+    """The text an output message shows (stream text, or a display's text/plain); None for other messages."""
+    if kind in ("stream", "display_data", "update_display_data", "execute_result"):
+        return content.get("text") or content.get("data", {}).get("text/plain", "")
+    return None
+
+
+def run(code, timeout=120):
+    """Execute `code`, return (outputs as text lines, error or None) once the kernel is idle again."""
+    texts, error = [], None
+    for kind, content in messages(kc.execute(code), timeout):
+        text = text_of(kind, content)
+        if text is not None:
+            texts.append(text)
         elif kind == "error":
             error = f"{content['ename']}: {content['evalue']}"
-        elif kind == "status" and content["execution_state"] == "idle":
-            return texts, error
-        if on_output and texts:
-            on_output(texts[-1])
+    return texts, error
 
 
 data_dir = tempfile.mkdtemp(prefix="ch5-kernel-test-")  # where the training's checkpoint goes
@@ -64,7 +74,7 @@ const model = tf.sequential({ layers: [
 ] });
 model.compile({ optimizer: "rmsprop", loss: "binaryCrossentropy", metrics: ["accuracy"] });
 """
-    _, err = run(kc, setup)
+    _, err = run(setup)
     result["setupError"] = err
 
     # Live curves: fit(..., { curves: true }) shows two figures, then updates them in place after each epoch.
@@ -75,11 +85,7 @@ const validationData = { x: x.slice(0, 256), y: y.slice(0, 256) };
 await fit(curvesModel, { x: x.slice(256), y: y.slice(256) }, { epochs: 3, batchSize: 256, validationData, curves: { title: "Live" } });
 """)
     curves = {"placeholders": [], "shown": [], "updated": [], "loader": 0, "error": None, "order": []}
-    while True:
-        msg = kc.get_iopub_msg(timeout=120)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind, content = msg["msg_type"], msg["content"]
+    for kind, content in messages(msg_id):
         if kind in ("display_data", "update_display_data"):
             data = content.get("data", {})
             fig = data.get("application/vnd.plotly.v1+json")
@@ -103,8 +109,6 @@ await fit(curvesModel, { x: x.slice(256), y: y.slice(256) }, { epochs: 3, batchS
             curves["shown" if kind == "display_data" else "updated"].append(entry)
         elif kind == "error":
             curves["error"] = f"{content['ename']}: {content['evalue']}"
-        elif kind == "status" and content["execution_state"] == "idle":
-            break
     result["curves"] = curves
 
     def interrupted(code, trigger, delay=0.0, timeout=300, queued=None):
@@ -113,14 +117,9 @@ await fit(curvesModel, { x: x.slice(256), y: y.slice(256) }, { epochs: 3, batchS
         msg_id = kc.execute(code)
         queued_id = kc.execute(queued) if queued else None
         texts, error, sent = [], None, None
-        deadline = time.time() + timeout
-        while True:
-            msg = kc.get_iopub_msg(timeout=max(1, deadline - time.time()))
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind in ("display_data", "update_display_data", "stream", "execute_result"):
-                text = content.get("text") or content.get("data", {}).get("text/plain", "")
+        for kind, content in messages(msg_id, timeout):
+            text = text_of(kind, content)
+            if text is not None:
                 texts.append(text)
                 if sent is None and text.startswith(trigger):
                     time.sleep(delay)
@@ -128,22 +127,15 @@ await fit(curvesModel, { x: x.slice(256), y: y.slice(256) }, { epochs: 3, batchS
                     sent = time.time()
             elif kind == "error":
                 error = {"ename": content["ename"], "evalue": content["evalue"]}
-            elif kind == "status" and content["execution_state"] == "idle":
-                break
         queued_result = None
         if queued_id:
             texts_q, error_q = [], None
-            while True:
-                msg = kc.get_iopub_msg(timeout=120)
-                if msg["parent_header"].get("msg_id") != queued_id:
-                    continue
-                kind, content = msg["msg_type"], msg["content"]
-                if kind in ("display_data", "stream", "execute_result"):
-                    texts_q.append(content.get("text") or content.get("data", {}).get("text/plain", ""))
+            for kind, content in messages(queued_id):
+                text = text_of(kind, content)
+                if text is not None:
+                    texts_q.append(text)
                 elif kind == "error":
                     error_q = {"ename": content["ename"], "evalue": content["evalue"]}
-                elif kind == "status" and content["execution_state"] == "idle":
-                    break
             queued_result = {"texts": texts_q, "error": error_q}
         time.sleep(1.5)  # a cell run a second later is the learner's, not Run All's queue
         return {
@@ -162,7 +154,7 @@ await fit(curvesModel, { x: x.slice(256), y: y.slice(256) }, { epochs: 3, batchS
         "Epoch 3/",
     )
     # A fit on a picture iterator, as 5.2 trains: Interrupt 0.5 s into its last epoch.
-    _, err = run(kc, """
+    _, err = run("""
 import sharp from "sharp";
 import { imageDataGenerator } from "./lib/preprocessing/image_data_generator.ts";
 import { steps } from "./lib/notebook/interrupt.ts";
@@ -211,7 +203,7 @@ for await (const _ of steps(100000, "a notebook loop")) {
     )
     result["aliveAfterInterrupt"] = km.is_alive()
 
-    texts, err = run(kc, """
+    texts, err = run("""
 const p = model.predict(x.slice(0, 3)) as tf.Tensor;
 const kept = model.history as unknown as { epoch: number[]; history: Record<string, number[]>; interrupted: unknown };
 console.log("STATE " + JSON.stringify({
@@ -232,9 +224,9 @@ await new Promise((resolve) => setTimeout(resolve, 200)); // a console.log at a 
     # A new kernel (as after a crash or on another day): the same cells resume from the checkpoint.
     km.restart_kernel(now=True)
     kc.wait_for_ready(timeout=120)
-    _, err = run(kc, setup)
+    _, err = run(setup)
     complete = len(result["state"]["epochs"]) if result["state"] else 0
-    texts, err2 = run(kc, f"""
+    texts, err2 = run(f"""
 const again = await fit(model, {{ x, y }}, {{ epochs: {complete + 2}, batchSize: 16, checkpoint: "kernel-test" }});
 console.log("AGAIN " + JSON.stringify({{ epochs: again.epoch, resumedFrom: again.resumedFrom, loss: again.history.loss }}));
 await new Promise((resolve) => setTimeout(resolve, 200)); // a console.log at a cell's very end can be lost
