@@ -189,14 +189,7 @@ test("MaxPoolGrad matches the cpu backend (tiling, overlapping and padded window
 });
 
 test("MaxPool matches the cpu backend (tiling, overlapping and padded windows)", async () => {
-  const cases = [
-    { shape: [2, 8, 8, 3], f: 2, s: 2, pad: "valid" },
-    { shape: [1, 9, 7, 4], f: 2, s: 2, pad: "valid" },
-    { shape: [3, 9, 7, 2], f: 2, s: 2, pad: "same" },
-    { shape: [2, 9, 9, 3], f: 3, s: 2, pad: "valid" },
-    { shape: [2, 7, 7, 2], f: 3, s: 1, pad: "same" },
-  ] as const;
-  for (const [i, c] of cases.entries()) {
+  for (const [i, c] of POOL_CASES.entries()) {
     const shape = [...c.shape];
     await expectSame(`maxPool ${JSON.stringify(c)}`, "MaxPool", { x: { shape, values: random(shape, 1801 + i) } }, {
       filterSize: c.f,
