@@ -165,7 +165,12 @@ export async function trainOnBoth(
     const bound = w.rank < 2 ? 0.1 : Math.sqrt(6 / (receptive * (w.shape.at(-2)! + w.shape.at(-1)!)));
     return { shape: w.shape, values: random(w.shape, 7001 + i).map((v) => v * bound) };
   });
-  reference.setWeights(initial.map((w) => tf.tensor(w.values, w.shape)));
+  const start = (model: tf.LayersModel) => {
+    const tensors = initial.map((w) => tf.tensor(w.values, w.shape));
+    model.setWeights(tensors);
+    tf.dispose(tensors);
+  };
+  start(reference);
   const x = random(xShape, 99);
   const step = async (model: tf.LayersModel) => {
     model.compile({ optimizer: tf.train.sgd(1), loss });
@@ -180,7 +185,7 @@ export async function trainOnBoth(
   const cpu = await step(reference);
   await tf.setBackend("wasm");
   const model = build();
-  model.setWeights(initial.map((w) => tf.tensor(w.values, w.shape)));
+  start(model);
   const wasm = await step(model);
   assert.ok(Math.abs(cpu.lossBefore - wasm.lossBefore) <= TOLERANCE * Math.max(1, Math.abs(cpu.lossBefore)), "loss");
   const steps = cpu.after.map((w, i) => w.map((v, k) => v - initial[i].values[k]));
