@@ -29,6 +29,8 @@ export interface TrainingCurvesOptions {
 }
 
 const BOOK_BLUE = "blue";
+/** Up to this many epochs a run is short: a tick per epoch, and dots on the validation line. */
+const SHORT_RUN = 15;
 
 function historyRecord(history: HistoryLike): { epochs?: number[]; record: Record<string, number[]> } {
   if ("history" in history && !Array.isArray(history.history) && typeof history.history === "object") {
@@ -75,7 +77,7 @@ export function trainingCurveFigures(history: HistoryLike, options: TrainingCurv
         ? [
           // Dots only on a short run: after one epoch a line alone shows nothing; over many, the book's plain line.
           trace("Validation", val, {
-            mode: n <= 15 ? "lines+markers" : "lines",
+            mode: n <= SHORT_RUN ? "lines+markers" : "lines",
             line: { color: BOOK_BLUE, width: 2 },
             marker: { color: BOOK_BLUE, size: 4 },
           }),
@@ -88,7 +90,7 @@ export function trainingCurveFigures(history: HistoryLike, options: TrainingCurv
       layout: {
         title: { text: options.title ? `${options.title}: ${base.toLowerCase()}` : base },
         // Whole epochs only: a short run would otherwise get ticks at 1.2, 1.4, …
-        xaxis: { title: { text: "Epochs" }, ...(n <= 15 ? { dtick: 1 } : {}) },
+        xaxis: { title: { text: "Epochs" }, ...(n <= SHORT_RUN ? { dtick: 1 } : {}) },
         yaxis: { title: { text: word === "loss" ? "Loss" : "Accuracy" } },
         height: 400,
       },
